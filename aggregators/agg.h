@@ -1,0 +1,146 @@
+/*
+ * Aggregators: each output row type is a plugin (a struct of function
+ * pointers, as Fluent Bit does it) that says how one customer contributes
+ * to its rows.
+ *
+ * Every aggregate is a sum over customers of a contribution that is a pure
+ * function of the customer's state ("customer c adds 1 to cohort_size of
+ * the F2 row of day D, channel google"). When a batch changes a customer,
+ * the stage computes the contribution before and after and adds the
+ * difference to the rows. A late purchase that becomes the customer's
+ * first therefore decrements one cohort row and increments another, and a
+ * cancelled first order moves the customer out of its cohort, without any
+ * special case: the rows always equal what a recomputation from scratch
+ * would give, whatever the arrival order or batch boundaries.
+ *
+ * Some quantities belong to an event rather than the state (the number of
+ * page views on a day); on_event adds those directly, once per applied
+ * event.
+ */
+#ifndef LTV_AGG_H
+#define LTV_AGG_H
+
+#include <stdint.h>
+
+#include "conf.h"
+#include "customer.h"
+#include "event.h"
+#include "util.h"
+#include "json.h"
+
+#define LTV_ROW_MAX_FIELDS 40
+#define LTV_MAX_AGGS 16
+
+typedef struct ltv_agg_s ltv_agg_t;
+typedef struct ltv_aggs_s ltv_aggs_t;
+
+/* Identity of an output row: its type, its day and one string dimension
+ * (the acquisition channel; "" for the all-channels row). dim is interned,
+ * so two ids are equal when their three members are. */
+typedef struct ltv_rowid_s {
+    const ltv_agg_t *agg;
+    int64_t day;
+    const char *dim;
+} ltv_rowid_t;
+
+typedef struct ltv_contrib_s {
+    ltv_rowid_t row;
+    int field;
+    int64_t value;
+} ltv_contrib_t;
+
+typedef struct ltv_contribs_s {
+    ltv_contrib_t *v;
+    int n, cap;
+} ltv_contribs_t;
+
+/* A row's current values, as read back from the store. */
+typedef struct ltv_row_s {
+    ltv_rowid_t id;
+    int64_t v[LTV_ROW_MAX_FIELDS];
+    int64_t version;
+} ltv_row_t;
+
+/* What a row is rendered against: the stage's clock. */
+typedef struct ltv_emit_info_s {
+    int64_t watermark; /* ms; INT64_MIN while unknown */
+} ltv_emit_info_t;
+
+typedef struct ltv_agg_class_s {
+    const char *name;   /* row type; part of Redis keys and of -X names */
+    int facets;         /* LTV_FACET_* the contribution depends on */
+    /* Sets agg->fields, agg->topic. */
+    int (*init)(ltv_agg_t *agg, const ltv_conf_t *conf, char *errstr, size_t errstr_size);
+    /* Appends the customer's whole contribution. */
+    void (*contribute)(const ltv_agg_t *agg, const ltv_customer_t *c, ltv_contribs_t *out);
+    /* Optional: what one applied event adds by itself. */
+    void (*on_event)(const ltv_agg_t *agg, const ltv_customer_t *c, const ltv_event_t *ev,
+                     ltv_contribs_t *out);
+    /* Renders a row: key (row identity) and value (JSON object). */
+    void (*render)(const ltv_agg_t *agg, const ltv_row_t *row, const ltv_emit_info_t *info,
+                   ltv_buf_t *key, ltv_buf_t *value);
+} ltv_agg_class_t;
+
+struct ltv_agg_s {
+    const ltv_agg_class_t *cls;
+    int id;
+    ltv_aggs_t *aggs;
+    const char *topic;
+    const char *fields[LTV_ROW_MAX_FIELDS];
+    int nfields;
+    int64_t tz_offset_ms;
+    const ltv_conf_t *conf;
+    char namebuf[LTV_ROW_MAX_FIELDS][32]; /* storage for generated field names */
+};
+
+/* The stage's aggregators. */
+ltv_aggs_t *ltv_aggs_new(const ltv_conf_t *conf, char *errstr, size_t errstr_size);
+void ltv_aggs_destroy(ltv_aggs_t *aggs);
+int ltv_aggs_count(const ltv_aggs_t *aggs);
+ltv_agg_t *ltv_aggs_get(ltv_aggs_t *aggs, int i);
+ltv_agg_t *ltv_aggs_find(ltv_aggs_t *aggs, const char *name);
+
+/* Interned copy of s (lives as long as aggs). */
+const char *ltv_intern(ltv_aggs_t *aggs, const char *s, size_t n);
+
+/* Appends the contributions of all aggregators whose facets intersect
+ * `facets`, sorted so two lists can be merged. */
+void ltv_aggs_contribute(ltv_aggs_t *aggs, const ltv_customer_t *c, int facets,
+                         ltv_contribs_t *out);
+void ltv_aggs_on_event(ltv_aggs_t *aggs, const ltv_customer_t *c, const ltv_event_t *ev,
+                       ltv_contribs_t *out);
+
+void ltv_contribs_init(ltv_contribs_t *cs);
+void ltv_contribs_free(ltv_contribs_t *cs);
+void ltv_contribs_reset(ltv_contribs_t *cs);
+void ltv_contrib_add(ltv_contribs_t *cs, const ltv_agg_t *agg, int64_t day, const char *dim,
+                     int field, int64_t value);
+void ltv_contribs_sort(ltv_contribs_t *cs);
+
+int ltv_rowid_cmp(const ltv_rowid_t *a, const ltv_rowid_t *b);
+
+/* Row identity as a string, "<agg>|<day>|<dim>" with the day as YYYY-MM-DD,
+ * used as the Redis key suffix and in the re-emit queue. */
+void ltv_rowid_format(const ltv_rowid_t *id, ltv_buf_t *out);
+int ltv_rowid_parse(ltv_aggs_t *aggs, const char *s, size_t n, ltv_rowid_t *id);
+
+/* Per-batch sum of deltas, by row. */
+typedef struct ltv_deltas_s ltv_deltas_t;
+typedef struct ltv_delta_row_s {
+    ltv_rowid_t id;
+    int64_t d[LTV_ROW_MAX_FIELDS];
+} ltv_delta_row_t;
+
+ltv_deltas_t *ltv_deltas_new(void);
+void ltv_deltas_destroy(ltv_deltas_t *ds);
+void ltv_deltas_reset(ltv_deltas_t *ds);
+void ltv_deltas_add(ltv_deltas_t *ds, const ltv_contrib_t *c, int sign);
+/* after - before, both sorted by ltv_contribs_sort. */
+void ltv_deltas_diff(ltv_deltas_t *ds, const ltv_contribs_t *before, const ltv_contribs_t *after);
+int ltv_deltas_count(const ltv_deltas_t *ds);
+/* i-th row with a non-zero delta; NULL past the end. Rows are in
+ * insertion order. */
+const ltv_delta_row_t *ltv_deltas_get(const ltv_deltas_t *ds, int i);
+int ltv_delta_row_nonzero(const ltv_delta_row_t *r);
+
+#endif

@@ -1,0 +1,106 @@
+/*
+ * F2 cohort rows (topic ltv.f2_rate): customers whose first purchase falls
+ * on day D, overall and per acquisition channel (the first purchase's
+ * channel), and how many of them went on to a 2nd, 3rd, 4th purchase, and
+ * to a 2nd within each horizon H.
+ *
+ * The horizon is counted in days of the configured zone: a second purchase
+ * counts for f2_within_{H}d when it falls on day D + H or earlier, so the
+ * value can no longer change once the watermark passes the end of day
+ * D + H, i.e. D + 1 day + H as the specification puts it.
+ */
+#include "agg.h"
+
+#include <stdio.h>
+#include <string.h>
+
+enum { F_COHORT, F_F2, F_F3, F_F4, F_WITHIN0 };
+
+static int f2_init(ltv_agg_t *a, const ltv_conf_t *conf, char *errstr, size_t errstr_size) {
+    a->topic = conf->topic_f2_rate;
+    a->fields[F_COHORT] = "cohort_size";
+    a->fields[F_F2] = "f2_count";
+    a->fields[F_F3] = "f3_count";
+    a->fields[F_F4] = "f4_count";
+    a->nfields = F_WITHIN0;
+    for (int i = 0; i < conf->nhorizons; i++) {
+        snprintf(a->namebuf[i], sizeof(a->namebuf[i]), "f2_within_%lldd",
+                 (long long)conf->horizons[i]);
+        a->fields[a->nfields++] = a->namebuf[i];
+    }
+    return 0;
+}
+
+static const char *channel_dim(const ltv_agg_t *a, const char *ch) {
+    if (!ch)
+        return ltv_intern(a->aggs, "(none)", 6);
+    return ltv_intern(a->aggs, ch, strlen(ch));
+}
+
+static void f2_contribute(const ltv_agg_t *a, const ltv_customer_t *c, ltv_contribs_t *out) {
+    if (c->n < 1)
+        return;
+    int64_t day = ltv_day_of(c->fts[0], a->tz_offset_ms);
+    const char *dims[2] = {ltv_intern(a->aggs, "", 0), channel_dim(a, c->channel)};
+    int64_t d2 = c->n >= 2 ? ltv_day_of(c->fts[1], a->tz_offset_ms) : 0;
+    for (int k = 0; k < 2; k++) {
+        ltv_contrib_add(out, a, day, dims[k], F_COHORT, 1);
+        if (c->n >= 2) {
+            ltv_contrib_add(out, a, day, dims[k], F_F2, 1);
+            for (int h = 0; h < a->conf->nhorizons; h++)
+                if (d2 - day <= a->conf->horizons[h])
+                    ltv_contrib_add(out, a, day, dims[k], F_WITHIN0 + h, 1);
+        }
+        if (c->n >= 3)
+            ltv_contrib_add(out, a, day, dims[k], F_F3, 1);
+        if (c->n >= 4)
+            ltv_contrib_add(out, a, day, dims[k], F_F4, 1);
+    }
+}
+
+static void f2_render(const ltv_agg_t *a, const ltv_row_t *row, const ltv_emit_info_t *info,
+                      ltv_buf_t *key, ltv_buf_t *val) {
+    char day[16];
+    ltv_day_format(row->id.day, day);
+    const char *ch = *row->id.dim ? row->id.dim : "all";
+    ltv_buf_reset(key);
+    ltv_buf_printf(key, "%s|%s", day, ch);
+
+    int64_t start = ltv_day_start_ms(row->id.day, a->tz_offset_ms);
+    int64_t end = start + LTV_DAY_MS;
+    int64_t hmax = 0;
+    for (int h = 0; h < a->conf->nhorizons; h++)
+        if (a->conf->horizons[h] > hmax)
+            hmax = a->conf->horizons[h];
+
+    ltv_buf_reset(val);
+    ltv_json_begin(val);
+    ltv_json_str(val, "cohort_day", day);
+    ltv_json_str(val, "channel", ch);
+    ltv_json_ts(val, "window_start", start);
+    ltv_json_ts(val, "window_end", end);
+    for (int f = 0; f < a->nfields; f++)
+        ltv_json_i64(val, a->fields[f], row->v[f]);
+    ltv_json_rate(val, "f2_rate", row->v[F_F2], row->v[F_COHORT]);
+    for (int h = 0; h < a->conf->nhorizons; h++) {
+        char name[48];
+        snprintf(name, sizeof(name), "f2_rate_%lldd", (long long)a->conf->horizons[h]);
+        ltv_json_rate(val, name, row->v[F_WITHIN0 + h], row->v[F_COHORT]);
+        snprintf(name, sizeof(name), "f2_rate_%lldd_final", (long long)a->conf->horizons[h]);
+        ltv_json_bool(val, name, info->watermark >= end + a->conf->horizons[h] * LTV_DAY_MS);
+    }
+    ltv_json_rate(val, "f3_given_f2", row->v[F_F3], row->v[F_F2]);
+    ltv_json_rate(val, "f4_given_f3", row->v[F_F4], row->v[F_F3]);
+    ltv_json_ts(val, "watermark", info->watermark);
+    ltv_json_bool(val, "final", info->watermark >= end + hmax * LTV_DAY_MS);
+    ltv_json_i64(val, "version", row->version);
+    ltv_json_end(val);
+}
+
+const ltv_agg_class_t ltv_agg_f2_cohort = {
+    .name = "f2_cohort",
+    .facets = LTV_FACET_ORDERS,
+    .init = f2_init,
+    .contribute = f2_contribute,
+    .render = f2_render,
+};

@@ -1,0 +1,251 @@
+#include "batch.h"
+#include "log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct bevent_s {
+    ltv_event_t ev;
+    int32_t partition;
+    ltv_centry_t *e;
+} bevent_t;
+
+/* Per customer touched in the batch. */
+typedef struct slot_s {
+    ltv_centry_t *e;
+    ltv_contribs_t before;
+    uint32_t captured; /* aggregators whose "before" is in `before` */
+} slot_t;
+
+struct ltv_batch_s {
+    ltv_aggs_t *aggs;
+    ltv_cache_t *cache;
+    int64_t tz;
+    uint32_t seq;
+    ltv_arena_t arena;
+    bevent_t *ev;
+    int nev, capev;
+    ltv_load_t *loads;
+    ltv_centry_t **load_entries;
+    int nloads, caploads;
+    slot_t *slots;
+    int nslots, capslots;
+    ltv_customer_t **dirty;
+    int ndirty, capdirty;
+    ltv_deltas_t *deltas;
+    ltv_contribs_t after, evc;
+};
+
+ltv_batch_t *ltv_batch_new(ltv_aggs_t *aggs, ltv_cache_t *cache, int64_t tz_offset_ms) {
+    ltv_batch_t *b = ltv_calloc(1, sizeof(*b));
+    b->aggs = aggs;
+    b->cache = cache;
+    b->tz = tz_offset_ms;
+    ltv_arena_init(&b->arena, 256 * 1024);
+    b->deltas = ltv_deltas_new();
+    ltv_contribs_init(&b->after);
+    ltv_contribs_init(&b->evc);
+    return b;
+}
+
+void ltv_batch_destroy(ltv_batch_t *b) {
+    if (!b)
+        return;
+    for (int i = 0; i < b->capslots; i++)
+        ltv_contribs_free(&b->slots[i].before);
+    free(b->slots);
+    free(b->ev);
+    free(b->loads);
+    free(b->load_entries);
+    free(b->dirty);
+    ltv_deltas_destroy(b->deltas);
+    ltv_contribs_free(&b->after);
+    ltv_contribs_free(&b->evc);
+    ltv_arena_free(&b->arena);
+    free(b);
+}
+
+void ltv_batch_begin(ltv_batch_t *b, uint32_t seq) {
+    b->seq = seq;
+    b->nev = 0;
+    b->nloads = 0;
+    b->nslots = 0;
+    b->ndirty = 0;
+    ltv_arena_reset(&b->arena);
+    ltv_deltas_reset(b->deltas);
+}
+
+ltv_event_t *ltv_batch_add(ltv_batch_t *b, int32_t partition) {
+    if (b->nev == b->capev) {
+        b->capev = b->capev ? b->capev * 2 : 1024;
+        b->ev = ltv_realloc(b->ev, sizeof(*b->ev) * (size_t)b->capev);
+    }
+    bevent_t *be = &b->ev[b->nev++];
+    be->partition = partition;
+    be->e = NULL;
+    memset(&be->ev, 0, sizeof(be->ev));
+    return &be->ev;
+}
+
+void ltv_batch_unadd(ltv_batch_t *b) {
+    if (b->nev)
+        b->nev--;
+}
+
+ltv_arena_t *ltv_batch_arena(ltv_batch_t *b) { return &b->arena; }
+int ltv_batch_count(const ltv_batch_t *b) { return b->nev; }
+
+/* The entity an event belongs to: its customer, or for an anonymous visit
+ * its visitor. */
+static ltv_entity_t entity_of(const ltv_event_t *ev, ltv_str_t *id) {
+    if (ev->customer_id.p && ev->customer_id.n) {
+        *id = ev->customer_id;
+        return LTV_ENT_CUSTOMER;
+    }
+    *id = ev->visitor_id;
+    return LTV_ENT_VISITOR;
+}
+
+int ltv_batch_loads(ltv_batch_t *b, ltv_load_t **loads) {
+    b->nloads = 0;
+    for (int i = 0; i < b->nev; i++) {
+        bevent_t *be = &b->ev[i];
+        ltv_str_t id;
+        ltv_entity_t kind = entity_of(&be->ev, &id);
+        ltv_centry_t *e = ltv_cache_get(b->cache, kind, id.p, id.n);
+        if (!e) {
+            /* Placeholder: later events of the same customer find it and
+             * are not loaded twice. */
+            e = ltv_cache_add(b->cache, kind, id.p, id.n, be->partition);
+            if (b->nloads == b->caploads) {
+                b->caploads = b->caploads ? b->caploads * 2 : 1024;
+                b->loads = ltv_realloc(b->loads, sizeof(*b->loads) * (size_t)b->caploads);
+                b->load_entries =
+                    ltv_realloc(b->load_entries, sizeof(*b->load_entries) * (size_t)b->caploads);
+            }
+            b->loads[b->nloads].kind = kind;
+            b->loads[b->nloads].id = e->id;
+            b->loads[b->nloads].idlen = e->idlen;
+            b->loads[b->nloads].out = NULL;
+            b->load_entries[b->nloads] = e;
+            b->nloads++;
+        }
+        e->batch = b->seq;
+        be->e = e;
+    }
+    *loads = b->loads;
+    return b->nloads;
+}
+
+void ltv_batch_loaded(ltv_batch_t *b) {
+    for (int i = 0; i < b->nloads; i++) {
+        ltv_centry_t *e = b->load_entries[i];
+        e->c = b->loads[i].out ? b->loads[i].out
+                               : ltv_customer_new(e->kind, e->id, e->idlen);
+        b->loads[i].out = NULL; /* now owned by the cache entry */
+    }
+    b->nloads = 0;
+}
+
+static slot_t *slot_of(ltv_batch_t *b, ltv_centry_t *e) {
+    if (e->slot >= 0 && e->slot < b->nslots && b->slots[e->slot].e == e)
+        return &b->slots[e->slot];
+    if (b->nslots == b->capslots) {
+        int ncap = b->capslots ? b->capslots * 2 : 1024;
+        b->slots = ltv_realloc(b->slots, sizeof(*b->slots) * (size_t)ncap);
+        for (int i = b->capslots; i < ncap; i++)
+            ltv_contribs_init(&b->slots[i].before);
+        b->capslots = ncap;
+    }
+    slot_t *s = &b->slots[b->nslots];
+    e->slot = b->nslots++;
+    s->e = e;
+    s->captured = 0;
+    ltv_contribs_reset(&s->before);
+    return s;
+}
+
+static int facet_of(const ltv_event_t *ev) {
+    return ev->kind == LTV_EV_PURCHASE ? LTV_FACET_ORDERS : LTV_FACET_VISITS;
+}
+
+/* Takes the "before" contribution of every aggregator this event can
+ * change and that has not been captured yet for this customer. */
+static void capture_before(ltv_batch_t *b, slot_t *s, int facets) {
+    int n = ltv_aggs_count(b->aggs);
+    for (int i = 0; i < n; i++) {
+        ltv_agg_t *a = ltv_aggs_get(b->aggs, i);
+        if (!(a->cls->facets & facets) || (s->captured & (1u << i)))
+            continue;
+        a->cls->contribute(a, s->e->c, &s->before);
+        s->captured |= 1u << i;
+    }
+}
+
+void ltv_batch_apply(ltv_batch_t *b, ltv_batch_stats_t *stats) {
+    for (int i = 0; i < b->nev; i++) {
+        bevent_t *be = &b->ev[i];
+        ltv_centry_t *e = be->e;
+        if (e->partition != be->partition) {
+            /* Both input topics must be partitioned alike (same count, same
+             * partitioner on customer_id). A customer seen on two partition
+             * numbers can be processed by two instances at once. */
+            if (stats->misrouted++ == 0)
+                ltv_warn("customer %.*s arrives on partitions %d and %d: the input topics are "
+                         "not co-partitioned by customer_id",
+                         (int)e->idlen, e->id, (int)e->partition, (int)be->partition);
+        }
+        slot_t *s = slot_of(b, e);
+        int facets = facet_of(&be->ev);
+        capture_before(b, s, facets);
+        int changed;
+        if (ltv_customer_apply(e->c, &be->ev, b->tz, &changed) == LTV_DUPLICATE) {
+            stats->duplicates++;
+            continue;
+        }
+        stats->applied++;
+        ltv_contribs_reset(&b->evc);
+        ltv_aggs_on_event(b->aggs, e->c, &be->ev, &b->evc);
+        for (int k = 0; k < b->evc.n; k++)
+            ltv_deltas_add(b->deltas, &b->evc.v[k], +1);
+    }
+
+    /* After: the same aggregators, on the final state of each customer. */
+    b->ndirty = 0;
+    int n = ltv_aggs_count(b->aggs);
+    for (int i = 0; i < b->nslots; i++) {
+        slot_t *s = &b->slots[i];
+        ltv_customer_t *c = s->e->c;
+        ltv_contribs_reset(&b->after);
+        for (int k = 0; k < n; k++) {
+            if (s->captured & (1u << k)) {
+                ltv_agg_t *a = ltv_aggs_get(b->aggs, k);
+                a->cls->contribute(a, c, &b->after);
+            }
+        }
+        ltv_contribs_sort(&s->before);
+        ltv_contribs_sort(&b->after);
+        ltv_deltas_diff(b->deltas, &s->before, &b->after);
+        ltv_cache_touch(b->cache, s->e);
+        if (c->dirty) {
+            if (b->ndirty == b->capdirty) {
+                b->capdirty = b->capdirty ? b->capdirty * 2 : 1024;
+                b->dirty = ltv_realloc(b->dirty, sizeof(*b->dirty) * (size_t)b->capdirty);
+            }
+            b->dirty[b->ndirty++] = c;
+        }
+    }
+}
+
+int ltv_batch_dirty(ltv_batch_t *b, ltv_customer_t ***out) {
+    *out = b->dirty;
+    return b->ndirty;
+}
+
+ltv_deltas_t *ltv_batch_deltas(ltv_batch_t *b) { return b->deltas; }
+
+void ltv_batch_committed(ltv_batch_t *b) {
+    for (int i = 0; i < b->ndirty; i++)
+        ltv_customer_clear_dirty(b->dirty[i]);
+    b->ndirty = 0;
+}

@@ -1,0 +1,352 @@
+#include "emit.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Delivery bookkeeping of one batch's rows. */
+typedef struct batch_s {
+    struct batch_s *next;
+    char *token;
+    ltv_rowid_t *rows;
+    int nrows;
+    int outstanding;
+    int failed;
+} batch_t;
+
+/* A dead-letter message kept until the broker acknowledges it, so a failed
+ * delivery can be re-produced instead of lost. */
+typedef struct dlq_s {
+    struct dlq_s *next;
+    char *topic;
+    void *key, *payload;
+    size_t keylen, len;
+    rd_kafka_headers_t *hdrs;
+    int state; /* 0 in flight, 1 delivered, 2 failed */
+} dlq_t;
+
+struct ltv_emitter_s {
+    const ltv_conf_t *conf;
+    ltv_aggs_t *aggs;
+    rd_kafka_t *rk;
+    batch_t *done_head, *done_tail; /* fully delivered */
+    int outstanding;
+    dlq_t *dlq;                      /* every DLQ message not yet confirmed */
+    ltv_buf_t key, val;
+    ltv_emit_stats_t st;
+};
+
+/* Message opaques: the low bit tells a row from a DLQ message. */
+#define IS_DLQ(p) (((uintptr_t)(p)) & 1)
+#define DLQ_PTR(p) ((dlq_t *)(((uintptr_t)(p)) & ~(uintptr_t)1))
+
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+    ltv_emitter_t *em = opaque;
+    void *mo = m->_private;
+    if (IS_DLQ(mo)) {
+        dlq_t *d = DLQ_PTR(mo);
+        if (m->err) {
+            ltv_err("dead-letter delivery to %s failed: %s; will retry", d->topic,
+                    rd_kafka_err2str(m->err));
+            d->state = 2;
+            em->st.dlq_failed++;
+        } else {
+            d->state = 1;
+            em->st.dlq_delivered++;
+        }
+        return;
+    }
+    batch_t *b = mo;
+    if (m->err) {
+        ltv_err("row delivery to %s failed: %s; the row stays queued for re-emission",
+                rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+        b->failed = 1;
+        em->st.rows_failed++;
+    } else {
+        em->st.rows_delivered++;
+    }
+    em->outstanding--;
+    if (--b->outstanding == 0) {
+        b->next = NULL;
+        if (em->done_tail)
+            em->done_tail->next = b;
+        else
+            em->done_head = b;
+        em->done_tail = b;
+    }
+}
+
+int ltv_kafka_conf_apply(const ltv_conf_t *conf, int role, rd_kafka_conf_t *kc, char *errstr,
+                         size_t errstr_size) {
+    /* Generic properties first, so role-specific ones override them. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < conf->nkprops; i++) {
+            const ltv_kprop_t *p = &conf->kprops[i];
+            if ((pass == 0 && p->role != 0) || (pass == 1 && p->role != role))
+                continue;
+            char inner[256];
+            if (rd_kafka_conf_set(kc, p->name, p->value, inner, sizeof(inner)) !=
+                RD_KAFKA_CONF_OK) {
+                snprintf(errstr, errstr_size, "%s%s: %s",
+                         p->role == 0 ? "kafka." : p->role == 1 ? "kafka.consumer." : "kafka.producer.",
+                         p->name, inner);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+ltv_emitter_t *ltv_emitter_new(const ltv_conf_t *conf, ltv_aggs_t *aggs, char *errstr,
+                               size_t errstr_size) {
+    ltv_emitter_t *em = ltv_calloc(1, sizeof(*em));
+    em->conf = conf;
+    em->aggs = aggs;
+    ltv_buf_init(&em->key);
+    ltv_buf_init(&em->val);
+    rd_kafka_conf_t *kc = rd_kafka_conf_new();
+    char tmp[256];
+    /* Idempotence keeps each row's versions in order on its partition and
+     * free of broker-side duplicates across retries. */
+    rd_kafka_conf_set(kc, "enable.idempotence", "true", tmp, sizeof(tmp));
+    rd_kafka_conf_set(kc, "linger.ms", "5", tmp, sizeof(tmp));
+    if (ltv_kafka_conf_apply(conf, 2, kc, errstr, errstr_size)) {
+        rd_kafka_conf_destroy(kc);
+        goto err;
+    }
+    rd_kafka_conf_set_dr_msg_cb(kc, dr_cb);
+    rd_kafka_conf_set_opaque(kc, em);
+    em->rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, tmp, sizeof(tmp));
+    if (!em->rk) {
+        snprintf(errstr, errstr_size, "producer: %s", tmp);
+        rd_kafka_conf_destroy(kc);
+        goto err;
+    }
+    kc = NULL; /* now owned by em->rk */
+    return em;
+
+err:
+    ltv_emitter_destroy(em);
+    return NULL;
+}
+
+static void dlq_free(dlq_t *d) {
+    free(d->topic);
+    free(d->key);
+    free(d->payload);
+    if (d->hdrs)
+        rd_kafka_headers_destroy(d->hdrs);
+    free(d);
+}
+
+void ltv_emitter_destroy(ltv_emitter_t *em) {
+    if (!em)
+        return;
+    if (em->rk) {
+        rd_kafka_flush(em->rk, 10000);
+        rd_kafka_destroy(em->rk);
+    }
+    batch_t *b = em->done_head;
+    while (b) {
+        batch_t *nx = b->next;
+        free(b->token);
+        free(b->rows);
+        free(b);
+        b = nx;
+    }
+    dlq_t *d = em->dlq;
+    while (d) {
+        dlq_t *nx = d->next;
+        dlq_free(d);
+        d = nx;
+    }
+    ltv_buf_free(&em->key);
+    ltv_buf_free(&em->val);
+    free(em);
+}
+
+rd_kafka_t *ltv_emitter_handle(ltv_emitter_t *em) { return em->rk; }
+
+static int produce(ltv_emitter_t *em, const char *topic, const void *key, size_t keylen,
+                   const void *val, size_t len, rd_kafka_headers_t *hdrs, void *opaque,
+                   char *errstr, size_t errstr_size) {
+    for (;;) {
+        rd_kafka_resp_err_t err = rd_kafka_producev(
+            em->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY((void *)key, keylen),
+            RD_KAFKA_V_VALUE((void *)val, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+        if (!err)
+            return 0;
+        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            /* Backpressure: serve delivery reports until there is room. */
+            rd_kafka_poll(em->rk, 100);
+            continue;
+        }
+        snprintf(errstr, errstr_size, "produce to %s: %s", topic, rd_kafka_err2str(err));
+        return -1;
+    }
+}
+
+int ltv_emitter_rows(ltv_emitter_t *em, const char *token, const ltv_row_t *rows, int nrows,
+                     const ltv_emit_info_t *info, char *errstr, size_t errstr_size) {
+    if (!nrows)
+        return 0;
+    batch_t *b = ltv_calloc(1, sizeof(*b));
+    b->token = ltv_strdup(token);
+    b->rows = ltv_malloc(sizeof(*b->rows) * (size_t)nrows);
+    b->nrows = nrows;
+    b->outstanding = 1; /* guard: released after the loop */
+    for (int i = 0; i < nrows; i++) {
+        const ltv_row_t *r = &rows[i];
+        b->rows[i] = r->id;
+        r->id.agg->cls->render(r->id.agg, r, info, &em->key, &em->val);
+        b->outstanding++;
+        em->outstanding++;
+        if (produce(em, r->id.agg->topic, em->key.p, em->key.n, em->val.p, em->val.n, NULL, b,
+                    errstr, errstr_size)) {
+            b->outstanding--;
+            em->outstanding--;
+            b->failed = 1;
+            break;
+        }
+        em->st.rows_produced++;
+    }
+    /* Release the guard: the batch completes when its last report arrives,
+     * which may already have happened. */
+    if (--b->outstanding == 0) {
+        b->next = NULL;
+        if (em->done_tail)
+            em->done_tail->next = b;
+        else
+            em->done_head = b;
+        em->done_tail = b;
+    }
+    return b->failed ? -1 : 0;
+}
+
+static rd_kafka_headers_t *dlq_headers(const rd_kafka_message_t *src, const char *reason,
+                                       const char *detail) {
+    rd_kafka_headers_t *h = rd_kafka_headers_new(6);
+    char tmp[32];
+    rd_kafka_header_add(h, "ltv.reason", -1, reason, -1);
+    rd_kafka_header_add(h, "ltv.detail", -1, detail ? detail : "", -1);
+    rd_kafka_header_add(h, "ltv.source.topic", -1, rd_kafka_topic_name(src->rkt), -1);
+    snprintf(tmp, sizeof(tmp), "%d", (int)src->partition);
+    rd_kafka_header_add(h, "ltv.source.partition", -1, tmp, -1);
+    snprintf(tmp, sizeof(tmp), "%lld", (long long)src->offset);
+    rd_kafka_header_add(h, "ltv.source.offset", -1, tmp, -1);
+    snprintf(tmp, sizeof(tmp), "%lld", (long long)ltv_now_ms());
+    rd_kafka_header_add(h, "ltv.time", -1, tmp, -1);
+    return h;
+}
+
+static int dlq_send(ltv_emitter_t *em, dlq_t *d, char *errstr, size_t errstr_size) {
+    d->state = 0;
+    /* producev takes ownership of the headers on success; keep our copy for
+     * a retry. */
+    rd_kafka_headers_t *h = rd_kafka_headers_copy(d->hdrs);
+    if (produce(em, d->topic, d->key, d->keylen, d->payload, d->len, h,
+                (void *)((uintptr_t)d | 1), errstr, errstr_size)) {
+        rd_kafka_headers_destroy(h);
+        d->state = 2;
+        return -1;
+    }
+    em->st.dlq_produced++;
+    return 0;
+}
+
+int ltv_emitter_dlq(ltv_emitter_t *em, const rd_kafka_message_t *src, const char *reason,
+                    const char *detail, char *errstr, size_t errstr_size) {
+    dlq_t *d = ltv_calloc(1, sizeof(*d));
+    d->topic = ltv_strdup(em->conf->topic_dlq);
+    if (src->key_len) {
+        d->key = ltv_malloc(src->key_len);
+        memcpy(d->key, src->key, src->key_len);
+        d->keylen = src->key_len;
+    }
+    if (src->len) {
+        d->payload = ltv_malloc(src->len);
+        memcpy(d->payload, src->payload, src->len);
+        d->len = src->len;
+    }
+    d->hdrs = dlq_headers(src, reason, detail);
+    d->next = em->dlq;
+    em->dlq = d;
+    return dlq_send(em, d, errstr, errstr_size);
+}
+
+int ltv_emitter_dlq_wait(ltv_emitter_t *em, int timeout_ms) {
+    int64_t deadline = ltv_mono_us() + (int64_t)timeout_ms * 1000;
+    int64_t backoff_ms = 100;
+    for (;;) {
+        int pending = 0;
+        dlq_t **pp = &em->dlq;
+        while (*pp) {
+            dlq_t *d = *pp;
+            if (d->state == 1) {
+                *pp = d->next;
+                dlq_free(d);
+                continue;
+            }
+            if (d->state == 2) {
+                char err[256];
+                if (dlq_send(em, d, err, sizeof(err)))
+                    ltv_err("dead-letter re-produce: %s", err);
+            }
+            pending++;
+            pp = &d->next;
+        }
+        if (!pending)
+            return 0;
+        if (ltv_mono_us() >= deadline)
+            return -1;
+        rd_kafka_poll(em->rk, (int)backoff_ms);
+        if (backoff_ms < 1000)
+            backoff_ms *= 2;
+    }
+}
+
+void ltv_emitter_poll(ltv_emitter_t *em, int timeout_ms) { rd_kafka_poll(em->rk, timeout_ms); }
+
+int ltv_emitter_take_acks(ltv_emitter_t *em, ltv_ack_t **acks) {
+    int n = 0;
+    for (batch_t *b = em->done_head; b; b = b->next)
+        n++;
+    *acks = NULL;
+    if (!n)
+        return 0;
+    ltv_ack_t *a = ltv_calloc((size_t)n, sizeof(*a));
+    int i = 0;
+    batch_t *b = em->done_head;
+    while (b) {
+        batch_t *nx = b->next;
+        a[i].token = b->token; /* ownership moves to the ack */
+        a[i].rows = b->rows;
+        a[i].nrows = b->nrows;
+        a[i].failed = b->failed;
+        i++;
+        free(b);
+        b = nx;
+    }
+    em->done_head = em->done_tail = NULL;
+    *acks = a;
+    return n;
+}
+
+void ltv_acks_free(ltv_ack_t *acks, int n) {
+    for (int i = 0; i < n; i++) {
+        free(acks[i].token);
+        free(acks[i].rows);
+    }
+    free(acks);
+}
+
+int ltv_emitter_outstanding(ltv_emitter_t *em) { return em->outstanding; }
+
+int ltv_emitter_flush(ltv_emitter_t *em, int timeout_ms) {
+    rd_kafka_flush(em->rk, timeout_ms);
+    return rd_kafka_outq_len(em->rk) == 0 ? 0 : -1;
+}
+
+void ltv_emitter_stats(ltv_emitter_t *em, ltv_emit_stats_t *out) { *out = em->st; }

@@ -1,0 +1,81 @@
+/*
+ * Emission: committed rows go to their output topics as upserts keyed by
+ * row identity, and bad input goes to the dead-letter topic. Delivery is
+ * tracked per batch: once every row of a batch is acknowledged by the
+ * broker, the batch's token is handed back so the stage can clear the
+ * rows from the store's emission queue. Until then the queue remembers
+ * them, and a restarted stage re-emits them; rows are versioned upserts,
+ * so emitting one twice is harmless.
+ */
+#ifndef LTV_EMIT_H
+#define LTV_EMIT_H
+
+#include <stdint.h>
+#include <librdkafka/rdkafka.h>
+
+#include "agg.h"
+#include "conf.h"
+
+typedef struct ltv_emitter_s ltv_emitter_t;
+
+/* Rows of one batch, all delivered: clear them from the emission queue. */
+typedef struct ltv_ack_s {
+    char *token;
+    ltv_rowid_t *rows;
+    int nrows;
+    int failed; /* some row could not be delivered: re-emit instead of ack */
+} ltv_ack_t;
+
+/* Creates the producer. `conf` is consulted for kafka.* / kafka.producer.*
+ * properties and the DLQ topic. */
+ltv_emitter_t *ltv_emitter_new(const ltv_conf_t *conf, ltv_aggs_t *aggs, char *errstr,
+                               size_t errstr_size);
+void ltv_emitter_destroy(ltv_emitter_t *em);
+rd_kafka_t *ltv_emitter_handle(ltv_emitter_t *em);
+
+/* Renders and produces the rows of a committed batch. */
+int ltv_emitter_rows(ltv_emitter_t *em, const char *token, const ltv_row_t *rows, int nrows,
+                     const ltv_emit_info_t *info, char *errstr, size_t errstr_size);
+
+/* Sends one bad message to the dead-letter topic, unchanged, with headers
+ * ltv.reason, ltv.detail, ltv.source.topic, ltv.source.partition,
+ * ltv.source.offset and ltv.time. */
+int ltv_emitter_dlq(ltv_emitter_t *em, const rd_kafka_message_t *src, const char *reason,
+                    const char *detail, char *errstr, size_t errstr_size);
+
+/* Waits until every dead-letter message produced so far is acknowledged,
+ * re-producing the ones that failed. Returns 0, or -1 if not all were
+ * delivered within timeout_ms (the caller must then not commit past them). */
+int ltv_emitter_dlq_wait(ltv_emitter_t *em, int timeout_ms);
+
+/* Serves delivery reports. */
+void ltv_emitter_poll(ltv_emitter_t *em, int timeout_ms);
+
+/* Takes the batches whose rows are all delivered (or failed). The caller
+ * frees them with ltv_acks_free. */
+int ltv_emitter_take_acks(ltv_emitter_t *em, ltv_ack_t **acks);
+void ltv_acks_free(ltv_ack_t *acks, int n);
+
+/* Rows produced but not yet acknowledged. */
+int ltv_emitter_outstanding(ltv_emitter_t *em);
+
+/* Waits for all outstanding messages. Returns 0 when none are left. */
+int ltv_emitter_flush(ltv_emitter_t *em, int timeout_ms);
+
+typedef struct ltv_emit_stats_s {
+    uint64_t rows_produced;
+    uint64_t rows_delivered;
+    uint64_t rows_failed;
+    uint64_t dlq_produced;
+    uint64_t dlq_delivered;
+    uint64_t dlq_failed;
+} ltv_emit_stats_t;
+
+void ltv_emitter_stats(ltv_emitter_t *em, ltv_emit_stats_t *out);
+
+/* Applies the kafka.* (role 0) and role-specific properties to a librdkafka
+ * conf. role: 1 consumer, 2 producer. */
+int ltv_kafka_conf_apply(const ltv_conf_t *conf, int role, rd_kafka_conf_t *kc, char *errstr,
+                         size_t errstr_size);
+
+#endif

@@ -1,0 +1,95 @@
+#include "json.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void ltv_json_quote(ltv_buf_t *b, const char *s, size_t n) {
+    static const char hex[] = "0123456789abcdef";
+    ltv_buf_reserve(b, n + 2);
+    ltv_buf_putc(b, '"');
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        switch (c) {
+        case '"': ltv_buf_append(b, "\\\"", 2); break;
+        case '\\': ltv_buf_append(b, "\\\\", 2); break;
+        case '\n': ltv_buf_append(b, "\\n", 2); break;
+        case '\r': ltv_buf_append(b, "\\r", 2); break;
+        case '\t': ltv_buf_append(b, "\\t", 2); break;
+        default:
+            if (c < 0x20) {
+                char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+                ltv_buf_append(b, u, 6);
+            } else {
+                ltv_buf_putc(b, (char)c);
+            }
+        }
+    }
+    ltv_buf_putc(b, '"');
+}
+
+static void key(ltv_buf_t *b, const char *k) {
+    if (b->n && b->p[b->n - 1] != '{' && b->p[b->n - 1] != '[')
+        ltv_buf_putc(b, ',');
+    ltv_json_quote(b, k, strlen(k));
+    ltv_buf_putc(b, ':');
+}
+
+void ltv_json_begin(ltv_buf_t *b) {
+    if (b->n && b->p[b->n - 1] != '{' && b->p[b->n - 1] != '[' && b->p[b->n - 1] != ':')
+        ltv_buf_putc(b, ',');
+    ltv_buf_putc(b, '{');
+}
+
+void ltv_json_end(ltv_buf_t *b) { ltv_buf_putc(b, '}'); }
+
+void ltv_json_strn(ltv_buf_t *b, const char *k, const char *val, size_t n) {
+    key(b, k);
+    if (!val)
+        ltv_buf_puts(b, "null");
+    else
+        ltv_json_quote(b, val, n);
+}
+
+void ltv_json_str(ltv_buf_t *b, const char *k, const char *val) {
+    ltv_json_strn(b, k, val, val ? strlen(val) : 0);
+}
+
+void ltv_json_i64(ltv_buf_t *b, const char *k, int64_t val) {
+    key(b, k);
+    ltv_buf_put_i64(b, val);
+}
+
+void ltv_json_bool(ltv_buf_t *b, const char *k, int val) {
+    key(b, k);
+    ltv_buf_puts(b, val ? "true" : "false");
+}
+
+void ltv_json_null(ltv_buf_t *b, const char *k) {
+    key(b, k);
+    ltv_buf_puts(b, "null");
+}
+
+void ltv_json_rate(ltv_buf_t *b, const char *k, int64_t num, int64_t den) {
+    key(b, k);
+    if (den == 0) {
+        ltv_buf_puts(b, "null");
+        return;
+    }
+    ltv_buf_printf(b, "%.6f", (double)num / (double)den);
+}
+
+void ltv_json_double(ltv_buf_t *b, const char *k, double v) {
+    key(b, k);
+    ltv_buf_printf(b, "%.6f", v);
+}
+
+void ltv_json_ts(ltv_buf_t *b, const char *k, int64_t ts_ms) {
+    key(b, k);
+    if (ts_ms == INT64_MIN) {
+        ltv_buf_puts(b, "null");
+        return;
+    }
+    char tmp[32];
+    ltv_ts_format(ts_ms, tmp);
+    ltv_json_quote(b, tmp, strlen(tmp));
+}

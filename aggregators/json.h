@@ -1,0 +1,27 @@
+/*
+ * A minimal JSON writer for output rows: objects of strings, integers,
+ * booleans and rates. Commas are placed by looking at the previous byte,
+ * so calls need no state beyond the buffer.
+ */
+#ifndef LTV_JSON_H
+#define LTV_JSON_H
+
+#include <stdint.h>
+#include "util.h"
+
+void ltv_json_begin(ltv_buf_t *b);   /* "{" */
+void ltv_json_end(ltv_buf_t *b);     /* "}" */
+void ltv_json_str(ltv_buf_t *b, const char *key, const char *val);   /* val NULL: null */
+void ltv_json_strn(ltv_buf_t *b, const char *key, const char *val, size_t n);
+void ltv_json_i64(ltv_buf_t *b, const char *key, int64_t val);
+void ltv_json_bool(ltv_buf_t *b, const char *key, int val);
+void ltv_json_null(ltv_buf_t *b, const char *key);
+/* num / den with 6 decimals, or null when den is 0. */
+void ltv_json_rate(ltv_buf_t *b, const char *key, int64_t num, int64_t den);
+void ltv_json_double(ltv_buf_t *b, const char *key, double v);
+/* Timestamp in ms as an ISO-8601 UTC string, or null for INT64_MIN. */
+void ltv_json_ts(ltv_buf_t *b, const char *key, int64_t ts_ms);
+/* Writes a JSON string literal (with quotes). */
+void ltv_json_quote(ltv_buf_t *b, const char *s, size_t n);
+
+#endif

@@ -1,0 +1,789 @@
+#include "store.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <hiredis/hiredis.h>
+
+#define LAYOUT_VERSION "1"
+
+struct ltv_store_s {
+    const ltv_conf_t *conf;
+    ltv_aggs_t *aggs;
+    redisContext *rc;
+    ltv_buf_t out;  /* RESP of the pipeline being built */
+    ltv_buf_t tmp;
+    ltv_buf_t key;
+    int ncmd;       /* commands in `out` */
+    uint64_t commands;
+    char *ns;
+};
+
+/* ---- RESP building ---------------------------------------------------------
+ * Commands are written in RESP straight into one buffer and handed to
+ * hiredis in one piece: formatting each command through hiredis's argv API
+ * would allocate per command, and a batch sends thousands. */
+
+static void resp_hdr(ltv_buf_t *b, char t, int64_t n) {
+    ltv_buf_putc(b, t);
+    ltv_buf_put_i64(b, n);
+    ltv_buf_append(b, "\r\n", 2);
+}
+
+static void resp_cmd(ltv_store_t *st, int argc) {
+    resp_hdr(&st->out, '*', argc);
+    st->ncmd++;
+}
+
+static void resp_arg(ltv_buf_t *b, const char *p, size_t n) {
+    resp_hdr(b, '$', (int64_t)n);
+    ltv_buf_append(b, p, n);
+    ltv_buf_append(b, "\r\n", 2);
+}
+
+static void resp_args(ltv_buf_t *b, const char *s) { resp_arg(b, s, strlen(s)); }
+
+static void resp_argi(ltv_buf_t *b, int64_t v) {
+    char tmp[24];
+    int n = snprintf(tmp, sizeof(tmp), "%lld", (long long)v);
+    resp_arg(b, tmp, (size_t)n);
+}
+
+/* ---- keys ------------------------------------------------------------------ */
+
+void ltv_store_customer_key(const ltv_store_t *st, ltv_entity_t kind, const char *id,
+                            size_t idlen, ltv_buf_t *out) {
+    ltv_buf_reset(out);
+    ltv_buf_puts(out, st->ns);
+    ltv_buf_append(out, kind == LTV_ENT_VISITOR ? ":v:{" : ":c:{", 4);
+    ltv_buf_append(out, id, idlen);
+    ltv_buf_putc(out, '}');
+}
+
+static void offset_key(const ltv_store_t *st, const char *topic, int32_t partition,
+                       ltv_buf_t *out) {
+    ltv_buf_reset(out);
+    ltv_buf_printf(out, "%s:off:%s:%d", st->ns, topic, (int)partition);
+}
+
+static void row_key(const ltv_store_t *st, const ltv_rowid_t *id, ltv_buf_t *out) {
+    ltv_buf_t rid;
+    ltv_buf_init(&rid);
+    ltv_rowid_format(id, &rid);
+    ltv_buf_reset(out);
+    ltv_buf_printf(out, "%s:row:%s", st->ns, rid.p);
+    ltv_buf_free(&rid);
+}
+
+static void emitq_key(const ltv_store_t *st, ltv_buf_t *out) {
+    ltv_buf_reset(out);
+    ltv_buf_printf(out, "%s:emitq", st->ns);
+}
+
+/* ---- connection ------------------------------------------------------------ */
+
+ltv_store_t *ltv_store_new(const ltv_conf_t *conf, ltv_aggs_t *aggs) {
+    ltv_store_t *st = ltv_calloc(1, sizeof(*st));
+    st->conf = conf;
+    st->aggs = aggs;
+    st->ns = ltv_strdup(conf->namespace_);
+    ltv_buf_init(&st->out);
+    ltv_buf_init(&st->tmp);
+    ltv_buf_init(&st->key);
+    return st;
+}
+
+void ltv_store_disconnect(ltv_store_t *st) {
+    if (st->rc)
+        redisFree(st->rc);
+    st->rc = NULL;
+}
+
+void ltv_store_destroy(ltv_store_t *st) {
+    if (!st)
+        return;
+    ltv_store_disconnect(st);
+    ltv_buf_free(&st->out);
+    ltv_buf_free(&st->tmp);
+    ltv_buf_free(&st->key);
+    free(st->ns);
+    free(st);
+}
+
+int ltv_store_connected(const ltv_store_t *st) { return st->rc != NULL; }
+
+uint64_t ltv_store_commands(const ltv_store_t *st) { return st->commands; }
+
+static ltv_store_res_t io_fail(ltv_store_t *st, char *errstr, size_t sz, const char *what) {
+    snprintf(errstr, sz, "redis %s: %s", what, st->rc && st->rc->errstr[0] ? st->rc->errstr : "connection lost");
+    /* After an I/O error the connection's state (pending replies, WATCH) is
+     * unknown; the only safe continuation is a fresh connection. */
+    ltv_store_disconnect(st);
+    return LTV_STORE_ERR;
+}
+
+/* Sends the pipeline in st->out; the caller then reads st->ncmd replies. */
+static ltv_store_res_t pipeline_send(ltv_store_t *st, char *errstr, size_t sz) {
+    if (!st->rc) {
+        snprintf(errstr, sz, "redis: not connected");
+        return LTV_STORE_ERR;
+    }
+    if (redisAppendFormattedCommand(st->rc, st->out.p, st->out.n) != REDIS_OK)
+        return io_fail(st, errstr, sz, "write");
+    st->commands += (uint64_t)st->ncmd;
+    return LTV_STORE_OK;
+}
+
+static ltv_store_res_t get_reply(ltv_store_t *st, redisReply **r, char *errstr, size_t sz) {
+    void *p = NULL;
+    if (redisGetReply(st->rc, &p) != REDIS_OK || !p)
+        return io_fail(st, errstr, sz, "read");
+    *r = p;
+    return LTV_STORE_OK;
+}
+
+static void pipeline_begin(ltv_store_t *st) {
+    ltv_buf_reset(&st->out);
+    st->ncmd = 0;
+}
+
+/* Reads and frees `n` replies, failing on any error reply. */
+static ltv_store_res_t drain(ltv_store_t *st, int n, char *errstr, size_t sz) {
+    ltv_store_res_t res = LTV_STORE_OK;
+    for (int i = 0; i < n; i++) {
+        redisReply *r;
+        if (get_reply(st, &r, errstr, sz))
+            return LTV_STORE_ERR;
+        if (r->type == REDIS_REPLY_ERROR && res == LTV_STORE_OK) {
+            snprintf(errstr, sz, "redis: %s", r->str);
+            res = LTV_STORE_ERR;
+        }
+        freeReplyObject(r);
+    }
+    return res;
+}
+
+ltv_store_res_t ltv_store_connect(ltv_store_t *st, char *errstr, size_t errstr_size) {
+    if (st->rc)
+        return LTV_STORE_OK;
+    struct timeval tv = {(time_t)(st->conf->redis_timeout_ms / 1000),
+                         (suseconds_t)(st->conf->redis_timeout_ms % 1000) * 1000};
+    const char *host = st->conf->redis_host;
+    redisContext *rc = host[0] == '/' ? redisConnectUnixWithTimeout(host, tv)
+                                      : redisConnectWithTimeout(host, (int)st->conf->redis_port, tv);
+    if (!rc || rc->err) {
+        snprintf(errstr, errstr_size, "redis connect %s:%d: %s", host, (int)st->conf->redis_port,
+                 rc ? rc->errstr : "cannot allocate context");
+        if (rc)
+            redisFree(rc);
+        return LTV_STORE_ERR;
+    }
+    redisSetTimeout(rc, tv);
+    redisEnableKeepAlive(rc);
+    st->rc = rc;
+
+    pipeline_begin(st);
+    if (st->conf->redis_password[0]) {
+        resp_cmd(st, 2);
+        resp_args(&st->out, "AUTH");
+        resp_args(&st->out, st->conf->redis_password);
+    }
+    resp_cmd(st, 2);
+    resp_args(&st->out, "SELECT");
+    resp_argi(&st->out, st->conf->redis_db);
+    /* The namespace's layout marker: written once, checked on every
+     * connect, so a stage never mixes its state with another layout. */
+    ltv_buf_reset(&st->key);
+    ltv_buf_printf(&st->key, "%s:meta", st->ns);
+    resp_cmd(st, 4);
+    resp_args(&st->out, "HSETNX");
+    resp_arg(&st->out, st->key.p, st->key.n);
+    resp_args(&st->out, "layout");
+    resp_args(&st->out, LAYOUT_VERSION);
+    resp_cmd(st, 3);
+    resp_args(&st->out, "HGET");
+    resp_arg(&st->out, st->key.p, st->key.n);
+    resp_args(&st->out, "layout");
+    int n = st->ncmd;
+    if (pipeline_send(st, errstr, errstr_size) || drain(st, n - 1, errstr, errstr_size)) {
+        ltv_store_disconnect(st);
+        return LTV_STORE_ERR;
+    }
+    redisReply *r;
+    if (get_reply(st, &r, errstr, errstr_size))
+        return LTV_STORE_ERR;
+    int ok = r->type == REDIS_REPLY_STRING && !strcmp(r->str, LAYOUT_VERSION);
+    if (!ok)
+        snprintf(errstr, errstr_size, "namespace %s has state layout %s, this build uses %s",
+                 st->ns, r->type == REDIS_REPLY_STRING ? r->str : "?", LAYOUT_VERSION);
+    freeReplyObject(r);
+    if (!ok) {
+        ltv_store_disconnect(st);
+        return LTV_STORE_ERR;
+    }
+    return LTV_STORE_OK;
+}
+
+/* ---- parsing helpers ------------------------------------------------------- */
+
+static int parse_i64(const char *p, size_t n, int64_t *out) {
+    if (!p || !n || n > 20)
+        return -1;
+    char tmp[24];
+    memcpy(tmp, p, n);
+    tmp[n] = '\0';
+    char *end;
+    errno = 0;
+    long long v = strtoll(tmp, &end, 10);
+    if (errno || *end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int64_t reply_i64(const redisReply *r) {
+    int64_t v = 0;
+    if (r->type == REDIS_REPLY_INTEGER)
+        return r->integer;
+    if (r->type == REDIS_REPLY_STRING)
+        parse_i64(r->str, r->len, &v);
+    return v;
+}
+
+static int field_is(const redisReply *f, const char *name) {
+    size_t l = strlen(name);
+    return f->len == l && !memcmp(f->str, name, l);
+}
+
+static ltv_customer_t *parse_customer(ltv_store_t *st, ltv_entity_t kind, const char *id,
+                                      size_t idlen, const redisReply *r) {
+    if (r->type != REDIS_REPLY_ARRAY || r->elements == 0)
+        return NULL;
+    ltv_customer_t *c = ltv_customer_new(kind, id, idlen);
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const redisReply *f = r->element[i], *v = r->element[i + 1];
+        if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+            continue;
+        int64_t x;
+        if (f->len > 2 && f->str[0] == 'o' && f->str[1] == ':') {
+            ltv_order_t o;
+            if (ltv_order_decode(&o, f->str + 2, f->len - 2, v->str, v->len)) {
+                ltv_err("customer %.*s: unreadable order record %.*s; ignored", (int)idlen, id,
+                        (int)f->len, f->str);
+                continue;
+            }
+            ltv_customer_load_order(c, &o);
+        } else if (field_is(f, "visit_count")) {
+            if (!parse_i64(v->str, v->len, &x))
+                c->visits = x;
+        } else if (field_is(f, "first_visit_ts")) {
+            if (!parse_i64(v->str, v->len, &x))
+                c->first_visit_ts = x;
+        } else if (field_is(f, "last_visit_ts")) {
+            if (!parse_i64(v->str, v->len, &x))
+                c->last_visit_ts = x;
+        } else if (field_is(f, "visit_days")) {
+            if (ltv_visit_days_decode(c, v->str, v->len))
+                ltv_err("customer %.*s: unreadable visit_days; ignored", (int)idlen, id);
+        } else if (field_is(f, "recent_visit_ids")) {
+            if (ltv_recent_visits_decode(c, v->str, v->len))
+                ltv_err("customer %.*s: unreadable recent_visit_ids; ignored", (int)idlen, id);
+        }
+        /* The derived fields (purchase_count ...) are recomputed from the
+         * orders below rather than trusted. */
+    }
+    ltv_customer_derive(c);
+    ltv_customer_clear_dirty(c);
+    (void)st;
+    return c;
+}
+
+static int parse_row(ltv_row_t *row, const redisReply *r) {
+    memset(row->v, 0, sizeof(row->v));
+    row->version = 0;
+    if (r->type != REDIS_REPLY_ARRAY)
+        return -1;
+    const ltv_agg_t *a = row->id.agg;
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const redisReply *f = r->element[i], *v = r->element[i + 1];
+        if (f->type != REDIS_REPLY_STRING)
+            continue;
+        if (field_is(f, "version")) {
+            row->version = reply_i64(v);
+            continue;
+        }
+        for (int k = 0; k < a->nfields; k++) {
+            if (field_is(f, a->fields[k])) {
+                row->v[k] = reply_i64(v);
+                break;
+            }
+        }
+    }
+    return 0;
+}
+
+/* ---- offsets ----------------------------------------------------------------- */
+
+static void add_offset_read(ltv_store_t *st, const ltv_offset_t *o) {
+    offset_key(st, o->topic, o->partition, &st->key);
+    resp_cmd(st, 4);
+    resp_args(&st->out, "HMGET");
+    resp_arg(&st->out, st->key.p, st->key.n);
+    resp_args(&st->out, "next");
+    resp_args(&st->out, "maxts");
+}
+
+static void parse_offset(const redisReply *r, int64_t *next, int64_t *maxts) {
+    *next = -1;
+    *maxts = INT64_MIN;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2)
+        return;
+    if (r->element[0]->type == REDIS_REPLY_STRING)
+        *next = reply_i64(r->element[0]);
+    if (r->element[1]->type == REDIS_REPLY_STRING)
+        *maxts = reply_i64(r->element[1]);
+}
+
+ltv_store_res_t ltv_store_read_offsets(ltv_store_t *st, ltv_offset_t *offs, int n, char *errstr,
+                                       size_t errstr_size) {
+    pipeline_begin(st);
+    for (int i = 0; i < n; i++)
+        add_offset_read(st, &offs[i]);
+    if (!n)
+        return LTV_STORE_OK;
+    if (pipeline_send(st, errstr, errstr_size))
+        return LTV_STORE_ERR;
+    ltv_store_res_t res = LTV_STORE_OK;
+    for (int i = 0; i < n; i++) {
+        redisReply *r;
+        if (get_reply(st, &r, errstr, errstr_size))
+            return LTV_STORE_ERR;
+        if (r->type == REDIS_REPLY_ERROR) {
+            snprintf(errstr, errstr_size, "redis: %s", r->str);
+            res = LTV_STORE_ERR;
+        } else {
+            parse_offset(r, &offs[i].next_offset, &offs[i].max_ts);
+        }
+        freeReplyObject(r);
+    }
+    return res;
+}
+
+/* ---- load ---------------------------------------------------------------------- */
+
+ltv_store_res_t ltv_store_load(ltv_store_t *st, const ltv_offset_t *fence, int nfence,
+                               int *fenced, ltv_load_t *loads, int nloads, char *errstr,
+                               size_t errstr_size) {
+    pipeline_begin(st);
+    if (nfence) {
+        resp_cmd(st, 1 + nfence);
+        resp_args(&st->out, "WATCH");
+        for (int i = 0; i < nfence; i++) {
+            offset_key(st, fence[i].topic, fence[i].partition, &st->key);
+            resp_arg(&st->out, st->key.p, st->key.n);
+        }
+        for (int i = 0; i < nfence; i++)
+            add_offset_read(st, &fence[i]);
+    }
+    for (int i = 0; i < nloads; i++) {
+        ltv_store_customer_key(st, loads[i].kind, loads[i].id, loads[i].idlen, &st->key);
+        resp_cmd(st, 2);
+        resp_args(&st->out, "HGETALL");
+        resp_arg(&st->out, st->key.p, st->key.n);
+        loads[i].out = NULL;
+    }
+    if (!st->ncmd)
+        return LTV_STORE_OK;
+    if (pipeline_send(st, errstr, errstr_size))
+        return LTV_STORE_ERR;
+
+    ltv_store_res_t res = LTV_STORE_OK;
+    redisReply *r;
+    if (nfence) {
+        if (drain(st, 1, errstr, errstr_size))
+            res = LTV_STORE_ERR;
+        for (int i = 0; i < nfence; i++) {
+            if (!st->rc || get_reply(st, &r, errstr, errstr_size))
+                return LTV_STORE_ERR;
+            int64_t next, maxts;
+            parse_offset(r, &next, &maxts);
+            if (r->type == REDIS_REPLY_ERROR) {
+                snprintf(errstr, errstr_size, "redis: %s", r->str);
+                res = LTV_STORE_ERR;
+            } else if (next != fence[i].next_offset) {
+                if (fenced)
+                    fenced[i] = 1;
+                if (res == LTV_STORE_OK) {
+                    snprintf(errstr, errstr_size,
+                             "%s [%d]: stored offset is %lld, expected %lld: another instance "
+                             "has processed this partition",
+                             fence[i].topic, (int)fence[i].partition, (long long)next,
+                             (long long)fence[i].next_offset);
+                    res = LTV_STORE_FENCED;
+                }
+            }
+            freeReplyObject(r);
+        }
+    }
+    for (int i = 0; i < nloads; i++) {
+        if (!st->rc || get_reply(st, &r, errstr, errstr_size)) {
+            for (int k = 0; k < i; k++) {
+                ltv_customer_destroy(loads[k].out);
+                loads[k].out = NULL;
+            }
+            return LTV_STORE_ERR;
+        }
+        if (r->type == REDIS_REPLY_ERROR) {
+            snprintf(errstr, errstr_size, "redis: %s", r->str);
+            res = LTV_STORE_ERR;
+        } else if (res == LTV_STORE_OK) {
+            loads[i].out = parse_customer(st, loads[i].kind, loads[i].id, loads[i].idlen, r);
+        }
+        freeReplyObject(r);
+    }
+    if (res != LTV_STORE_OK) {
+        for (int i = 0; i < nloads; i++) {
+            ltv_customer_destroy(loads[i].out);
+            loads[i].out = NULL;
+        }
+        if (res == LTV_STORE_FENCED && st->rc) {
+            pipeline_begin(st);
+            resp_cmd(st, 1);
+            resp_args(&st->out, "UNWATCH");
+            if (pipeline_send(st, errstr, errstr_size) == LTV_STORE_OK)
+                drain(st, 1, errstr, errstr_size);
+        }
+    }
+    return res;
+}
+
+/* ---- commit -------------------------------------------------------------------- */
+
+typedef struct field_s {
+    const char *name;
+    const char *v;
+    size_t vlen;
+    int64_t i;
+    int is_int;
+} field_t;
+
+static void add_customer_write(ltv_store_t *st, ltv_customer_t *c, ltv_buf_t *scratch) {
+    uint32_t d = c->dirty;
+    if (!d)
+        return;
+    field_t f[16];
+    int nf = 0;
+#define FI(bit, nm, val)                                                                      \
+    if (d & (bit)) {                                                                          \
+        f[nf].name = nm;                                                                      \
+        f[nf].i = (val);                                                                      \
+        f[nf].is_int = 1;                                                                     \
+        nf++;                                                                                 \
+    }
+#define FS(bit, nm, val)                                                                      \
+    if (d & (bit)) {                                                                          \
+        f[nf].name = nm;                                                                      \
+        f[nf].v = (val) ? (val) : "";                                                         \
+        f[nf].vlen = strlen(f[nf].v);                                                         \
+        f[nf].is_int = 0;                                                                     \
+        nf++;                                                                                 \
+    }
+    FI(LTV_D_N, "purchase_count", c->n);
+    FI(LTV_D_FIRST_TS, "first_purchase_ts", c->fts[0]);
+    FI(LTV_D_SECOND_TS, "second_purchase_ts", c->fts[1]);
+    FI(LTV_D_LAST_TS, "last_purchase_ts", c->last_ts);
+    FI(LTV_D_MONETARY, "monetary", c->monetary);
+    FS(LTV_D_CHANNEL, "first_channel", c->channel);
+    FS(LTV_D_CAMPAIGN, "first_campaign", c->campaign);
+    FI(LTV_D_VISITS, "visit_count", c->visits);
+    FI(LTV_D_FIRST_VISIT, "first_visit_ts", c->first_visit_ts);
+    FI(LTV_D_LAST_VISIT, "last_visit_ts", c->last_visit_ts);
+#undef FI
+#undef FS
+    int norders = 0;
+    if (d & LTV_D_ORDERS)
+        for (int i = 0; i < c->norders; i++)
+            norders += c->orders[i].dirty;
+    int vdays = (d & LTV_D_VISIT_DAYS) != 0;
+    int recent = (d & LTV_D_RECENT_VISITS) != 0;
+    int argc = 2 + 2 * (nf + norders + vdays + recent);
+    if (argc == 2)
+        return;
+    ltv_store_customer_key(st, c->kind, c->id, c->idlen, &st->key);
+    resp_cmd(st, argc);
+    resp_args(&st->out, "HSET");
+    resp_arg(&st->out, st->key.p, st->key.n);
+    for (int i = 0; i < nf; i++) {
+        resp_args(&st->out, f[i].name);
+        if (f[i].is_int)
+            resp_argi(&st->out, f[i].i);
+        else
+            resp_arg(&st->out, f[i].v, f[i].vlen);
+    }
+    if (vdays) {
+        ltv_visit_days_encode(c, scratch);
+        resp_args(&st->out, "visit_days");
+        resp_arg(&st->out, scratch->p ? scratch->p : "", scratch->n);
+    }
+    if (recent) {
+        ltv_recent_visits_encode(c, scratch);
+        resp_args(&st->out, "recent_visit_ids");
+        resp_arg(&st->out, scratch->p ? scratch->p : "", scratch->n);
+    }
+    if (norders) {
+        for (int i = 0; i < c->norders; i++) {
+            const ltv_order_t *o = &c->orders[i];
+            if (!o->dirty)
+                continue;
+            size_t idl = strlen(o->order_id);
+            resp_hdr(&st->out, '$', (int64_t)(idl + 2));
+            ltv_buf_append(&st->out, "o:", 2);
+            ltv_buf_append(&st->out, o->order_id, idl);
+            ltv_buf_append(&st->out, "\r\n", 2);
+            ltv_order_encode(o, scratch);
+            resp_arg(&st->out, scratch->p, scratch->n);
+        }
+    }
+}
+
+ltv_store_res_t ltv_store_commit(ltv_store_t *st, ltv_customer_t *const *customers, int ncust,
+                                 const ltv_deltas_t *deltas, const ltv_offset_t *offsets,
+                                 int noffsets, const char *token, ltv_row_t **rows_out,
+                                 int *nrows_out, char *errstr, size_t errstr_size) {
+    ltv_buf_t scratch;
+    ltv_buf_init(&scratch);
+    *rows_out = NULL;
+    *nrows_out = 0;
+
+    pipeline_begin(st);
+    resp_cmd(st, 1);
+    resp_args(&st->out, "MULTI");
+    for (int i = 0; i < ncust; i++)
+        add_customer_write(st, customers[i], &scratch);
+
+    /* Rows: counters, version, read-back. The read-back inside the
+     * transaction gives values consistent with the version. */
+    int nd = deltas ? ltv_deltas_count(deltas) : 0;
+    int nrows = 0;
+    int *readback = nd ? ltv_malloc(sizeof(int) * (size_t)nd) : NULL; /* cmd index of HGETALL */
+    ltv_row_t *rows = nd ? ltv_calloc((size_t)nd, sizeof(ltv_row_t)) : NULL;
+    for (int i = 0; i < nd; i++) {
+        const ltv_delta_row_t *dr = ltv_deltas_get(deltas, i);
+        if (!ltv_delta_row_nonzero(dr))
+            continue;
+        row_key(st, &dr->id, &st->key);
+        for (int f = 0; f < dr->id.agg->nfields; f++) {
+            if (!dr->d[f])
+                continue;
+            resp_cmd(st, 4);
+            resp_args(&st->out, "HINCRBY");
+            resp_arg(&st->out, st->key.p, st->key.n);
+            resp_args(&st->out, dr->id.agg->fields[f]);
+            resp_argi(&st->out, dr->d[f]);
+        }
+        resp_cmd(st, 4);
+        resp_args(&st->out, "HINCRBY");
+        resp_arg(&st->out, st->key.p, st->key.n);
+        resp_args(&st->out, "version");
+        resp_argi(&st->out, 1);
+        resp_cmd(st, 2);
+        resp_args(&st->out, "HGETALL");
+        resp_arg(&st->out, st->key.p, st->key.n);
+        rows[nrows].id = dr->id;
+        readback[nrows] = st->ncmd - 2; /* index within the EXEC reply (MULTI excluded) */
+        nrows++;
+    }
+    if (nrows) {
+        emitq_key(st, &st->key);
+        resp_cmd(st, 2 + 2 * nrows);
+        resp_args(&st->out, "HSET");
+        resp_arg(&st->out, st->key.p, st->key.n);
+        for (int i = 0; i < nrows; i++) {
+            ltv_rowid_format(&rows[i].id, &scratch);
+            resp_arg(&st->out, scratch.p, scratch.n);
+            resp_args(&st->out, token);
+        }
+    }
+    for (int i = 0; i < noffsets; i++) {
+        offset_key(st, offsets[i].topic, offsets[i].partition, &st->key);
+        resp_cmd(st, 6);
+        resp_args(&st->out, "HSET");
+        resp_arg(&st->out, st->key.p, st->key.n);
+        resp_args(&st->out, "next");
+        resp_argi(&st->out, offsets[i].next_offset);
+        resp_args(&st->out, "maxts");
+        resp_argi(&st->out, offsets[i].max_ts);
+    }
+    resp_cmd(st, 1);
+    resp_args(&st->out, "EXEC");
+    int queued = st->ncmd - 2;
+    ltv_buf_free(&scratch);
+
+    ltv_store_res_t res = pipeline_send(st, errstr, errstr_size);
+    if (res == LTV_STORE_OK)
+        res = drain(st, 1 + queued, errstr, errstr_size); /* +OK, +QUEUED ... */
+    redisReply *r = NULL;
+    if (st->rc && get_reply(st, &r, errstr, errstr_size) == LTV_STORE_OK) {
+        if (r->type == REDIS_REPLY_NIL) {
+            /* WATCH fired: an offset we fenced on was written meanwhile. */
+            if (res == LTV_STORE_OK) {
+                snprintf(errstr, errstr_size,
+                         "transaction aborted: another instance wrote this batch's offsets");
+                res = LTV_STORE_FENCED;
+            }
+        } else if (r->type == REDIS_REPLY_ERROR) {
+            if (res == LTV_STORE_OK) {
+                snprintf(errstr, errstr_size, "redis EXEC: %s", r->str);
+                res = LTV_STORE_ERR;
+            }
+        } else if (r->type == REDIS_REPLY_ARRAY && res == LTV_STORE_OK) {
+            if ((int)r->elements != queued) {
+                snprintf(errstr, errstr_size, "redis EXEC: %zu replies for %d commands",
+                         r->elements, queued);
+                res = LTV_STORE_ERR;
+            }
+            for (size_t k = 0; res == LTV_STORE_OK && k < r->elements; k++) {
+                if (r->element[k]->type == REDIS_REPLY_ERROR) {
+                    /* Redis does not roll back: a failed command inside EXEC
+                     * means partial state, which only a human can judge. */
+                    snprintf(errstr, errstr_size, "redis EXEC command %zu: %s", k,
+                             r->element[k]->str);
+                    res = LTV_STORE_ERR;
+                }
+            }
+            for (int i = 0; res == LTV_STORE_OK && i < nrows; i++)
+                parse_row(&rows[i], r->element[readback[i]]);
+        }
+        freeReplyObject(r);
+    } else {
+        res = LTV_STORE_ERR;
+    }
+    free(readback);
+    if (res != LTV_STORE_OK) {
+        free(rows);
+        return res;
+    }
+    *rows_out = rows;
+    *nrows_out = nrows;
+    return LTV_STORE_OK;
+}
+
+/* ---- emission queue ------------------------------------------------------------ */
+
+static const char ack_script[] =
+    "local n = 0\n"
+    "for i = 2, #ARGV do\n"
+    "  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[1] then\n"
+    "    redis.call('HDEL', KEYS[1], ARGV[i]); n = n + 1\n"
+    "  end\n"
+    "end\n"
+    "return n\n";
+
+ltv_store_res_t ltv_store_ack(ltv_store_t *st, const char *token, const ltv_rowid_t *rows,
+                              int nrows, char *errstr, size_t errstr_size) {
+    if (!nrows)
+        return LTV_STORE_OK;
+    ltv_buf_t rid;
+    ltv_buf_init(&rid);
+    pipeline_begin(st);
+    resp_cmd(st, 5 + nrows);
+    resp_args(&st->out, "EVAL");
+    resp_args(&st->out, ack_script);
+    resp_args(&st->out, "1");
+    emitq_key(st, &st->key);
+    resp_arg(&st->out, st->key.p, st->key.n);
+    resp_args(&st->out, token);
+    for (int i = 0; i < nrows; i++) {
+        ltv_rowid_format(&rows[i], &rid);
+        resp_arg(&st->out, rid.p, rid.n);
+    }
+    ltv_buf_free(&rid);
+    if (pipeline_send(st, errstr, errstr_size))
+        return LTV_STORE_ERR;
+    return drain(st, 1, errstr, errstr_size);
+}
+
+ltv_store_res_t ltv_store_read_emitq(ltv_store_t *st, ltv_row_t **rows_out, char ***tokens_out,
+                                     int *n_out, char *errstr, size_t errstr_size) {
+    *rows_out = NULL;
+    *tokens_out = NULL;
+    *n_out = 0;
+    pipeline_begin(st);
+    emitq_key(st, &st->key);
+    resp_cmd(st, 2);
+    resp_args(&st->out, "HGETALL");
+    resp_arg(&st->out, st->key.p, st->key.n);
+    if (pipeline_send(st, errstr, errstr_size))
+        return LTV_STORE_ERR;
+    redisReply *r;
+    if (get_reply(st, &r, errstr, errstr_size))
+        return LTV_STORE_ERR;
+    if (r->type != REDIS_REPLY_ARRAY) {
+        snprintf(errstr, errstr_size, "redis HGETALL emitq: %s",
+                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        freeReplyObject(r);
+        return LTV_STORE_ERR;
+    }
+    int n = (int)(r->elements / 2);
+    ltv_row_t *rows = ltv_calloc((size_t)(n ? n : 1), sizeof(*rows));
+    char **tokens = ltv_calloc((size_t)(n ? n : 1), sizeof(char *));
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        const redisReply *f = r->element[2 * i], *v = r->element[2 * i + 1];
+        if (ltv_rowid_parse(st->aggs, f->str, f->len, &rows[k].id)) {
+            ltv_warn("emission queue entry %.*s names no known row; left alone", (int)f->len,
+                     f->str);
+            continue;
+        }
+        tokens[k] = ltv_strndup(v->str, v->len);
+        k++;
+    }
+    freeReplyObject(r);
+    for (int i = 0; i < k; i++) {
+        if (ltv_store_read_row(st, &rows[i], errstr, errstr_size)) {
+            for (int j = 0; j < k; j++)
+                free(tokens[j]);
+            free(tokens);
+            free(rows);
+            return LTV_STORE_ERR;
+        }
+    }
+    *rows_out = rows;
+    *tokens_out = tokens;
+    *n_out = k;
+    return LTV_STORE_OK;
+}
+
+ltv_store_res_t ltv_store_read_row(ltv_store_t *st, ltv_row_t *row, char *errstr,
+                                   size_t errstr_size) {
+    pipeline_begin(st);
+    row_key(st, &row->id, &st->key);
+    resp_cmd(st, 2);
+    resp_args(&st->out, "HGETALL");
+    resp_arg(&st->out, st->key.p, st->key.n);
+    if (pipeline_send(st, errstr, errstr_size))
+        return LTV_STORE_ERR;
+    redisReply *r;
+    if (get_reply(st, &r, errstr, errstr_size))
+        return LTV_STORE_ERR;
+    ltv_store_res_t res = LTV_STORE_OK;
+    if (r->type == REDIS_REPLY_ERROR) {
+        snprintf(errstr, errstr_size, "redis: %s", r->str);
+        res = LTV_STORE_ERR;
+    } else {
+        parse_row(row, r);
+    }
+    freeReplyObject(r);
+    return res;
+}
+
+ltv_store_res_t ltv_store_get_customer(ltv_store_t *st, ltv_entity_t kind, const char *id,
+                                       ltv_customer_t **out, char *errstr, size_t errstr_size) {
+    ltv_load_t l = {kind, id, strlen(id), NULL};
+    ltv_store_res_t r = ltv_store_load(st, NULL, 0, NULL, &l, 1, errstr, errstr_size);
+    *out = l.out;
+    return r;
+}

@@ -1,0 +1,118 @@
+/*
+ * Redis: where per-customer state, aggregate rows and input offsets live.
+ *
+ * One batch costs two round trips:
+ *
+ *  1. load:   WATCH the offset keys of the batch's partitions, read the
+ *             offsets back, HGETALL the customers not in the cache.
+ *  2. commit: MULTI, the changed fields of every changed customer, the
+ *             aggregate deltas (HINCRBY) with a version bump and a read-back
+ *             of every changed row, the rows' entries in the emission queue,
+ *             the partitions' next offsets and highest event times, EXEC.
+ *
+ * The offsets and the state changes they produced are therefore written
+ * atomically: after a crash the stage resumes exactly after the last
+ * committed batch. The WATCH fences a stale instance (paused past its
+ * session timeout, its partitions given to another): if anyone moved an
+ * offset since we last wrote it, the check at load or the EXEC fails and
+ * the batch is discarded instead of being counted twice.
+ *
+ * Key layout (namespace "ltv"):
+ *   ltv:c:{<customer_id>}       hash: one customer (hash tag: one slot)
+ *   ltv:v:{<visitor_id>}        hash: an anonymous visitor
+ *   ltv:row:<agg>|<day>|<dim>   hash: one output row's counters + version
+ *   ltv:off:<topic>:<partition> hash: next offset, highest ts
+ *   ltv:emitq                   hash: rows committed but not yet confirmed
+ *                               delivered to Kafka -> batch token
+ *   ltv:meta                    hash: layout version, creation time
+ */
+#ifndef LTV_STORE_H
+#define LTV_STORE_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#include "agg.h"
+#include "conf.h"
+#include "customer.h"
+#include "util.h"
+
+typedef enum {
+    LTV_STORE_OK = 0,
+    LTV_STORE_FENCED = 1,  /* offsets moved under us: another instance owns a partition */
+    LTV_STORE_ERR = -1,    /* connection or server error: retry after reconnecting */
+} ltv_store_res_t;
+
+typedef struct ltv_store_s ltv_store_t;
+
+/* A partition's stored position. next_offset -1: nothing stored yet. */
+typedef struct ltv_offset_s {
+    const char *topic;
+    int32_t partition;
+    int64_t next_offset;
+    int64_t max_ts;
+} ltv_offset_t;
+
+/* A customer to load: key parts in, customer out (NULL if absent). */
+typedef struct ltv_load_s {
+    ltv_entity_t kind;
+    const char *id;
+    size_t idlen;
+    ltv_customer_t *out; /* new customer, owned by the caller */
+} ltv_load_t;
+
+ltv_store_t *ltv_store_new(const ltv_conf_t *conf, ltv_aggs_t *aggs);
+void ltv_store_destroy(ltv_store_t *st);
+
+/* (Re)connects, selects the db, loads scripts. Cheap when connected. */
+ltv_store_res_t ltv_store_connect(ltv_store_t *st, char *errstr, size_t errstr_size);
+void ltv_store_disconnect(ltv_store_t *st);
+int ltv_store_connected(const ltv_store_t *st);
+
+/* Reads stored offsets (next_offset, max_ts) of the given partitions. */
+ltv_store_res_t ltv_store_read_offsets(ltv_store_t *st, ltv_offset_t *offs, int n, char *errstr,
+                                       size_t errstr_size);
+
+/* Round trip 1. fence[i].next_offset holds what we expect to be stored; on
+ * a mismatch returns LTV_STORE_FENCED and sets fenced[i] = 1 for the
+ * partitions that moved (fenced may be NULL). Loaded customers have no
+ * dirty bits. */
+ltv_store_res_t ltv_store_load(ltv_store_t *st, const ltv_offset_t *fence, int nfence,
+                               int *fenced, ltv_load_t *loads, int nloads, char *errstr,
+                               size_t errstr_size);
+
+/* Round trip 2. Customers: their dirty fields are written. Rows with a
+ * non-zero delta are updated and read back into rows_out (allocated, freed
+ * by the caller with free()), in the order of `deltas`. */
+ltv_store_res_t ltv_store_commit(ltv_store_t *st, ltv_customer_t *const *customers, int ncust,
+                                 const ltv_deltas_t *deltas, const ltv_offset_t *offsets,
+                                 int noffsets, const char *token, ltv_row_t **rows_out,
+                                 int *nrows_out, char *errstr, size_t errstr_size);
+
+/* Removes rows from the emission queue if their entry still holds token
+ * (a later batch may have queued them again). */
+ltv_store_res_t ltv_store_ack(ltv_store_t *st, const char *token, const ltv_rowid_t *rows,
+                              int nrows, char *errstr, size_t errstr_size);
+
+/* Reads the emission queue and the current values of its rows; tokens[i]
+ * is the queue entry (free each, and the arrays, with free()). */
+ltv_store_res_t ltv_store_read_emitq(ltv_store_t *st, ltv_row_t **rows, char ***tokens, int *n,
+                                     char *errstr, size_t errstr_size);
+
+/* Reads one row's current values. Returns LTV_STORE_OK; row->version 0 when
+ * the row does not exist. */
+ltv_store_res_t ltv_store_read_row(ltv_store_t *st, ltv_row_t *row, char *errstr,
+                                   size_t errstr_size);
+
+/* Loads one customer by key parts (NULL *out when absent); for tools and tests. */
+ltv_store_res_t ltv_store_get_customer(ltv_store_t *st, ltv_entity_t kind, const char *id,
+                                       ltv_customer_t **out, char *errstr, size_t errstr_size);
+
+/* Key of a customer ("<ns>:c:{<id>}"). */
+void ltv_store_customer_key(const ltv_store_t *st, ltv_entity_t kind, const char *id,
+                            size_t idlen, ltv_buf_t *out);
+
+/* Number of Redis commands sent since creation (for the benchmark). */
+uint64_t ltv_store_commands(const ltv_store_t *st);
+
+#endif

@@ -1,0 +1,341 @@
+#include "conf.h"
+#include "util.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ctype.h>
+#include <stdarg.h>
+
+typedef enum {
+    T_STR,
+    T_INT,
+    T_BOOL,
+    T_ENUM,
+    T_TZ,
+    T_INTLIST, /* "30,90" into horizons[] */
+} conf_type_t;
+
+typedef struct conf_prop_s {
+    const char *name;
+    conf_type_t type;
+    const char *def;
+    size_t offset;
+    int64_t vmin, vmax;   /* T_INT range */
+    const char *enums;    /* T_ENUM: "a|b|c", stored as the index */
+    const char *desc;
+} conf_prop_t;
+
+#define O(f) offsetof(ltv_conf_t, f)
+
+/* The one table of the stage's own keys. Everything that parses, validates,
+ * defaults or documents a key reads it from here. */
+static const conf_prop_t props[] = {
+    {"topic.purchases", T_STR, "ltv.purchases", O(topic_purchases), 0, 0, NULL,
+     "Input topic of purchase events (orders, cancels, refunds)."},
+    {"topic.visits", T_STR, "ltv.visits", O(topic_visits), 0, 0, NULL,
+     "Input topic of visit events (empty to disable)."},
+    {"input.framing", T_ENUM, "auto", O(framing), 0, 0, "auto|confluent|single-object|plain",
+     "Message framing; auto detects Confluent (0x00) and single-object (0xC3 0x01) per message "
+     "and falls back to plain Avro binary."},
+    {"schema.dir", T_STR, "", O(schema_dir), 0, 0, NULL,
+     "Directory of writer schemas named <id>.avsc, for Confluent schema ids; also indexed by "
+     "fingerprint for single-object encoding."},
+    {"input.plain.purchase.schema", T_STR, "", O(plain_purchase_schema), 0, 0, NULL,
+     "Writer schema file for plain-framed purchases (default: schemas/purchase.avsc)."},
+    {"input.plain.visit.schema", T_STR, "", O(plain_visit_schema), 0, 0, NULL,
+     "Writer schema file for plain-framed visits (default: schemas/visit.avsc)."},
+    {"input.max.future.skew.ms", T_INT, "86400000", O(max_future_skew_ms), 0, INT64_MAX, NULL,
+     "Events with ts further than this ahead of the wall clock go to the dead-letter topic."},
+    {"topic.dlq", T_STR, "ltv.dlq", O(topic_dlq), 0, 0, NULL,
+     "Dead-letter topic: bad input, unchanged, with the reason in headers."},
+    {"topic.f2_rate", T_STR, "ltv.f2_rate", O(topic_f2_rate), 0, 0, NULL,
+     "Output topic of F2 cohort rows."},
+    {"topic.retention_mix", T_STR, "ltv.retention_mix", O(topic_retention_mix), 0, 0, NULL,
+     "Output topic of retention-mix rows."},
+    {"output.format", T_ENUM, "json", O(output_format), 0, 0, "json", "Output row encoding."},
+    {"redis.host", T_STR, "127.0.0.1", O(redis_host), 0, 0, NULL, "Redis host (or unix socket path starting with /)."},
+    {"redis.port", T_INT, "6379", O(redis_port), 1, 65535, NULL, "Redis port."},
+    {"redis.password", T_STR, "", O(redis_password), 0, 0, NULL, "Redis AUTH password (empty: none)."},
+    {"redis.db", T_INT, "0", O(redis_db), 0, 1023, NULL, "Redis database number."},
+    {"redis.timeout.ms", T_INT, "10000", O(redis_timeout_ms), 1, 3600000, NULL,
+     "Redis connect and command timeout."},
+    {"namespace", T_STR, "ltv", O(namespace_), 0, 0, NULL,
+     "Redis key prefix; isolates deployments and backfills."},
+    {"batch.max.events", T_INT, "10000", O(batch_max_events), 1, 10000000, NULL,
+     "Events per batch; one atomic Redis write per batch."},
+    {"batch.max.ms", T_INT, "100", O(batch_max_ms), 1, 600000, NULL,
+     "Longest a batch stays open before it is written."},
+    {"tz.offset", T_TZ, "+00:00", O(tz_offset_ms), 0, 0, NULL,
+     "Zone offset days are cut in, e.g. +09:00."},
+    {"allowed.lateness.ms", T_INT, "86400000", O(allowed_lateness_ms), 0, INT64_MAX, NULL,
+     "Watermark = highest ts seen minus this."},
+    {"f2.horizons.days", T_INTLIST, "30,90", 0, 1, 3650, NULL,
+     "Horizons H (days) of f2_within_{H}d."},
+    {"run.stop.at.end", T_BOOL, "false", O(stop_at_end), 0, 0, NULL,
+     "Stop once every assigned partition is consumed up to its end offset at assignment."},
+    {"cache.max.customers", T_INT, "1000000", O(cache_max_customers), 1000, INT64_MAX, NULL,
+     "Customers kept in memory between batches (least recently used are evicted)."},
+    {"log.level", T_INT, "6", O(log_level), 0, 7, NULL, "Syslog level: 3 error, 4 warn, 6 info, 7 debug."},
+    {"log.format", T_ENUM, "plain", O(log_json), 0, 0, "plain|json", "Log line format."},
+};
+
+#define NPROPS (sizeof(props) / sizeof(props[0]))
+
+static void errf(char *errstr, size_t sz, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void errf(char *errstr, size_t sz, const char *fmt, ...) {
+    if (!errstr || !sz)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(errstr, sz, fmt, ap);
+    va_end(ap);
+}
+
+static ltv_conf_res_t set_prop(ltv_conf_t *conf, const conf_prop_t *p, const char *value,
+                               char *errstr, size_t errstr_size) {
+    char *base = (char *)conf;
+    switch (p->type) {
+    case T_STR: {
+        char **dst = (char **)(base + p->offset);
+        free(*dst);
+        *dst = ltv_strdup(value);
+        return LTV_CONF_OK;
+    }
+    case T_INT: {
+        char *end;
+        errno = 0;
+        long long v = strtoll(value, &end, 10);
+        if (errno || end == value || *end) {
+            errf(errstr, errstr_size, "%s: \"%s\" is not an integer", p->name, value);
+            return LTV_CONF_INVALID;
+        }
+        if (v < p->vmin || v > p->vmax) {
+            errf(errstr, errstr_size, "%s: %lld is out of range [%lld, %lld]", p->name, v,
+                 (long long)p->vmin, (long long)p->vmax);
+            return LTV_CONF_INVALID;
+        }
+        *(int64_t *)(base + p->offset) = v;
+        return LTV_CONF_OK;
+    }
+    case T_BOOL: {
+        int v;
+        if (!strcmp(value, "true") || !strcmp(value, "1"))
+            v = 1;
+        else if (!strcmp(value, "false") || !strcmp(value, "0"))
+            v = 0;
+        else {
+            errf(errstr, errstr_size, "%s: \"%s\" is not true or false", p->name, value);
+            return LTV_CONF_INVALID;
+        }
+        *(int *)(base + p->offset) = v;
+        return LTV_CONF_OK;
+    }
+    case T_ENUM: {
+        const char *s = p->enums;
+        int idx = 0;
+        size_t vl = strlen(value);
+        while (*s) {
+            const char *e = strchr(s, '|');
+            size_t l = e ? (size_t)(e - s) : strlen(s);
+            if (l == vl && !strncmp(s, value, l)) {
+                *(int *)(base + p->offset) = idx;
+                return LTV_CONF_OK;
+            }
+            idx++;
+            s += l + (e ? 1 : 0);
+        }
+        errf(errstr, errstr_size, "%s: \"%s\" is not one of %s", p->name, value, p->enums);
+        return LTV_CONF_INVALID;
+    }
+    case T_TZ:
+        if (ltv_tz_parse(value, (int64_t *)(base + p->offset))) {
+            errf(errstr, errstr_size, "%s: \"%s\" is not a zone offset like +09:00", p->name, value);
+            return LTV_CONF_INVALID;
+        }
+        return LTV_CONF_OK;
+    case T_INTLIST: {
+        int64_t tmp[LTV_MAX_HORIZONS];
+        int n = 0;
+        const char *s = value;
+        while (*s) {
+            char *end;
+            errno = 0;
+            long long v = strtoll(s, &end, 10);
+            if (errno || end == s || v < p->vmin || v > p->vmax || n == LTV_MAX_HORIZONS ||
+                (*end && *end != ',')) {
+                errf(errstr, errstr_size,
+                     "%s: \"%s\" must be a comma-separated list of up to 8 integers in [1, 3650]",
+                     p->name, value);
+                return LTV_CONF_INVALID;
+            }
+            for (int i = 0; i < n; i++)
+                if (tmp[i] == v) {
+                    errf(errstr, errstr_size, "%s: \"%s\" repeats a value", p->name, value);
+                    return LTV_CONF_INVALID;
+                }
+            tmp[n++] = v;
+            s = *end ? end + 1 : end;
+        }
+        memcpy(conf->horizons, tmp, sizeof(tmp[0]) * (size_t)n);
+        conf->nhorizons = n;
+        return LTV_CONF_OK;
+    }
+    }
+    return LTV_CONF_INVALID;
+}
+
+ltv_conf_t *ltv_conf_new(void) {
+    ltv_conf_t *conf = ltv_calloc(1, sizeof(*conf));
+    for (size_t i = 0; i < NPROPS; i++) {
+        if (set_prop(conf, &props[i], props[i].def, NULL, 0) != LTV_CONF_OK) {
+            fprintf(stderr, "ltvstream: bad built-in default for %s\n", props[i].name);
+            abort();
+        }
+    }
+    return conf;
+}
+
+void ltv_conf_destroy(ltv_conf_t *conf) {
+    if (!conf)
+        return;
+    for (size_t i = 0; i < NPROPS; i++)
+        if (props[i].type == T_STR)
+            free(*(char **)((char *)conf + props[i].offset));
+    for (int i = 0; i < conf->nkprops; i++) {
+        free(conf->kprops[i].name);
+        free(conf->kprops[i].value);
+    }
+    free(conf->kprops);
+    free(conf);
+}
+
+static void kprop_set(ltv_conf_t *conf, int role, const char *name, const char *value) {
+    for (int i = 0; i < conf->nkprops; i++) {
+        if (conf->kprops[i].role == role && !strcmp(conf->kprops[i].name, name)) {
+            free(conf->kprops[i].value);
+            conf->kprops[i].value = ltv_strdup(value);
+            return;
+        }
+    }
+    conf->kprops = ltv_realloc(conf->kprops, sizeof(*conf->kprops) * (size_t)(conf->nkprops + 1));
+    conf->kprops[conf->nkprops].name = ltv_strdup(name);
+    conf->kprops[conf->nkprops].value = ltv_strdup(value);
+    conf->kprops[conf->nkprops].role = role;
+    conf->nkprops++;
+}
+
+ltv_conf_res_t ltv_conf_set(ltv_conf_t *conf, const char *name, const char *value, char *errstr,
+                            size_t errstr_size) {
+    /* librdkafka's properties are checked by librdkafka when the clients
+     * are created (rd_kafka_conf_set), so a misspelt one still fails at
+     * start, with librdkafka's own message. */
+    static const struct {
+        const char *prefix;
+        int role;
+    } kp[] = {{"kafka.consumer.", 1}, {"kafka.producer.", 2}, {"kafka.", 0}};
+    for (size_t i = 0; i < sizeof(kp) / sizeof(kp[0]); i++) {
+        size_t l = strlen(kp[i].prefix);
+        if (!strncmp(name, kp[i].prefix, l)) {
+            if (!name[l]) {
+                errf(errstr, errstr_size, "%s: a librdkafka property name must follow the prefix",
+                     name);
+                return LTV_CONF_INVALID;
+            }
+            kprop_set(conf, kp[i].role, name + l, value);
+            return LTV_CONF_OK;
+        }
+    }
+    for (size_t i = 0; i < NPROPS; i++)
+        if (!strcmp(props[i].name, name))
+            return set_prop(conf, &props[i], value, errstr, errstr_size);
+    errf(errstr, errstr_size,
+         "unknown configuration key \"%s\" (see -X list; librdkafka properties take the "
+         "prefix kafka.)",
+         name);
+    return LTV_CONF_UNKNOWN;
+}
+
+static char *trim(char *s) {
+    while (isspace((unsigned char)*s))
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = '\0';
+    return s;
+}
+
+ltv_conf_res_t ltv_conf_set_pair(ltv_conf_t *conf, const char *pair, char *errstr,
+                                 size_t errstr_size) {
+    const char *eq = strchr(pair, '=');
+    if (!eq) {
+        errf(errstr, errstr_size, "\"%s\": expected key=value", pair);
+        return LTV_CONF_INVALID;
+    }
+    char *name = ltv_strndup(pair, (size_t)(eq - pair));
+    ltv_conf_res_t r = ltv_conf_set(conf, trim(name), eq + 1, errstr, errstr_size);
+    free(name);
+    return r;
+}
+
+ltv_conf_res_t ltv_conf_load_file(ltv_conf_t *conf, const char *path, char *errstr,
+                                  size_t errstr_size) {
+    FILE *fp = fopen(path, "r");
+    if (!fp) {
+        errf(errstr, errstr_size, "%s: %s", path, strerror(errno));
+        return LTV_CONF_INVALID;
+    }
+    char line[4096];
+    int lineno = 0;
+    ltv_conf_res_t r = LTV_CONF_OK;
+    while (fgets(line, sizeof(line), fp)) {
+        lineno++;
+        char *s = trim(line);
+        if (!*s || *s == '#' || *s == '!')
+            continue;
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            errf(errstr, errstr_size, "%s:%d: expected key=value", path, lineno);
+            r = LTV_CONF_INVALID;
+            break;
+        }
+        *eq = '\0';
+        char inner[400];
+        r = ltv_conf_set(conf, trim(s), trim(eq + 1), inner, sizeof(inner));
+        if (r != LTV_CONF_OK) {
+            errf(errstr, errstr_size, "%s:%d: %s", path, lineno, inner);
+            break;
+        }
+    }
+    fclose(fp);
+    return r;
+}
+
+void ltv_conf_list(FILE *fp) {
+    fprintf(fp, "%-32s %-8s %-18s %s\n", "Property", "Type", "Default", "Description");
+    static const char *tn[] = {"string", "integer", "boolean", "enum", "offset", "list"};
+    for (size_t i = 0; i < NPROPS; i++) {
+        fprintf(fp, "%-32s %-8s %-18s %s", props[i].name, tn[props[i].type],
+                *props[i].def ? props[i].def : "\"\"", props[i].desc);
+        if (props[i].type == T_ENUM)
+            fprintf(fp, " (%s)", props[i].enums);
+        fputc('\n', fp);
+    }
+    fprintf(fp, "%-32s %-8s %-18s %s\n", "kafka.<property>", "string", "",
+            "Any librdkafka property, for both the consumer and the producer "
+            "(kafka.consumer.<p> / kafka.producer.<p> for one of them).");
+}
+
+const char *ltv_conf_kafka_get(const ltv_conf_t *conf, int role, const char *name) {
+    const char *v = NULL;
+    for (int i = 0; i < conf->nkprops; i++) {
+        if (strcmp(conf->kprops[i].name, name))
+            continue;
+        if (conf->kprops[i].role == role)
+            return conf->kprops[i].value;
+        if (conf->kprops[i].role == 0)
+            v = conf->kprops[i].value;
+    }
+    return v;
+}

@@ -1,0 +1,374 @@
+#include "decode.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <avro.h>
+
+extern const char ltv_schema_purchase[];
+extern const char ltv_schema_visit[];
+
+/* Field positions in the reader schemas, looked up by name once. */
+enum { PF_EVENT_ID, PF_CUSTOMER_ID, PF_ORDER_ID, PF_TYPE, PF_TS, PF_AMOUNT, PF_CURRENCY,
+       PF_CHANNEL, PF_CAMPAIGN, PF__N };
+enum { VF_EVENT_ID, VF_CUSTOMER_ID, VF_VISITOR_ID, VF_TS, VF_PAGE, VF_UTM_SOURCE,
+       VF_UTM_CAMPAIGN, VF__N };
+static const char *pfield_names[PF__N] = {"event_id", "customer_id", "order_id", "type", "ts",
+                                          "amount", "currency", "channel", "campaign"};
+static const char *vfield_names[VF__N] = {"event_id", "customer_id", "visitor_id", "ts",
+                                          "page", "utm_source", "utm_campaign"};
+
+typedef struct reader_s {
+    avro_schema_t schema;
+    avro_value_iface_t *iface;
+    avro_value_t value;
+    int idx[16]; /* field positions, by PF_* or VF_* */
+    avro_schema_t plain_writer; /* writer schema of plain-framed messages */
+} reader_t;
+
+/* One resolver per (kind, writer schema): Avro-C's resolved writer reads
+ * writer-schema bytes straight into a reader-schema value, applying the
+ * schema-resolution rules (skipped fields, defaults, promotions). */
+typedef struct wcache_s {
+    ltv_ev_kind_t kind;
+    avro_schema_t writer;
+    avro_value_iface_t *iface; /* NULL: writer equals reader, or incompatible */
+    avro_value_t resolved;
+    int incompatible;
+    char why[200];
+} wcache_t;
+
+struct ltv_decoder_s {
+    const ltv_conf_t *conf;
+    ltv_schemas_t *schemas;
+    reader_t rd[3]; /* by ltv_ev_kind_t */
+    wcache_t *wc;
+    int nwc, capwc;
+    avro_reader_t mem;
+};
+
+static const char *reason_names[LTV_R__COUNT] = {
+    "ok",
+    "truncated",
+    "bad_magic",
+    "unknown_schema_id",
+    "unknown_fingerprint",
+    "incompatible_schema",
+    "avro_decode",
+    "missing_customer_id",
+    "missing_order_id",
+    "negative_amount",
+    "future_timestamp",
+    "bad_timestamp",
+};
+
+const char *ltv_reason_name(ltv_reason_t r) {
+    return (r >= 0 && r < LTV_R__COUNT) ? reason_names[r] : "unknown";
+}
+
+const char *ltv_reader_schema_json(ltv_ev_kind_t kind) {
+    return kind == LTV_EV_PURCHASE ? ltv_schema_purchase : ltv_schema_visit;
+}
+
+static int reader_init(reader_t *r, ltv_ev_kind_t kind, const char *plain_path, char *errstr,
+                       size_t errstr_size) {
+    r->schema = ltv_avro_parse(ltv_reader_schema_json(kind), errstr, errstr_size);
+    if (!r->schema)
+        return -1;
+    r->iface = avro_generic_class_from_schema(r->schema);
+    if (!r->iface || avro_generic_value_new(r->iface, &r->value)) {
+        snprintf(errstr, errstr_size, "cannot build Avro value: %s", avro_strerror());
+        return -1;
+    }
+    int n = kind == LTV_EV_PURCHASE ? PF__N : VF__N;
+    const char **names = kind == LTV_EV_PURCHASE ? pfield_names : vfield_names;
+    for (int i = 0; i < n; i++) {
+        r->idx[i] = avro_schema_record_field_get_index(r->schema, names[i]);
+        if (r->idx[i] < 0) {
+            snprintf(errstr, errstr_size, "reader schema lacks field %s", names[i]);
+            return -1;
+        }
+    }
+    if (plain_path && *plain_path) {
+        r->plain_writer = ltv_avro_parse_file(plain_path, errstr, errstr_size);
+        if (!r->plain_writer)
+            return -1;
+    } else {
+        r->plain_writer = avro_schema_incref(r->schema);
+    }
+    return 0;
+}
+
+static void reader_destroy(reader_t *r) {
+    if (r->iface) {
+        avro_value_decref(&r->value);
+        avro_value_iface_decref(r->iface);
+    }
+    if (r->schema)
+        avro_schema_decref(r->schema);
+    if (r->plain_writer)
+        avro_schema_decref(r->plain_writer);
+}
+
+ltv_decoder_t *ltv_decoder_new(const ltv_conf_t *conf, ltv_schemas_t *schemas, char *errstr,
+                               size_t errstr_size) {
+    ltv_decoder_t *d = ltv_calloc(1, sizeof(*d));
+    d->conf = conf;
+    d->schemas = schemas;
+    if (reader_init(&d->rd[LTV_EV_PURCHASE], LTV_EV_PURCHASE, conf->plain_purchase_schema, errstr,
+                    errstr_size) ||
+        reader_init(&d->rd[LTV_EV_VISIT], LTV_EV_VISIT, conf->plain_visit_schema, errstr,
+                    errstr_size))
+        goto err;
+    ltv_schemas_add(schemas, d->rd[LTV_EV_PURCHASE].schema);
+    ltv_schemas_add(schemas, d->rd[LTV_EV_VISIT].schema);
+    d->mem = avro_reader_memory("", 0);
+    return d;
+
+err:
+    ltv_decoder_destroy(d);
+    return NULL;
+}
+
+void ltv_decoder_destroy(ltv_decoder_t *d) {
+    if (!d)
+        return;
+    for (int i = 0; i < d->nwc; i++) {
+        if (d->wc[i].iface) {
+            avro_value_decref(&d->wc[i].resolved);
+            avro_value_iface_decref(d->wc[i].iface);
+        }
+    }
+    free(d->wc);
+    reader_destroy(&d->rd[LTV_EV_PURCHASE]);
+    reader_destroy(&d->rd[LTV_EV_VISIT]);
+    if (d->mem)
+        avro_reader_free(d->mem);
+    free(d);
+}
+
+static wcache_t *resolver_for(ltv_decoder_t *d, ltv_ev_kind_t kind, avro_schema_t writer) {
+    for (int i = 0; i < d->nwc; i++)
+        if (d->wc[i].kind == kind && d->wc[i].writer == writer)
+            return &d->wc[i];
+    if (d->nwc == d->capwc) {
+        d->capwc = d->capwc ? d->capwc * 2 : 8;
+        d->wc = ltv_realloc(d->wc, sizeof(*d->wc) * (size_t)d->capwc);
+    }
+    wcache_t *w = &d->wc[d->nwc++];
+    memset(w, 0, sizeof(*w));
+    w->kind = kind;
+    w->writer = writer;
+    reader_t *r = &d->rd[kind];
+    /* Identical schemas read straight into the reader value: the resolver
+     * would only add a layer of indirection per field. */
+    if (avro_schema_equal(writer, r->schema))
+        return w;
+    w->iface = avro_resolved_writer_new(writer, r->schema);
+    if (!w->iface) {
+        w->incompatible = 1;
+        snprintf(w->why, sizeof(w->why), "%s", avro_strerror());
+        return w;
+    }
+    if (avro_resolved_writer_new_value(w->iface, &w->resolved)) {
+        avro_value_iface_decref(w->iface);
+        w->iface = NULL;
+        w->incompatible = 1;
+        snprintf(w->why, sizeof(w->why), "%s", avro_strerror());
+        return w;
+    }
+    avro_resolved_writer_set_dest(&w->resolved, &r->value);
+    return w;
+}
+
+static ltv_str_t get_str(avro_value_t *rec, int idx, ltv_arena_t *arena) {
+    avro_value_t f, br;
+    if (avro_value_get_by_index(rec, (size_t)idx, &f, NULL))
+        return LTV_STR_NULL;
+    if (avro_value_get_type(&f) == AVRO_UNION) {
+        if (avro_value_get_current_branch(&f, &br))
+            return LTV_STR_NULL;
+        f = br;
+    }
+    if (avro_value_get_type(&f) != AVRO_STRING)
+        return LTV_STR_NULL;
+    const char *p;
+    size_t n;
+    if (avro_value_get_string(&f, &p, &n) || !p)
+        return LTV_STR_NULL;
+    /* Avro-C counts the terminating NUL in the size. */
+    return ltv_arena_str(arena, p, n ? n - 1 : 0);
+}
+
+static int64_t get_long(avro_value_t *rec, int idx) {
+    avro_value_t f;
+    int64_t v = 0;
+    if (avro_value_get_by_index(rec, (size_t)idx, &f, NULL) == 0)
+        avro_value_get_long(&f, &v);
+    return v;
+}
+
+static int get_enum(avro_value_t *rec, int idx) {
+    avro_value_t f;
+    int v = 0;
+    if (avro_value_get_by_index(rec, (size_t)idx, &f, NULL) == 0)
+        avro_value_get_enum(&f, &v);
+    return v;
+}
+
+static void extract(reader_t *r, ltv_ev_kind_t kind, ltv_event_t *ev, ltv_arena_t *arena) {
+    avro_value_t *rec = &r->value;
+    memset(ev, 0, sizeof(*ev));
+    ev->kind = kind;
+    if (kind == LTV_EV_PURCHASE) {
+        ev->event_id = get_str(rec, r->idx[PF_EVENT_ID], arena);
+        ev->customer_id = get_str(rec, r->idx[PF_CUSTOMER_ID], arena);
+        ev->order_id = get_str(rec, r->idx[PF_ORDER_ID], arena);
+        ev->ptype = (ltv_ptype_t)get_enum(rec, r->idx[PF_TYPE]);
+        ev->ts = get_long(rec, r->idx[PF_TS]);
+        ev->amount = get_long(rec, r->idx[PF_AMOUNT]);
+        ev->currency = get_str(rec, r->idx[PF_CURRENCY], arena);
+        ev->channel = get_str(rec, r->idx[PF_CHANNEL], arena);
+        ev->campaign = get_str(rec, r->idx[PF_CAMPAIGN], arena);
+    } else {
+        ev->event_id = get_str(rec, r->idx[VF_EVENT_ID], arena);
+        ev->customer_id = get_str(rec, r->idx[VF_CUSTOMER_ID], arena);
+        ev->visitor_id = get_str(rec, r->idx[VF_VISITOR_ID], arena);
+        ev->ts = get_long(rec, r->idx[VF_TS]);
+        ev->page = get_str(rec, r->idx[VF_PAGE], arena);
+        ev->channel = get_str(rec, r->idx[VF_UTM_SOURCE], arena);
+        ev->campaign = get_str(rec, r->idx[VF_UTM_CAMPAIGN], arena);
+    }
+}
+
+ltv_reason_t ltv_decode(ltv_decoder_t *d, ltv_ev_kind_t kind, const void *buf, size_t len,
+                        ltv_event_t *ev, ltv_arena_t *arena, char *errstr, size_t errstr_size) {
+    const unsigned char *b = buf;
+    int framing = d->conf->framing;
+    avro_schema_t writer = NULL;
+    size_t hdr = 0;
+
+    if (kind != LTV_EV_PURCHASE && kind != LTV_EV_VISIT) {
+        snprintf(errstr, errstr_size, "unknown event kind %d", (int)kind);
+        return LTV_R_BAD_MAGIC;
+    }
+    if (framing == LTV_FRAMING_AUTO) {
+        if (len >= 1 && b[0] == 0x00)
+            framing = LTV_FRAMING_CONFLUENT;
+        else if (len >= 2 && b[0] == 0xC3 && b[1] == 0x01)
+            framing = LTV_FRAMING_SINGLE_OBJECT;
+        else
+            framing = LTV_FRAMING_PLAIN;
+    }
+
+    switch (framing) {
+    case LTV_FRAMING_CONFLUENT: {
+        if (len < 1 || b[0] != 0x00) {
+            snprintf(errstr, errstr_size, "Confluent framing expected magic byte 0x00");
+            return len < 1 ? LTV_R_TRUNCATED : LTV_R_BAD_MAGIC;
+        }
+        if (len < 5) {
+            snprintf(errstr, errstr_size, "%zu bytes: too short for a Confluent header", len);
+            return LTV_R_TRUNCATED;
+        }
+        int32_t id = (int32_t)(((uint32_t)b[1] << 24) | ((uint32_t)b[2] << 16) |
+                               ((uint32_t)b[3] << 8) | (uint32_t)b[4]);
+        writer = ltv_schemas_by_id(d->schemas, id);
+        if (!writer) {
+            snprintf(errstr, errstr_size, "schema id %d is not known", (int)id);
+            return LTV_R_UNKNOWN_SCHEMA_ID;
+        }
+        hdr = 5;
+        break;
+    }
+    case LTV_FRAMING_SINGLE_OBJECT: {
+        if (len < 2 || b[0] != 0xC3 || b[1] != 0x01) {
+            snprintf(errstr, errstr_size, "single-object framing expected 0xC3 0x01");
+            return len < 2 ? LTV_R_TRUNCATED : LTV_R_BAD_MAGIC;
+        }
+        if (len < 10) {
+            snprintf(errstr, errstr_size, "%zu bytes: too short for a single-object header", len);
+            return LTV_R_TRUNCATED;
+        }
+        uint64_t fp = 0;
+        for (int i = 7; i >= 0; i--) /* little-endian */
+            fp = (fp << 8) | b[2 + i];
+        writer = ltv_schemas_by_fingerprint(d->schemas, fp);
+        if (!writer) {
+            snprintf(errstr, errstr_size, "schema fingerprint %016llx is not known",
+                     (unsigned long long)fp);
+            return LTV_R_UNKNOWN_FINGERPRINT;
+        }
+        hdr = 10;
+        break;
+    }
+    default:
+        writer = d->rd[kind].plain_writer;
+        hdr = 0;
+        break;
+    }
+
+    if (len == hdr) {
+        snprintf(errstr, errstr_size, "no Avro body after the %zu-byte header", hdr);
+        return LTV_R_TRUNCATED;
+    }
+
+    wcache_t *w = resolver_for(d, kind, writer);
+    if (w->incompatible) {
+        snprintf(errstr, errstr_size, "writer schema %s cannot be resolved: %s",
+                 avro_schema_name(writer) ? avro_schema_name(writer) : "?", w->why);
+        return LTV_R_INCOMPATIBLE_SCHEMA;
+    }
+    avro_value_t *target = w->iface ? &w->resolved : &d->rd[kind].value;
+    avro_reader_memory_set_source(d->mem, (const char *)b + hdr, (int64_t)(len - hdr));
+    if (avro_value_read(d->mem, target)) {
+        snprintf(errstr, errstr_size, "Avro decode failed: %s", avro_strerror());
+        return LTV_R_AVRO_DECODE;
+    }
+    /* Trailing bytes mean the writer schema was not the one the producer
+     * used: accepting the prefix would read wrong values silently. (Avro-C's
+     * avro_reader_is_eof only knows file readers; skipping one more byte
+     * succeeds exactly when one is left.) */
+    if (avro_skip(d->mem, 1) == 0) {
+        snprintf(errstr, errstr_size, "trailing bytes after the Avro record");
+        return LTV_R_AVRO_DECODE;
+    }
+    extract(&d->rd[kind], kind, ev, arena);
+    return LTV_OK;
+}
+
+ltv_reason_t ltv_event_validate(const ltv_event_t *ev, int64_t now_ms,
+                                int64_t max_future_skew_ms, char *errstr, size_t errstr_size) {
+    if (ev->kind == LTV_EV_PURCHASE) {
+        if (!ev->customer_id.p || !ev->customer_id.n) {
+            snprintf(errstr, errstr_size, "purchase without customer_id");
+            return LTV_R_MISSING_CUSTOMER_ID;
+        }
+        if (!ev->order_id.p || !ev->order_id.n) {
+            snprintf(errstr, errstr_size, "purchase without order_id");
+            return LTV_R_MISSING_ORDER_ID;
+        }
+        if (ev->amount < 0) {
+            snprintf(errstr, errstr_size, "negative amount %lld", (long long)ev->amount);
+            return LTV_R_NEGATIVE_AMOUNT;
+        }
+    } else {
+        if ((!ev->customer_id.p || !ev->customer_id.n) &&
+            (!ev->visitor_id.p || !ev->visitor_id.n)) {
+            snprintf(errstr, errstr_size, "visit with neither customer_id nor visitor_id");
+            return LTV_R_MISSING_CUSTOMER_ID;
+        }
+    }
+    if (ev->ts <= 0) {
+        snprintf(errstr, errstr_size, "timestamp %lld is not positive", (long long)ev->ts);
+        return LTV_R_BAD_TIMESTAMP;
+    }
+    if (max_future_skew_ms >= 0 && now_ms > 0 && ev->ts > now_ms &&
+        ev->ts - now_ms > max_future_skew_ms) {
+        snprintf(errstr, errstr_size, "timestamp %lld is %lld ms in the future", (long long)ev->ts,
+                 (long long)(ev->ts - now_ms));
+        return LTV_R_FUTURE_TIMESTAMP;
+    }
+    return LTV_OK;
+}

@@ -1,0 +1,647 @@
+/*
+ * The run loop.
+ *
+ *   poll messages into a batch (up to batch.max.events or batch.max.ms)
+ *     decode each; bad ones go to the dead-letter topic at once
+ *   load the batch's unknown customers from Redis, fencing on its offsets
+ *   apply the events to customer state, diff the aggregate contributions
+ *   wait until the batch's dead letters are acknowledged by the broker
+ *   commit state + deltas + offsets in one MULTI/EXEC
+ *   emit the changed rows; their delivery clears them from the emission queue
+ *
+ * Offsets live in Redis next to the state they produced, so partition
+ * assignment seeks to them and Kafka's own committed offsets only serve lag
+ * monitoring. Whenever a batch cannot be committed (Redis failure, or
+ * another instance took a partition over), the batch and the whole cache
+ * are dropped and every assigned partition is re-positioned at its offset
+ * in Redis: the events are processed again from the last committed point,
+ * so nothing is lost and nothing is counted twice.
+ */
+#include "stage.h"
+#include "batch.h"
+#include "cache.h"
+#include "emit.h"
+#include "log.h"
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <librdkafka/rdkafka.h>
+
+typedef struct part_s {
+    const char *topic; /* conf-owned */
+    ltv_ev_kind_t kind;
+    int32_t partition;
+    int assigned;
+    int64_t stored_next; /* next offset as stored in Redis; -1 none */
+    int64_t max_ts;      /* highest event time committed; INT64_MIN none */
+    int64_t low, end;    /* watermarks at assignment, for run.stop.at.end */
+    int in_batch;
+    int64_t batch_next, batch_max_ts;
+} part_t;
+
+struct ltv_stage_s {
+    const ltv_conf_t *conf;
+    rd_kafka_t *rk;
+    ltv_schemas_t *schemas;
+    ltv_decoder_t *dec;
+    ltv_aggs_t *aggs;
+    ltv_store_t *store;
+    ltv_emitter_t *em;
+    ltv_cache_t *cache;
+    ltv_batch_t *batch;
+    part_t *parts;
+    int nparts, capparts;
+    uint32_t seq;
+    char instance[24];
+    volatile sig_atomic_t *stop;
+    int need_reposition; /* set after a failed batch */
+    int assigned_once;
+    ltv_stage_stats_t stats;
+    ltv_batch_stats_t bstats;
+};
+
+static void stage_sleep_ms(ltv_stage_t *st, int ms) {
+    while (ms > 0 && !(st->stop && *st->stop)) {
+        int step = ms > 50 ? 50 : ms;
+        struct timespec ts = {0, (long)step * 1000000L};
+        nanosleep(&ts, NULL);
+        ms -= step;
+    }
+}
+
+static part_t *part_get(ltv_stage_t *st, const char *topic, int32_t partition, int create) {
+    for (int i = 0; i < st->nparts; i++)
+        if (st->parts[i].partition == partition && !strcmp(st->parts[i].topic, topic))
+            return &st->parts[i];
+    if (!create)
+        return NULL;
+    if (st->nparts == st->capparts) {
+        st->capparts = st->capparts ? st->capparts * 2 : 64;
+        st->parts = ltv_realloc(st->parts, sizeof(*st->parts) * (size_t)st->capparts);
+    }
+    part_t *p = &st->parts[st->nparts++];
+    memset(p, 0, sizeof(*p));
+    int purchases = !strcmp(topic, st->conf->topic_purchases);
+    p->topic = purchases ? st->conf->topic_purchases : st->conf->topic_visits;
+    p->kind = purchases ? LTV_EV_PURCHASE : LTV_EV_VISIT;
+    p->partition = partition;
+    p->stored_next = -1;
+    p->max_ts = INT64_MIN;
+    return p;
+}
+
+/* The stage's clock: per partition the highest event time minus the allowed
+ * lateness, and the minimum of that over the assigned partitions that have
+ * seen data. */
+static int64_t stage_watermark(ltv_stage_t *st) {
+    int64_t wm = INT64_MAX;
+    for (int i = 0; i < st->nparts; i++) {
+        part_t *p = &st->parts[i];
+        int64_t mt = p->max_ts;
+        if (p->in_batch && p->batch_max_ts > mt)
+            mt = p->batch_max_ts;
+        if (!p->assigned || mt == INT64_MIN)
+            continue;
+        if (mt - st->conf->allowed_lateness_ms < wm)
+            wm = mt - st->conf->allowed_lateness_ms;
+    }
+    return wm == INT64_MAX ? INT64_MIN : wm;
+}
+
+/* ---- Redis connection ------------------------------------------------------ */
+
+/* Blocks until Redis answers (or stop): a stage without its state store can
+ * only wait. Backoff doubles from 100 ms to 5 s. */
+static int redis_ensure(ltv_stage_t *st) {
+    int backoff = 100;
+    int logged = 0;
+    while (!(st->stop && *st->stop)) {
+        char err[512];
+        if (ltv_store_connect(st->store, err, sizeof(err)) == LTV_STORE_OK) {
+            if (logged)
+                ltv_info("redis: connected again");
+            return 0;
+        }
+        if (!logged++)
+            ltv_err("%s; retrying with backoff", err);
+        stage_sleep_ms(st, backoff);
+        backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+    }
+    return -1;
+}
+
+/* Reads the stored offsets of the given parts, retrying through outages. */
+static int read_offsets(ltv_stage_t *st, part_t **ps, int n) {
+    ltv_offset_t *offs = ltv_calloc((size_t)(n ? n : 1), sizeof(*offs));
+    for (int i = 0; i < n; i++) {
+        offs[i].topic = ps[i]->topic;
+        offs[i].partition = ps[i]->partition;
+    }
+    int rc = -1;
+    while (redis_ensure(st) == 0) {
+        char err[512];
+        if (ltv_store_read_offsets(st->store, offs, n, err, sizeof(err)) == LTV_STORE_OK) {
+            for (int i = 0; i < n; i++) {
+                ps[i]->stored_next = offs[i].next_offset;
+                ps[i]->max_ts = offs[i].max_ts;
+            }
+            rc = 0;
+            break;
+        }
+        ltv_err("reading offsets: %s", err);
+        ltv_store_disconnect(st->store);
+    }
+    free(offs);
+    return rc;
+}
+
+/* ---- positions ------------------------------------------------------------------ */
+
+/* Assigns `list` with each partition positioned at its offset in Redis (or
+ * the beginning for a partition the namespace has never seen). */
+static int assign_from_redis(ltv_stage_t *st, rd_kafka_topic_partition_list_t *list) {
+    part_t **ps = ltv_calloc((size_t)(list->cnt ? list->cnt : 1), sizeof(*ps));
+    for (int i = 0; i < list->cnt; i++) {
+        ps[i] = part_get(st, list->elems[i].topic, list->elems[i].partition, 1);
+        ps[i]->in_batch = 0;
+    }
+    if (read_offsets(st, ps, list->cnt)) {
+        free(ps);
+        return -1;
+    }
+    for (int i = 0; i < list->cnt; i++) {
+        list->elems[i].offset =
+            ps[i]->stored_next >= 0 ? ps[i]->stored_next : RD_KAFKA_OFFSET_BEGINNING;
+        ps[i]->assigned = 1;
+        if (st->conf->stop_at_end) {
+            int64_t lo = 0, hi = 0;
+            rd_kafka_resp_err_t e;
+            while ((e = rd_kafka_query_watermark_offsets(st->rk, ps[i]->topic, ps[i]->partition,
+                                                         &lo, &hi, 5000)) &&
+                   !(st->stop && *st->stop))
+                ltv_warn("watermarks of %s [%d]: %s; retrying", ps[i]->topic,
+                         (int)ps[i]->partition, rd_kafka_err2str(e));
+            ps[i]->low = lo;
+            ps[i]->end = hi;
+        }
+        ltv_dbg("assign %s [%d] at %lld", ps[i]->topic, (int)ps[i]->partition,
+                (long long)list->elems[i].offset);
+    }
+    free(ps);
+    rd_kafka_resp_err_t e = rd_kafka_assign(st->rk, list);
+    if (e) {
+        ltv_err("assign: %s", rd_kafka_err2str(e));
+        return -1;
+    }
+    st->assigned_once = 1;
+    return 0;
+}
+
+/* After a failed batch: every assigned partition goes back to Redis's
+ * offset, and the cache, now possibly ahead of Redis, is emptied. */
+static void reposition(ltv_stage_t *st) {
+    ltv_cache_clear(st->cache);
+    rd_kafka_topic_partition_list_t *cur = NULL;
+    if (rd_kafka_assignment(st->rk, &cur) || !cur)
+        return;
+    if (cur->cnt)
+        assign_from_redis(st, cur);
+    rd_kafka_topic_partition_list_destroy(cur);
+    st->need_reposition = 0;
+}
+
+/* ---- batches -------------------------------------------------------------------- */
+
+static void batch_reset(ltv_stage_t *st) {
+    for (int i = 0; i < st->nparts; i++)
+        st->parts[i].in_batch = 0;
+    ltv_batch_begin(st->batch, ++st->seq);
+}
+
+static int batch_has_work(ltv_stage_t *st) {
+    for (int i = 0; i < st->nparts; i++)
+        if (st->parts[i].in_batch)
+            return 1;
+    return 0;
+}
+
+static void batch_failed(ltv_stage_t *st, ltv_store_res_t res, const char *err) {
+    if (res == LTV_STORE_FENCED) {
+        st->stats.fenced++;
+        ltv_warn("batch discarded: %s; re-reading positions from Redis", err);
+    } else {
+        st->stats.redis_errors++;
+        ltv_err("batch discarded: %s; will resume from the offsets in Redis", err);
+        ltv_store_disconnect(st->store);
+    }
+    batch_reset(st);
+    st->need_reposition = 1;
+}
+
+static void send_acks(ltv_stage_t *st) {
+    ltv_emitter_poll(st->em, 0);
+    ltv_ack_t *acks;
+    int n = ltv_emitter_take_acks(st->em, &acks);
+    for (int i = 0; i < n; i++) {
+        char err[512];
+        if (acks[i].failed) {
+            /* Re-emit the current values: the queue entry is still there. */
+            for (int k = 0; k < acks[i].nrows; k++) {
+                ltv_row_t row;
+                memset(&row, 0, sizeof(row));
+                row.id = acks[i].rows[k];
+                if (ltv_store_read_row(st->store, &row, err, sizeof(err)) == LTV_STORE_OK) {
+                    ltv_emit_info_t info = {stage_watermark(st)};
+                    ltv_emitter_rows(st->em, acks[i].token, &row, 1, &info, err, sizeof(err));
+                }
+            }
+            continue;
+        }
+        if (ltv_store_ack(st->store, acks[i].token, acks[i].rows, acks[i].nrows, err,
+                          sizeof(err)) != LTV_STORE_OK)
+            /* Harmless: the rows stay queued and are re-emitted at the next
+             * start, as the same versioned upserts. */
+            ltv_warn("clearing the emission queue: %s", err);
+    }
+    ltv_acks_free(acks, n);
+}
+
+static int flush_batch(ltv_stage_t *st) {
+    if (!batch_has_work(st))
+        return 0;
+    char err[512];
+    if (redis_ensure(st))
+        return -1;
+
+    /* 1. Load, fenced on the offsets we believe are stored. */
+    ltv_offset_t *offs = ltv_calloc((size_t)st->nparts, sizeof(*offs));
+    int noffs = 0;
+    for (int i = 0; i < st->nparts; i++) {
+        part_t *p = &st->parts[i];
+        if (!p->in_batch)
+            continue;
+        offs[noffs].topic = p->topic;
+        offs[noffs].partition = p->partition;
+        offs[noffs].next_offset = p->stored_next;
+        noffs++;
+    }
+    ltv_load_t *loads;
+    int nloads = ltv_batch_loads(st->batch, &loads);
+    ltv_store_res_t res =
+        ltv_store_load(st->store, offs, noffs, NULL, loads, nloads, err, sizeof(err));
+    if (res != LTV_STORE_OK) {
+        free(offs);
+        batch_failed(st, res, err);
+        return -1;
+    }
+    ltv_batch_loaded(st->batch);
+
+    /* 2. Apply. */
+    ltv_batch_apply(st->batch, &st->bstats);
+
+    /* 3. Dead letters must be safely in their topic before the offsets move
+     * past them. */
+    while (ltv_emitter_dlq_wait(st->em, 5000)) {
+        ltv_err("dead-letter messages not yet acknowledged; holding the batch");
+        if (st->stop && *st->stop) {
+            free(offs);
+            batch_failed(st, LTV_STORE_ERR, "stopping with unacknowledged dead letters");
+            return -1;
+        }
+    }
+
+    /* 4. Commit. */
+    for (int i = 0, k = 0; i < st->nparts; i++) {
+        part_t *p = &st->parts[i];
+        if (!p->in_batch)
+            continue;
+        offs[k].next_offset = p->batch_next;
+        offs[k].max_ts = p->batch_max_ts > p->max_ts ? p->batch_max_ts : p->max_ts;
+        k++;
+    }
+    ltv_customer_t **dirty;
+    int ndirty = ltv_batch_dirty(st->batch, &dirty);
+    char token[64];
+    snprintf(token, sizeof(token), "%s:%u", st->instance, st->seq);
+    ltv_row_t *rows = NULL;
+    int nrows = 0;
+    res = ltv_store_commit(st->store, dirty, ndirty, ltv_batch_deltas(st->batch), offs, noffs,
+                           token, &rows, &nrows, err, sizeof(err));
+    if (res != LTV_STORE_OK) {
+        free(offs);
+        batch_failed(st, res, err);
+        return -1;
+    }
+    ltv_batch_committed(st->batch);
+    st->stats.batches++;
+
+    /* 5. Positions and emission. */
+    rd_kafka_topic_partition_list_t *kofs = rd_kafka_topic_partition_list_new(noffs);
+    for (int i = 0, k = 0; i < st->nparts; i++) {
+        part_t *p = &st->parts[i];
+        if (!p->in_batch)
+            continue;
+        p->stored_next = offs[k].next_offset;
+        p->max_ts = offs[k].max_ts;
+        p->in_batch = 0;
+        rd_kafka_topic_partition_list_add(kofs, p->topic, p->partition)->offset = p->stored_next;
+        k++;
+    }
+    free(offs);
+    /* Kafka's committed offsets are for lag monitoring only. */
+    rd_kafka_offsets_store(st->rk, kofs);
+    rd_kafka_topic_partition_list_destroy(kofs);
+
+    ltv_emit_info_t info = {stage_watermark(st)};
+    if (nrows && ltv_emitter_rows(st->em, token, rows, nrows, &info, err, sizeof(err)))
+        ltv_err("emitting rows: %s (they stay queued and are re-emitted)", err);
+    st->stats.rows_emitted += (uint64_t)nrows;
+    free(rows);
+
+    ltv_batch_begin(st->batch, ++st->seq);
+    ltv_cache_evict(st->cache, st->seq);
+    return 0;
+}
+
+/* ---- messages ---------------------------------------------------------------- */
+
+static void dead_letter(ltv_stage_t *st, const rd_kafka_message_t *m, ltv_reason_t r,
+                        const char *detail) {
+    char err[256];
+    st->stats.dlq[r]++;
+    ltv_dbg("dead letter %s [%d] @%lld: %s: %s", rd_kafka_topic_name(m->rkt), (int)m->partition,
+            (long long)m->offset, ltv_reason_name(r), detail);
+    if (ltv_emitter_dlq(st->em, m, ltv_reason_name(r), detail, err, sizeof(err)))
+        ltv_err("%s (will retry before the batch commits)", err);
+}
+
+static void handle_message(ltv_stage_t *st, rd_kafka_message_t *m) {
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    part_t *p = part_get(st, topic, m->partition, 0);
+    if (!p || !p->assigned)
+        return; /* left over from a revoked assignment */
+    st->stats.consumed++;
+    if (!p->in_batch) {
+        p->in_batch = 1;
+        p->batch_next = p->stored_next;
+        p->batch_max_ts = INT64_MIN;
+    }
+    p->batch_next = m->offset + 1;
+
+    char detail[512];
+    ltv_event_t *ev = ltv_batch_add(st->batch, m->partition);
+    ltv_reason_t r = ltv_decode(st->dec, p->kind, m->payload, m->len, ev,
+                                ltv_batch_arena(st->batch), detail, sizeof(detail));
+    if (r == LTV_OK)
+        r = ltv_event_validate(ev, ltv_now_ms(), st->conf->max_future_skew_ms, detail,
+                               sizeof(detail));
+    if (r != LTV_OK) {
+        ltv_batch_unadd(st->batch);
+        dead_letter(st, m, r, detail);
+        return;
+    }
+    if (ev->ts > p->batch_max_ts)
+        p->batch_max_ts = ev->ts;
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque) {
+    ltv_stage_t *st = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        ltv_info("assigned %d partitions", parts->cnt);
+        /* A failed assignment leaves us without partitions; the next
+         * rebalance (or repositioning) tries again. */
+        if (assign_from_redis(st, parts))
+            rd_kafka_assign(rk, NULL);
+        return;
+    }
+    /* Revoked or lost. Finish the batch while we still own the partitions;
+     * if they were lost, the commit's fencing decides. */
+    ltv_info("%s %d partitions", rd_kafka_assignment_lost(rk) ? "lost" : "revoked", parts->cnt);
+    flush_batch(st);
+    batch_reset(st);
+    for (int i = 0; i < parts->cnt; i++) {
+        part_t *p = part_get(st, parts->elems[i].topic, parts->elems[i].partition, 0);
+        if (p)
+            p->assigned = 0;
+        ltv_cache_drop_partition(st->cache, parts->elems[i].partition);
+    }
+    rd_kafka_assign(rk, NULL);
+    st->need_reposition = 0;
+}
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+    ltv_log(level <= 3 ? LTV_LOG_ERROR : level <= 4 ? LTV_LOG_WARN : level <= 6 ? LTV_LOG_INFO
+                                                                                : LTV_LOG_DEBUG,
+            "kafka %s: %s", fac, buf);
+}
+
+static int at_end(ltv_stage_t *st) {
+    int any = 0;
+    for (int i = 0; i < st->nparts; i++) {
+        part_t *p = &st->parts[i];
+        if (!p->assigned)
+            continue;
+        any = 1;
+        int64_t pos = p->stored_next >= 0 ? p->stored_next : p->low;
+        if (pos < p->end || p->in_batch)
+            return 0;
+    }
+    return any;
+}
+
+/* ---- lifecycle ----------------------------------------------------------------- */
+
+static void make_instance_id(char *out, size_t n) {
+    unsigned char r[8] = {0};
+    int fd = open("/dev/urandom", O_RDONLY);
+    if (fd >= 0) {
+        if (read(fd, r, sizeof(r)) != (ssize_t)sizeof(r))
+            memset(r, 0, sizeof(r));
+        close(fd);
+    }
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | r[i];
+    v ^= (uint64_t)ltv_now_ms() ^ ((uint64_t)getpid() << 32);
+    snprintf(out, n, "%016llx", (unsigned long long)v);
+}
+
+ltv_stage_t *ltv_stage_new(const ltv_conf_t *conf, char *errstr, size_t errstr_size) {
+    ltv_stage_t *st = ltv_calloc(1, sizeof(*st));
+    st->conf = conf;
+    make_instance_id(st->instance, sizeof(st->instance));
+
+    st->schemas = ltv_schemas_new(conf->schema_dir, errstr, errstr_size);
+    if (!st->schemas)
+        goto err;
+    st->dec = ltv_decoder_new(conf, st->schemas, errstr, errstr_size);
+    if (!st->dec)
+        goto err;
+    st->aggs = ltv_aggs_new(conf, errstr, errstr_size);
+    if (!st->aggs)
+        goto err;
+    st->store = ltv_store_new(conf, st->aggs);
+    st->cache = ltv_cache_new((size_t)conf->cache_max_customers);
+    st->batch = ltv_batch_new(st->aggs, st->cache, conf->tz_offset_ms);
+    st->em = ltv_emitter_new(conf, st->aggs, errstr, errstr_size);
+    if (!st->em)
+        goto err;
+
+    rd_kafka_conf_t *kc = rd_kafka_conf_new();
+    char tmp[512];
+    /* Defaults a user may override with kafka.* properties. Range
+     * assignment gives partition N of both input topics to the same
+     * instance, which owning customers by partition relies on. */
+    static const char *defaults[][2] = {
+        {"group.id", "ltvstream"},
+        {"enable.auto.commit", "true"},
+        {"auto.offset.reset", "earliest"},
+        {"partition.assignment.strategy", "range"},
+        {"enable.partition.eof", "false"},
+    };
+    for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
+        rd_kafka_conf_set(kc, defaults[i][0], defaults[i][1], tmp, sizeof(tmp));
+    if (ltv_kafka_conf_apply(conf, 1, kc, errstr, errstr_size)) {
+        rd_kafka_conf_destroy(kc);
+        goto err;
+    }
+    /* Offsets are stored only after their batch is in Redis. */
+    if (rd_kafka_conf_set(kc, "enable.auto.offset.store", "false", tmp, sizeof(tmp))) {
+        snprintf(errstr, errstr_size, "%s", tmp);
+        rd_kafka_conf_destroy(kc);
+        goto err;
+    }
+    rd_kafka_conf_set_rebalance_cb(kc, rebalance_cb);
+    rd_kafka_conf_set_log_cb(kc, log_cb);
+    rd_kafka_conf_set_opaque(kc, st);
+    st->rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, tmp, sizeof(tmp));
+    if (!st->rk) {
+        snprintf(errstr, errstr_size, "consumer: %s", tmp);
+        rd_kafka_conf_destroy(kc);
+        goto err;
+    }
+    kc = NULL; /* now owned by st->rk */
+    rd_kafka_poll_set_consumer(st->rk);
+    ltv_batch_begin(st->batch, ++st->seq);
+    return st;
+
+err:
+    ltv_stage_destroy(st);
+    return NULL;
+}
+
+void ltv_stage_destroy(ltv_stage_t *st) {
+    if (!st)
+        return;
+    if (st->rk)
+        rd_kafka_destroy(st->rk);
+    ltv_emitter_destroy(st->em);
+    ltv_batch_destroy(st->batch);
+    ltv_cache_destroy(st->cache);
+    ltv_store_destroy(st->store);
+    ltv_aggs_destroy(st->aggs);
+    ltv_decoder_destroy(st->dec);
+    ltv_schemas_destroy(st->schemas);
+    free(st->parts);
+    free(st);
+}
+
+/* Rows that were committed but whose delivery was never confirmed (the
+ * previous process died first) are emitted again with their current
+ * values. */
+static void reemit_queue(ltv_stage_t *st) {
+    ltv_row_t *rows;
+    char **tokens;
+    int n;
+    char err[512];
+    if (ltv_store_read_emitq(st->store, &rows, &tokens, &n, err, sizeof(err)) != LTV_STORE_OK) {
+        ltv_warn("reading the emission queue: %s", err);
+        return;
+    }
+    if (n)
+        ltv_info("re-emitting %d rows committed before the last stop", n);
+    ltv_emit_info_t info = {INT64_MIN};
+    for (int i = 0; i < n; i++) {
+        if (ltv_emitter_rows(st->em, tokens[i], &rows[i], 1, &info, err, sizeof(err)))
+            ltv_err("re-emit: %s", err);
+        free(tokens[i]);
+    }
+    free(tokens);
+    free(rows);
+}
+
+int ltv_stage_run(ltv_stage_t *st, volatile sig_atomic_t *stop) {
+    st->stop = stop;
+    if (redis_ensure(st))
+        return 0;
+    reemit_queue(st);
+
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(2);
+    rd_kafka_topic_partition_list_add(topics, st->conf->topic_purchases, RD_KAFKA_PARTITION_UA);
+    if (st->conf->topic_visits[0])
+        rd_kafka_topic_partition_list_add(topics, st->conf->topic_visits, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(st->rk, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (e) {
+        ltv_err("subscribe: %s", rd_kafka_err2str(e));
+        return -1;
+    }
+    ltv_info("stage %s running: namespace %s, topics %s %s", st->instance,
+             st->conf->namespace_, st->conf->topic_purchases, st->conf->topic_visits);
+
+    while (!*stop) {
+        int64_t deadline = ltv_mono_us() + st->conf->batch_max_ms * 1000;
+        while (!*stop && ltv_batch_count(st->batch) < st->conf->batch_max_events) {
+            int64_t left = (deadline - ltv_mono_us()) / 1000;
+            if (left <= 0)
+                break;
+            rd_kafka_message_t *m = rd_kafka_consumer_poll(st->rk, (int)(left > 100 ? 100 : left));
+            if (!m) {
+                if (!batch_has_work(st) && st->conf->stop_at_end && st->assigned_once &&
+                    at_end(st))
+                    break;
+                continue;
+            }
+            if (m->err) {
+                if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                    ltv_warn("consumer: %s", rd_kafka_message_errstr(m));
+            } else {
+                handle_message(st, m);
+            }
+            rd_kafka_message_destroy(m);
+        }
+        flush_batch(st);
+        if (st->need_reposition && redis_ensure(st) == 0)
+            reposition(st);
+        send_acks(st);
+        if (st->conf->stop_at_end && st->assigned_once && at_end(st)) {
+            ltv_info("all assigned partitions consumed to their end offsets");
+            break;
+        }
+    }
+
+    /* Shutdown: finish the batch, flush the producer, leave the group. */
+    flush_batch(st);
+    if (ltv_emitter_flush(st->em, 10000))
+        ltv_warn("producer flush timed out; undelivered rows stay queued in Redis");
+    send_acks(st);
+    rd_kafka_consumer_close(st->rk);
+    st->stats.redis_commands = ltv_store_commands(st->store);
+    return 0;
+}
+
+void ltv_stage_stats(ltv_stage_t *st, ltv_stage_stats_t *out) {
+    *out = st->stats;
+    out->applied = st->bstats.applied;
+    out->duplicates = st->bstats.duplicates;
+    out->misrouted = st->bstats.misrouted;
+    out->redis_commands = ltv_store_commands(st->store);
+    out->cache_evictions = ltv_cache_evictions(st->cache);
+}

@@ -1,0 +1,41 @@
+/*
+ * The stage: consume -> decode -> apply -> commit -> emit, in batches.
+ * See stage.c for the loop and its failure handling.
+ */
+#ifndef LTV_STAGE_H
+#define LTV_STAGE_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "conf.h"
+#include "decode.h"
+
+typedef struct ltv_stage_s ltv_stage_t;
+
+typedef struct ltv_stage_stats_s {
+    uint64_t consumed;          /* messages read from input topics */
+    uint64_t applied;           /* events that changed state */
+    uint64_t duplicates;        /* events already applied */
+    uint64_t dlq[LTV_R__COUNT]; /* dead-lettered, by reason */
+    uint64_t batches;           /* committed batches */
+    uint64_t fenced;            /* batches discarded: another owner */
+    uint64_t redis_errors;      /* batches discarded: Redis failure */
+    uint64_t rows_emitted;
+    uint64_t misrouted;
+    uint64_t redis_commands;
+    uint64_t cache_evictions;
+} ltv_stage_stats_t;
+
+/* The stage borrows conf, which must outlive it. */
+ltv_stage_t *ltv_stage_new(const ltv_conf_t *conf, char *errstr, size_t errstr_size);
+void ltv_stage_destroy(ltv_stage_t *st);
+
+/* Runs until *stop becomes non-zero (or, with run.stop.at.end, until every
+ * assigned partition is consumed up to its end offset at assignment).
+ * Returns 0 on a clean stop. */
+int ltv_stage_run(ltv_stage_t *st, volatile sig_atomic_t *stop);
+
+void ltv_stage_stats(ltv_stage_t *st, ltv_stage_stats_t *out);
+
+#endif

@@ -1,0 +1,160 @@
+#include "rowread.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <librdkafka/rdkafka.h>
+
+static int row_cmp(const void *a, const void *b) {
+    return strcmp(((const ltv_table_row_t *)a)->key, ((const ltv_table_row_t *)b)->key);
+}
+
+const ltv_table_row_t *ltv_table_get(const ltv_table_t *t, const char *key) {
+    ltv_table_row_t k = {(char *)key, NULL, 0};
+    return bsearch(&k, t->rows, (size_t)t->n, sizeof(*t->rows), row_cmp);
+}
+
+static void upsert(ltv_table_t *t, const char *key, size_t keylen, const char *json, size_t len) {
+    int64_t version = 0;
+    char *j = ltv_strndup(json, len);
+    version = ltv_json_field_i64(j, "version");
+    for (int i = 0; i < t->n; i++) {
+        if (strlen(t->rows[i].key) == keylen && !memcmp(t->rows[i].key, key, keylen)) {
+            /* Newest version wins, whatever the arrival order. */
+            if (version >= t->rows[i].version) {
+                free(t->rows[i].json);
+                t->rows[i].json = j;
+                t->rows[i].version = version;
+            } else {
+                free(j);
+            }
+            return;
+        }
+    }
+    if (t->n == t->cap) {
+        t->cap = t->cap ? t->cap * 2 : 64;
+        t->rows = ltv_realloc(t->rows, sizeof(*t->rows) * (size_t)t->cap);
+    }
+    t->rows[t->n].key = ltv_strndup(key, keylen);
+    t->rows[t->n].json = j;
+    t->rows[t->n].version = version;
+    t->n++;
+}
+
+int ltv_table_read(const char *brokers, const char *topic, ltv_table_t *t, char *errstr,
+                   size_t errstr_size) {
+    memset(t, 0, sizeof(*t));
+    char tmp[256];
+    rd_kafka_conf_t *kc = rd_kafka_conf_new();
+    rd_kafka_conf_set(kc, "bootstrap.servers", brokers, tmp, sizeof(tmp));
+    rd_kafka_conf_set(kc, "group.id", "ltvstream-table-reader", tmp, sizeof(tmp));
+    rd_kafka_conf_set(kc, "enable.auto.commit", "false", tmp, sizeof(tmp));
+    rd_kafka_conf_set(kc, "log_level", "3", tmp, sizeof(tmp));
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, tmp, sizeof(tmp));
+    if (!rk) {
+        snprintf(errstr, errstr_size, "consumer: %s", tmp);
+        rd_kafka_conf_destroy(kc);
+        return -1;
+    }
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rkt, &md, 10000);
+    rd_kafka_topic_destroy(rkt);
+    if (e || md->topic_cnt != 1 || md->topics[0].err) {
+        snprintf(errstr, errstr_size, "metadata of %s: %s", topic,
+                 rd_kafka_err2str(e ? e : md->topics[0].err));
+        if (md)
+            rd_kafka_metadata_destroy(md);
+        rd_kafka_destroy(rk);
+        return -1;
+    }
+    int np = md->topics[0].partition_cnt;
+    rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(np);
+    int64_t *end = ltv_calloc((size_t)np, sizeof(int64_t));
+    int remaining = 0;
+    for (int p = 0; p < np; p++) {
+        int64_t lo = 0, hi = 0;
+        rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 10000);
+        end[p] = hi;
+        rd_kafka_topic_partition_list_add(list, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+        if (hi > lo)
+            remaining++;
+        else
+            end[p] = -1;
+    }
+    rd_kafka_assign(rk, list);
+    rd_kafka_topic_partition_list_destroy(list);
+    int64_t deadline = ltv_mono_us() + 60 * 1000000LL;
+    while (remaining > 0 && ltv_mono_us() < deadline) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
+        if (!m)
+            continue;
+        if (!m->err) {
+            t->messages++;
+            upsert(t, m->key ? m->key : "", m->key_len, m->payload ? m->payload : "", m->len);
+            if (end[m->partition] >= 0 && m->offset + 1 >= end[m->partition]) {
+                end[m->partition] = -1;
+                remaining--;
+            }
+        }
+        rd_kafka_message_destroy(m);
+    }
+    free(end);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    if (remaining > 0) {
+        snprintf(errstr, errstr_size, "timed out reading %s", topic);
+        return -1;
+    }
+    if (t->n > 1)
+        qsort(t->rows, (size_t)t->n, sizeof(*t->rows), row_cmp);
+    return 0;
+}
+
+void ltv_table_free(ltv_table_t *t) {
+    for (int i = 0; i < t->n; i++) {
+        free(t->rows[i].key);
+        free(t->rows[i].json);
+    }
+    free(t->rows);
+    memset(t, 0, sizeof(*t));
+}
+
+int ltv_json_field(const char *json, const char *name, char *out, size_t outsz) {
+    char pat[128];
+    snprintf(pat, sizeof(pat), "\"%s\":", name);
+    const char *p = strstr(json, pat);
+    if (!p)
+        return -1;
+    p += strlen(pat);
+    size_t n = 0;
+    if (*p == '"') {
+        p++;
+        while (p[n] && !(p[n] == '"' && (n == 0 || p[n - 1] != '\\')))
+            n++;
+    } else {
+        while (p[n] && p[n] != ',' && p[n] != '}')
+            n++;
+    }
+    if (n >= outsz)
+        n = outsz - 1;
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return 0;
+}
+
+int64_t ltv_json_field_i64(const char *json, const char *name) {
+    char tmp[64];
+    if (ltv_json_field(json, name, tmp, sizeof(tmp)))
+        return 0;
+    return strtoll(tmp, NULL, 10);
+}
+
+double ltv_json_field_f(const char *json, const char *name) {
+    char tmp[64];
+    if (ltv_json_field(json, name, tmp, sizeof(tmp)) || !strcmp(tmp, "null"))
+        return -1;
+    return strtod(tmp, NULL);
+}

@@ -1,0 +1,37 @@
+/*
+ * Reading the output topics back as tables: consume a topic from the
+ * beginning to its end and keep, per key, the row with the highest
+ * version. This is what a BI consumer does, and what the demo and the
+ * tests use to check the emitted rows.
+ */
+#ifndef LTV_ROWREAD_H
+#define LTV_ROWREAD_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+typedef struct ltv_table_row_s {
+    char *key;
+    char *json;
+    int64_t version;
+} ltv_table_row_t;
+
+typedef struct ltv_table_s {
+    ltv_table_row_t *rows;
+    int n, cap;
+    int64_t messages; /* messages read, all versions */
+} ltv_table_t;
+
+/* Reads `topic` to its end offsets as of the call. Rows sorted by key. */
+int ltv_table_read(const char *brokers, const char *topic, ltv_table_t *t, char *errstr,
+                   size_t errstr_size);
+void ltv_table_free(ltv_table_t *t);
+const ltv_table_row_t *ltv_table_get(const ltv_table_t *t, const char *key);
+
+/* Value of a top-level field of a flat JSON object, as text (strings
+ * unquoted, without unescaping). Returns 0, or -1 if absent. */
+int ltv_json_field(const char *json, const char *name, char *out, size_t outsz);
+int64_t ltv_json_field_i64(const char *json, const char *name);
+double ltv_json_field_f(const char *json, const char *name);
+
+#endif

@@ -1,0 +1,8 @@
+/* Subcommands other than the stage itself. */
+#ifndef LTV_TOOLS_H
+#define LTV_TOOLS_H
+
+int ltv_broker_main(int argc, char **argv);
+int ltv_demo_main(int argc, char **argv);
+
+#endif
