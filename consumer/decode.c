@@ -1,4 +1,5 @@
 #include "decode.h"
+#include "avro_check.h"
 #include "log.h"
 
 #include <stdio.h>
@@ -320,18 +321,16 @@ ltv_reason_t ltv_decode(ltv_decoder_t *d, ltv_ev_kind_t kind, const void *buf, s
                  avro_schema_name(writer) ? avro_schema_name(writer) : "?", w->why);
         return LTV_R_INCOMPATIBLE_SCHEMA;
     }
+    char why[200];
+    if (ltv_avro_check(writer, (const char *)b + hdr, len - hdr, why, sizeof(why))) {
+        snprintf(errstr, errstr_size, "not a valid %s record: %s",
+                 avro_schema_name(writer) ? avro_schema_name(writer) : "Avro", why);
+        return LTV_R_AVRO_DECODE;
+    }
     avro_value_t *target = w->iface ? &w->resolved : &d->rd[kind].value;
     avro_reader_memory_set_source(d->mem, (const char *)b + hdr, (int64_t)(len - hdr));
     if (avro_value_read(d->mem, target)) {
         snprintf(errstr, errstr_size, "Avro decode failed: %s", avro_strerror());
-        return LTV_R_AVRO_DECODE;
-    }
-    /* Trailing bytes mean the writer schema was not the one the producer
-     * used: accepting the prefix would read wrong values silently. (Avro-C's
-     * avro_reader_is_eof only knows file readers; skipping one more byte
-     * succeeds exactly when one is left.) */
-    if (avro_skip(d->mem, 1) == 0) {
-        snprintf(errstr, errstr_size, "trailing bytes after the Avro record");
         return LTV_R_AVRO_DECODE;
     }
     extract(&d->rd[kind], kind, ev, arena);

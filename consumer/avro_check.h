@@ -1,0 +1,20 @@
+/*
+ * A bounds check of Avro binary data against its writer schema, run before
+ * Avro-C decodes it. Avro-C trusts the lengths in the data: a corrupt or
+ * hostile varint makes it allocate whatever the bytes say (gigabytes, or
+ * 2^64) before noticing the data is short. Walking the schema once and
+ * checking every length, count, enum symbol and union branch against what
+ * is actually there is cheap, and turns such input into a clean error.
+ */
+#ifndef LTV_AVRO_CHECK_H
+#define LTV_AVRO_CHECK_H
+
+#include <stddef.h>
+#include <avro.h>
+
+/* Returns 0 when buf holds exactly one datum of `schema` (no bytes left
+ * over); otherwise -1 with errstr saying what is wrong and where. */
+int ltv_avro_check(avro_schema_t schema, const void *buf, size_t len, char *errstr,
+                   size_t errstr_size);
+
+#endif

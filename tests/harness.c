@@ -1,0 +1,430 @@
+#include "harness.h"
+#include "decode.h"
+#include "encode.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <librdkafka/rdkafka.h>
+
+static int log_seq;
+
+static void die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    fail_msg("harness failure");
+}
+
+static void write_file(const char *path, const char *text) {
+    FILE *fp = fopen(path, "w");
+    if (!fp)
+        die("cannot write %s", path);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+h_env_t *h_start(int partitions, int redis_aof) {
+    h_env_t *h = ltv_calloc(1, sizeof(*h));
+    char err[512];
+    snprintf(h->dir, sizeof(h->dir), "/tmp/ltvstream-it-XXXXXX");
+    if (!mkdtemp(h->dir))
+        die("mkdtemp: %s", strerror(errno));
+    snprintf(h->schema_dir, sizeof(h->schema_dir), "%s/schemas", h->dir);
+    mkdir(h->schema_dir, 0755);
+    char path[400];
+    snprintf(path, sizeof(path), "%s/1.avsc", h->schema_dir);
+    write_file(path, ltv_reader_schema_json(LTV_EV_PURCHASE));
+    snprintf(path, sizeof(path), "%s/2.avsc", h->schema_dir);
+    write_file(path, ltv_reader_schema_json(LTV_EV_VISIT));
+
+    h->partitions = partitions;
+    h->mock = ltv_mock_start(1, err, sizeof(err));
+    if (!h->mock)
+        die("mock: %s", err);
+    ltv_mock_topic(h->mock, "ltv.purchases", partitions);
+    ltv_mock_topic(h->mock, "ltv.visits", partitions);
+    char rdir[300];
+    snprintf(rdir, sizeof(rdir), "%s/redis", h->dir);
+    h->redis = ltv_redis_start(rdir, 0, redis_aof, err, sizeof(err));
+    if (!h->redis)
+        die("redis: %s", err);
+    struct timeval tv = {5, 0};
+    h->rc = redisConnectWithTimeout("127.0.0.1", h->redis->port, tv);
+    if (!h->rc || h->rc->err)
+        die("redis connect");
+    return h;
+}
+
+void h_stop(h_env_t *h) {
+    if (!h)
+        return;
+    if (h->rc)
+        redisFree(h->rc);
+    ltv_redis_stop(h->redis);
+    ltv_mock_stop(h->mock);
+    if (!getenv("LTV_KEEP_TEST_DIR")) {
+        char cmd[400];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", h->dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not remove %s\n", h->dir);
+    }
+    free(h);
+}
+
+static rd_kafka_t *producer(h_env_t *h) {
+    char tmp[256];
+    rd_kafka_conf_t *kc = rd_kafka_conf_new();
+    rd_kafka_conf_set(kc, "bootstrap.servers", h->mock->bootstraps, tmp, sizeof(tmp));
+    rd_kafka_conf_set(kc, "enable.idempotence", "true", tmp, sizeof(tmp));
+    rd_kafka_conf_set(kc, "linger.ms", "5", tmp, sizeof(tmp));
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, tmp, sizeof(tmp));
+    if (!rk)
+        die("producer: %s", tmp);
+    return rk;
+}
+
+static void produce_one(rd_kafka_t *rk, const char *topic, const char *key, const void *buf,
+                        size_t len) {
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY((void *)key, key ? strlen(key) : 0),
+        RD_KAFKA_V_VALUE((void *)buf, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_END);
+    if (e)
+        die("produce: %s", rd_kafka_err2str(e));
+}
+
+static void finish(rd_kafka_t *rk) {
+    rd_kafka_flush(rk, 30000);
+    if (rd_kafka_outq_len(rk))
+        die("undelivered test messages");
+    rd_kafka_destroy(rk);
+}
+
+void h_produce(h_env_t *h, const ltv_event_t *evs, int n) {
+    char err[256];
+    ltv_encoder_t *ep = ltv_encoder_new(LTV_EV_PURCHASE, LTV_FRAMING_CONFLUENT, 1, NULL, err, sizeof(err));
+    ltv_encoder_t *evv = ltv_encoder_new(LTV_EV_VISIT, LTV_FRAMING_CONFLUENT, 2, NULL, err, sizeof(err));
+    if (!ep || !evv)
+        die("encoder: %s", err);
+    rd_kafka_t *rk = producer(h);
+    ltv_buf_t b;
+    ltv_buf_init(&b);
+    for (int i = 0; i < n; i++) {
+        const ltv_event_t *ev = &evs[i];
+        if (ltv_encode(ev->kind == LTV_EV_PURCHASE ? ep : evv, ev, &b))
+            die("encode");
+        const char *key = ev->customer_id.p ? ev->customer_id.p : ev->visitor_id.p;
+        produce_one(rk, ev->kind == LTV_EV_PURCHASE ? "ltv.purchases" : "ltv.visits", key, b.p,
+                    b.n);
+    }
+    finish(rk);
+    ltv_buf_free(&b);
+    ltv_encoder_destroy(ep);
+    ltv_encoder_destroy(evv);
+}
+
+void h_produce_raw(h_env_t *h, const char *topic, const char *key, const void *buf, size_t len) {
+    rd_kafka_t *rk = producer(h);
+    produce_one(rk, topic, key, buf, len);
+    finish(rk);
+}
+
+pid_t h_stage_start(h_env_t *h, const char *ns, const char *const *extra) {
+    const char *argv[64];
+    int n = 0;
+    static char opts[16][320];
+    int k = 0;
+    argv[n++] = LTV_BINARY;
+    argv[n++] = "run";
+    argv[n++] = "-b";
+    argv[n++] = h->mock->bootstraps;
+#define OPT(...)                                                                              \
+    do {                                                                                      \
+        snprintf(opts[k], sizeof(opts[k]), __VA_ARGS__);                                      \
+        argv[n++] = "-X";                                                                     \
+        argv[n++] = opts[k++];                                                                \
+    } while (0)
+    OPT("redis.port=%d", h->redis->port);
+    OPT("namespace=%s", ns);
+    OPT("kafka.group.id=%s", ns);
+    OPT("schema.dir=%s", h->schema_dir);
+    OPT("kafka.log_level=3");
+    /* librdkafka 2.0.2's mock coordinator keeps a member that left until its
+     * session times out, so a restarted stage waits that long to be
+     * assigned; a short session keeps restart tests quick. */
+    OPT("kafka.session.timeout.ms=6000");
+    OPT("kafka.heartbeat.interval.ms=500");
+#undef OPT
+    for (int i = 0; extra && extra[i] && n < 60; i++) {
+        argv[n++] = "-X";
+        argv[n++] = extra[i];
+    }
+    argv[n] = NULL;
+    char log[400];
+    snprintf(log, sizeof(log), "%s/%s.%d.log", h->dir, ns, log_seq++);
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork");
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+        execv(LTV_BINARY, (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+int h_stage_wait(pid_t pid, int timeout_ms) {
+    int64_t deadline = ltv_mono_us() + (int64_t)timeout_ms * 1000;
+    for (;;) {
+        int st;
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid)
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        if (ltv_mono_us() > deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            return -1;
+        }
+        struct timespec ts = {0, 20000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+void h_stage_run_to_end(h_env_t *h, const char *ns, const char *const *extra) {
+    const char *x[40];
+    int n = 0;
+    x[n++] = "run.stop.at.end=true";
+    for (int i = 0; extra && extra[i] && n < 38; i++)
+        x[n++] = extra[i];
+    x[n] = NULL;
+    pid_t pid = h_stage_start(h, ns, x);
+    int rc = h_stage_wait(pid, 120000);
+    if (rc != 0)
+        die("stage for namespace %s exited with %d (logs in %s; set LTV_KEEP_TEST_DIR=1 to "
+            "keep them)",
+            ns, rc, h->dir);
+}
+
+int64_t h_input_end(h_env_t *h) {
+    rd_kafka_t *rk = producer(h);
+    int64_t sum = 0;
+    const char *topics[] = {"ltv.purchases", "ltv.visits"};
+    for (int t = 0; t < 2; t++)
+        for (int p = 0; p < h->partitions; p++) {
+            int64_t lo, hi;
+            if (rd_kafka_query_watermark_offsets(rk, topics[t], p, &lo, &hi, 10000))
+                die("watermarks");
+            sum += hi;
+        }
+    rd_kafka_destroy(rk);
+    return sum;
+}
+
+int64_t h_stored_offsets(h_env_t *h, const char *ns) {
+    int64_t sum = 0;
+    const char *topics[] = {"ltv.purchases", "ltv.visits"};
+    for (int t = 0; t < 2; t++)
+        for (int p = 0; p < h->partitions; p++) {
+            char key[256];
+            snprintf(key, sizeof(key), "%s:off:%s:%d", ns, topics[t], p);
+            int64_t v = h_hget_i64(h, key, "next");
+            if (v > 0)
+                sum += v;
+        }
+    return sum;
+}
+
+char *h_hget(h_env_t *h, const char *key, const char *field) {
+    redisReply *r = redisCommand(h->rc, "HGET %s %s", key, field);
+    if (!r)
+        die("redis HGET failed");
+    char *v = r->type == REDIS_REPLY_STRING ? ltv_strndup(r->str, r->len) : NULL;
+    freeReplyObject(r);
+    return v;
+}
+
+int64_t h_hget_i64(h_env_t *h, const char *key, const char *field) {
+    char *v = h_hget(h, key, field);
+    int64_t x = v ? strtoll(v, NULL, 10) : INT64_MIN;
+    free(v);
+    return x;
+}
+
+int h_exists(h_env_t *h, const char *key) {
+    redisReply *r = redisCommand(h->rc, "EXISTS %s", key);
+    int e = r && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+    if (r)
+        freeReplyObject(r);
+    return e;
+}
+
+static int line_cmp(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char *h_dump_ns(h_env_t *h, const char *ns) {
+    char **lines = NULL;
+    size_t n = 0, cap = 0;
+    size_t nslen = strlen(ns);
+    char cursor[32] = "0";
+    do {
+        redisReply *r = redisCommand(h->rc, "SCAN %s MATCH %s:* COUNT 1000", cursor, ns);
+        if (!r || r->type != REDIS_REPLY_ARRAY)
+            die("SCAN failed");
+        snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+        redisReply *keys = r->element[1];
+        for (size_t i = 0; i < keys->elements; i++) {
+            const char *key = keys->element[i]->str;
+            if (!strcmp(key + nslen, ":emitq"))
+                continue; /* transient by design */
+            redisReply *hv = redisCommand(h->rc, "HGETALL %s", key);
+            if (!hv || hv->type != REDIS_REPLY_ARRAY)
+                die("HGETALL %s", key);
+            for (size_t k = 0; k + 1 < hv->elements; k += 2) {
+                const char *f = hv->element[k]->str;
+                if (!strcmp(f, "version") && !strncmp(key + nslen, ":row:", 5))
+                    continue; /* counts commits, which differ with batching */
+                ltv_buf_t b;
+                ltv_buf_init(&b);
+                ltv_buf_printf(&b, "%s %s %.*s", key + nslen, f, (int)hv->element[k + 1]->len,
+                               hv->element[k + 1]->str);
+                if (n == cap) {
+                    cap = cap ? cap * 2 : 1024;
+                    lines = ltv_realloc(lines, sizeof(*lines) * cap);
+                }
+                lines[n++] = b.p;
+            }
+            freeReplyObject(hv);
+        }
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0"));
+    qsort(lines, n, sizeof(*lines), line_cmp);
+    ltv_buf_t out;
+    ltv_buf_init(&out);
+    for (size_t i = 0; i < n; i++) {
+        ltv_buf_puts(&out, lines[i]);
+        ltv_buf_putc(&out, '\n');
+        free(lines[i]);
+    }
+    free(lines);
+    if (!out.p)
+        ltv_buf_puts(&out, "");
+    return out.p;
+}
+
+void h_read_table(h_env_t *h, const char *topic, ltv_table_t *t) {
+    char err[256];
+    if (ltv_table_read(h->mock->bootstraps, topic, t, err, sizeof(err)))
+        die("read %s: %s", topic, err);
+}
+
+char *h_row_stable(const char *json) {
+    /* Drop "version", "watermark", "final" and "*_final" members. */
+    ltv_buf_t b;
+    ltv_buf_init(&b);
+    const char *p = json;
+    while (*p) {
+        if (*p == '"' && (p[-1] == '{' || p[-1] == ',')) {
+            const char *e = strchr(p + 1, '"');
+            size_t kl = e ? (size_t)(e - p - 1) : 0;
+            int drop = e && ((kl == 7 && !strncmp(p + 1, "version", 7)) ||
+                             (kl == 9 && !strncmp(p + 1, "watermark", 9)) ||
+                             (kl >= 5 && !strncmp(e - 5, "final", 5)));
+            if (drop) {
+                /* skip to the next top-level ',' or '}' */
+                const char *q = e + 2;
+                if (*q == '"') {
+                    q++;
+                    while (*q && *q != '"')
+                        q++;
+                    if (*q)
+                        q++;
+                } else {
+                    while (*q && *q != ',' && *q != '}')
+                        q++;
+                }
+                if (*q == ',')
+                    q++;
+                else if (b.n && b.p[b.n - 1] == ',')
+                    b.n--;
+                p = q;
+                continue;
+            }
+        }
+        ltv_buf_putc(&b, *p++);
+    }
+    return b.p;
+}
+
+int64_t h_ts(const char *iso) {
+    int y, mo, d, hh = 0, mi = 0, ss = 0;
+    if (sscanf(iso, "%d-%d-%dT%d:%d:%d", &y, &mo, &d, &hh, &mi, &ss) < 3)
+        die("bad timestamp %s", iso);
+    char day[16];
+    snprintf(day, sizeof(day), "%04d-%02d-%02d", y, mo, d);
+    int64_t dn;
+    ltv_day_parse(day, &dn);
+    return dn * LTV_DAY_MS + ((int64_t)hh * 3600 + mi * 60 + ss) * 1000;
+}
+
+ltv_event_t h_order(const char *eid, const char *cust, const char *order, const char *iso_ts,
+                    int64_t amount, const char *channel, const char *campaign) {
+    ltv_event_t ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.kind = LTV_EV_PURCHASE;
+    ev.ptype = LTV_PT_ORDER;
+    ev.event_id = ltv_str_c(eid);
+    ev.customer_id = ltv_str_c(cust);
+    ev.order_id = ltv_str_c(order);
+    ev.ts = h_ts(iso_ts);
+    ev.amount = amount;
+    ev.currency = ltv_str_c("USD");
+    ev.channel = ltv_str_c(channel);
+    ev.campaign = ltv_str_c(campaign);
+    return ev;
+}
+
+ltv_event_t h_cancel(const char *eid, const char *cust, const char *order, const char *iso_ts) {
+    ltv_event_t ev = h_order(eid, cust, order, iso_ts, 0, NULL, NULL);
+    ev.ptype = LTV_PT_CANCEL;
+    return ev;
+}
+
+ltv_event_t h_refund(const char *eid, const char *cust, const char *order, const char *iso_ts,
+                     int64_t amount) {
+    ltv_event_t ev = h_order(eid, cust, order, iso_ts, amount, NULL, NULL);
+    ev.ptype = LTV_PT_REFUND;
+    return ev;
+}
+
+ltv_event_t h_visit(const char *eid, const char *cust, const char *visitor, const char *iso_ts) {
+    ltv_event_t ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.kind = LTV_EV_VISIT;
+    ev.event_id = ltv_str_c(eid);
+    ev.customer_id = ltv_str_c(cust);
+    ev.visitor_id = ltv_str_c(visitor);
+    ev.ts = h_ts(iso_ts);
+    ev.page = ltv_str_c("/");
+    return ev;
+}
