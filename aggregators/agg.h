@@ -138,8 +138,8 @@ void ltv_deltas_add(ltv_deltas_t *ds, const ltv_contrib_t *c, int sign);
 /* after - before, both sorted by ltv_contribs_sort. */
 void ltv_deltas_diff(ltv_deltas_t *ds, const ltv_contribs_t *before, const ltv_contribs_t *after);
 int ltv_deltas_count(const ltv_deltas_t *ds);
-/* i-th row with a non-zero delta; NULL past the end. Rows are in
- * insertion order. */
+/* i-th row touched (its deltas may all be zero: changes that cancel out;
+ * see ltv_delta_row_nonzero); NULL past the end. Insertion order. */
 const ltv_delta_row_t *ltv_deltas_get(const ltv_deltas_t *ds, int i);
 int ltv_delta_row_nonzero(const ltv_delta_row_t *r);
 

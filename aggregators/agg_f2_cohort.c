@@ -31,9 +31,18 @@ static int f2_init(ltv_agg_t *a, const ltv_conf_t *conf, char *errstr, size_t er
     return 0;
 }
 
+/* The channel as a row dimension. "" is the all-channels row, so a missing
+ * or empty channel becomes "(none)"; a channel whose name collides with
+ * the reserved "all" or "(none)" (or starts with the escape '~') is
+ * prefixed with '~', so no two rows ever share an output key. */
 static const char *channel_dim(const ltv_agg_t *a, const char *ch) {
-    if (!ch)
+    if (!ch || !*ch)
         return ltv_intern(a->aggs, "(none)", 6);
+    if (!strcmp(ch, "all") || !strcmp(ch, "(none)") || ch[0] == '~') {
+        char tmp[256];
+        int n = snprintf(tmp, sizeof(tmp), "~%s", ch);
+        return ltv_intern(a->aggs, tmp, (size_t)(n < (int)sizeof(tmp) ? n : (int)sizeof(tmp) - 1));
+    }
     return ltv_intern(a->aggs, ch, strlen(ch));
 }
 

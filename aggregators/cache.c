@@ -142,9 +142,14 @@ void ltv_cache_drop_partition(ltv_cache_t *cache, int32_t partition) {
 }
 
 void ltv_cache_evict(ltv_cache_t *cache, uint32_t current) {
-    while (cache->n > cache->max && cache->tail && cache->tail->batch != current) {
-        ltv_cache_remove(cache, cache->tail);
-        cache->evictions++;
+    ltv_centry_t *e = cache->tail;
+    while (cache->n > cache->max && e) {
+        ltv_centry_t *prev = e->prev;
+        if (e->batch != current) {
+            ltv_cache_remove(cache, e);
+            cache->evictions++;
+        }
+        e = prev;
     }
 }
 

@@ -101,20 +101,28 @@ static char *clean_dup(ltv_str_t s) {
     return d;
 }
 
+/* Refund event ids are stored each followed by '\x1e', so an empty id is
+ * representable too; control characters are replaced (clean_dup) both when
+ * storing and when comparing. */
 static int refund_seen(const ltv_order_t *o, ltv_str_t eid) {
     if (!o->refund_ids)
         return 0;
-    const char *p = o->refund_ids;
-    while (*p) {
+    char *want = clean_dup(eid.p ? eid : ltv_str_c(""));
+    size_t wl = strlen(want);
+    int found = 0;
+    for (const char *p = o->refund_ids; *p;) {
         const char *e = strchr(p, '\x1e');
         size_t l = e ? (size_t)(e - p) : strlen(p);
-        if (l == eid.n && !memcmp(p, eid.p, l))
-            return 1;
+        if (l == wl && !memcmp(p, want, l)) {
+            found = 1;
+            break;
+        }
         if (!e)
             break;
         p = e + 1;
     }
-    return 0;
+    free(want);
+    return found;
 }
 
 static void refund_add(ltv_order_t *o, ltv_str_t eid) {
@@ -122,9 +130,9 @@ static void refund_add(ltv_order_t *o, ltv_str_t eid) {
     size_t old = o->refund_ids ? strlen(o->refund_ids) : 0;
     size_t add = strlen(clean);
     o->refund_ids = ltv_realloc(o->refund_ids, old + add + 2);
-    if (old)
-        o->refund_ids[old++] = '\x1e';
-    memcpy(o->refund_ids + old, clean, add + 1);
+    memcpy(o->refund_ids + old, clean, add);
+    o->refund_ids[old + add] = '\x1e';
+    o->refund_ids[old + add + 1] = '\0';
     free(clean);
 }
 
@@ -243,12 +251,17 @@ static void visit_day_add(ltv_customer_t *c, int32_t day) {
 }
 
 static ltv_apply_res_t apply_visit(ltv_customer_t *c, const ltv_event_t *ev, int64_t tz) {
-    /* Zero marks an empty slot, so a hash of zero is taken as one. */
-    uint64_t h = ev->event_id.p && ev->event_id.n ? ltv_hash(ev->event_id.p, ev->event_id.n) : 0;
-    h += h == 0;
-    for (int i = 0; i < LTV_RECENT_VISITS; i++)
-        if (c->recent_visits[i] == h)
-            return LTV_DUPLICATE;
+    /* Zero marks an empty slot, so a hash of zero is taken as one. A visit
+     * without an event id cannot be recognised when re-sent: it is counted
+     * and not remembered. */
+    uint64_t h = 0;
+    if (ev->event_id.p && ev->event_id.n) {
+        h = ltv_hash(ev->event_id.p, ev->event_id.n);
+        h += h == 0;
+        for (int i = 0; i < LTV_RECENT_VISITS; i++)
+            if (c->recent_visits[i] == h)
+                return LTV_DUPLICATE;
+    }
     c->visits++;
     c->dirty |= LTV_D_VISITS;
     if (!c->first_visit_ts || ev->ts < c->first_visit_ts) {
@@ -260,10 +273,12 @@ static ltv_apply_res_t apply_visit(ltv_customer_t *c, const ltv_event_t *ev, int
         c->dirty |= LTV_D_LAST_VISIT;
     }
     visit_day_add(c, (int32_t)ltv_day_of(ev->ts, tz));
-    memmove(c->recent_visits + 1, c->recent_visits,
-            sizeof(c->recent_visits[0]) * (LTV_RECENT_VISITS - 1));
-    c->recent_visits[0] = h;
-    c->dirty |= LTV_D_RECENT_VISITS;
+    if (h) {
+        memmove(c->recent_visits + 1, c->recent_visits,
+                sizeof(c->recent_visits[0]) * (LTV_RECENT_VISITS - 1));
+        c->recent_visits[0] = h;
+        c->dirty |= LTV_D_RECENT_VISITS;
+    }
     return LTV_APPLIED;
 }
 

@@ -33,7 +33,7 @@ typedef struct ltv_order_s {
     char *order_id;
     char *channel;      /* NULL: none */
     char *campaign;     /* NULL: none */
-    char *refund_ids;   /* event ids of applied refunds, '\x1e'-separated; NULL: none */
+    char *refund_ids;   /* event ids of applied refunds, each followed by '\x1e'; NULL: none */
     int64_t ts;         /* 0 while only a cancel/refund has been seen */
     int64_t amount;
     int64_t refunded;

@@ -10,32 +10,51 @@
 extern const char ltv_schema_purchase[];
 extern const char ltv_schema_visit[];
 
-/* Field positions in the reader schemas, looked up by name once. */
+/* Field positions in the reader schemas, looked up by name once. A field
+ * marked optional has a default in our schema (null, or "order" for the
+ * purchase type), so a writer schema may lack it. */
 enum { PF_EVENT_ID, PF_CUSTOMER_ID, PF_ORDER_ID, PF_TYPE, PF_TS, PF_AMOUNT, PF_CURRENCY,
        PF_CHANNEL, PF_CAMPAIGN, PF__N };
 enum { VF_EVENT_ID, VF_CUSTOMER_ID, VF_VISITOR_ID, VF_TS, VF_PAGE, VF_UTM_SOURCE,
        VF_UTM_CAMPAIGN, VF__N };
+#define MAX_FIELDS 16
 static const char *pfield_names[PF__N] = {"event_id", "customer_id", "order_id", "type", "ts",
                                           "amount", "currency", "channel", "campaign"};
+static const int pfield_optional[PF__N] = {0, 0, 0, 1, 0, 0, 0, 1, 1};
 static const char *vfield_names[VF__N] = {"event_id", "customer_id", "visitor_id", "ts",
                                           "page", "utm_source", "utm_campaign"};
+static const int vfield_optional[VF__N] = {0, 1, 0, 0, 0, 1, 1};
+static const char *ptype_symbols[] = {"order", "cancel", "refund"};
 
 typedef struct reader_s {
     avro_schema_t schema;
     avro_value_iface_t *iface;
     avro_value_t value;
-    int idx[16]; /* field positions, by PF_* or VF_* */
+    int idx[MAX_FIELDS]; /* field positions, by PF_* or VF_* */
     avro_schema_t plain_writer; /* writer schema of plain-framed messages */
 } reader_t;
 
-/* One resolver per (kind, writer schema): Avro-C's resolved writer reads
- * writer-schema bytes straight into a reader-schema value, applying the
- * schema-resolution rules (skipped fields, defaults, promotions). */
+/* One decoding plan per (kind, writer schema).
+ *
+ * Avro-C 1.11's resolver does not know field defaults: it refuses a writer
+ * that lacks any reader field, and it copies enum values by position
+ * instead of matching symbol names. So the plan resolves the writer against
+ * a projection of our reader schema (only the fields the writer has), fills
+ * the missing optional fields with their defaults itself, and maps the
+ * writer's `type` symbols to ours by name. */
 typedef struct wcache_s {
     ltv_ev_kind_t kind;
     avro_schema_t writer;
-    avro_value_iface_t *iface; /* NULL: writer equals reader, or incompatible */
+    avro_schema_t proj;           /* projection; NULL when writer equals reader */
+    avro_value_iface_t *proj_iface;
+    avro_value_t proj_value;
+    avro_value_iface_t *iface;    /* resolver writer -> projection */
     avro_value_t resolved;
+    avro_value_t *target;         /* what avro_value_read fills */
+    avro_value_t *fields;         /* the record the fields are read from */
+    int idx[MAX_FIELDS];          /* field position in *fields, -1: absent, use default */
+    int *enum_map;                /* writer type symbol index -> ltv_ptype_t or -1 */
+    int nenum;
     int incompatible;
     char why[200];
 } wcache_t;
@@ -44,7 +63,7 @@ struct ltv_decoder_s {
     const ltv_conf_t *conf;
     ltv_schemas_t *schemas;
     reader_t rd[3]; /* by ltv_ev_kind_t */
-    wcache_t *wc;
+    wcache_t **wc;  /* pointers: entries hold addresses of their own values */
     int nwc, capwc;
     avro_reader_t mem;
 };
@@ -59,6 +78,7 @@ static const char *reason_names[LTV_R__COUNT] = {
     "avro_decode",
     "missing_customer_id",
     "missing_order_id",
+    "missing_event_id",
     "negative_amount",
     "future_timestamp",
     "bad_timestamp",
@@ -72,6 +92,14 @@ const char *ltv_reader_schema_json(ltv_ev_kind_t kind) {
     return kind == LTV_EV_PURCHASE ? ltv_schema_purchase : ltv_schema_visit;
 }
 
+static int nfields_of(ltv_ev_kind_t kind) { return kind == LTV_EV_PURCHASE ? PF__N : VF__N; }
+static const char *const *names_of(ltv_ev_kind_t kind) {
+    return kind == LTV_EV_PURCHASE ? pfield_names : vfield_names;
+}
+static const int *optional_of(ltv_ev_kind_t kind) {
+    return kind == LTV_EV_PURCHASE ? pfield_optional : vfield_optional;
+}
+
 static int reader_init(reader_t *r, ltv_ev_kind_t kind, const char *plain_path, char *errstr,
                        size_t errstr_size) {
     r->schema = ltv_avro_parse(ltv_reader_schema_json(kind), errstr, errstr_size);
@@ -82,8 +110,8 @@ static int reader_init(reader_t *r, ltv_ev_kind_t kind, const char *plain_path, 
         snprintf(errstr, errstr_size, "cannot build Avro value: %s", avro_strerror());
         return -1;
     }
-    int n = kind == LTV_EV_PURCHASE ? PF__N : VF__N;
-    const char **names = kind == LTV_EV_PURCHASE ? pfield_names : vfield_names;
+    int n = nfields_of(kind);
+    const char *const *names = names_of(kind);
     for (int i = 0; i < n; i++) {
         r->idx[i] = avro_schema_record_field_get_index(r->schema, names[i]);
         if (r->idx[i] < 0) {
@@ -132,15 +160,26 @@ err:
     return NULL;
 }
 
+static void wcache_free(wcache_t *w) {
+    if (w->iface) {
+        avro_value_decref(&w->resolved);
+        avro_value_iface_decref(w->iface);
+    }
+    if (w->proj_iface) {
+        avro_value_decref(&w->proj_value);
+        avro_value_iface_decref(w->proj_iface);
+    }
+    if (w->proj)
+        avro_schema_decref(w->proj);
+    free(w->enum_map);
+    free(w);
+}
+
 void ltv_decoder_destroy(ltv_decoder_t *d) {
     if (!d)
         return;
-    for (int i = 0; i < d->nwc; i++) {
-        if (d->wc[i].iface) {
-            avro_value_decref(&d->wc[i].resolved);
-            avro_value_iface_decref(d->wc[i].iface);
-        }
-    }
+    for (int i = 0; i < d->nwc; i++)
+        wcache_free(d->wc[i]);
     free(d->wc);
     reader_destroy(&d->rd[LTV_EV_PURCHASE]);
     reader_destroy(&d->rd[LTV_EV_VISIT]);
@@ -149,43 +188,106 @@ void ltv_decoder_destroy(ltv_decoder_t *d) {
     free(d);
 }
 
-static wcache_t *resolver_for(ltv_decoder_t *d, ltv_ev_kind_t kind, avro_schema_t writer) {
+/* A field of a record schema by name, or NULL. (Avro-C 1.11's
+ * avro_schema_record_field_get returns garbage for a missing name.) */
+static avro_schema_t field_schema(avro_schema_t rec, const char *name) {
+    int i = avro_schema_record_field_get_index(rec, name);
+    return i < 0 ? NULL : avro_schema_record_field_get_by_index(rec, i);
+}
+
+static void incompatible(wcache_t *w, const char *fmt, const char *arg) {
+    w->incompatible = 1;
+    snprintf(w->why, sizeof(w->why), fmt, arg);
+}
+
+/* writer `type` symbol index -> our ltv_ptype_t, by symbol name. */
+static void build_enum_map(wcache_t *w, avro_schema_t writer) {
+    avro_schema_t f = field_schema(writer, "type");
+    if (!f || avro_typeof(f) != AVRO_ENUM)
+        return;
+    w->nenum = avro_schema_enum_number_of_symbols(f);
+    w->enum_map = ltv_malloc(sizeof(int) * (size_t)(w->nenum ? w->nenum : 1));
+    for (int k = 0; k < w->nenum; k++) {
+        const char *sym = avro_schema_enum_get(f, k);
+        w->enum_map[k] = -1;
+        for (int t = 0; t < 3; t++)
+            if (sym && !strcmp(sym, ptype_symbols[t]))
+                w->enum_map[k] = t;
+    }
+}
+
+static wcache_t *plan_for(ltv_decoder_t *d, ltv_ev_kind_t kind, avro_schema_t writer) {
     for (int i = 0; i < d->nwc; i++)
-        if (d->wc[i].kind == kind && d->wc[i].writer == writer)
-            return &d->wc[i];
+        if (d->wc[i]->kind == kind && d->wc[i]->writer == writer)
+            return d->wc[i];
     if (d->nwc == d->capwc) {
         d->capwc = d->capwc ? d->capwc * 2 : 8;
         d->wc = ltv_realloc(d->wc, sizeof(*d->wc) * (size_t)d->capwc);
     }
-    wcache_t *w = &d->wc[d->nwc++];
-    memset(w, 0, sizeof(*w));
+    wcache_t *w = ltv_calloc(1, sizeof(*w));
+    d->wc[d->nwc++] = w;
     w->kind = kind;
     w->writer = writer;
     reader_t *r = &d->rd[kind];
-    /* Identical schemas read straight into the reader value: the resolver
-     * would only add a layer of indirection per field. */
-    if (avro_schema_equal(writer, r->schema))
+    int n = nfields_of(kind);
+    const char *const *names = names_of(kind);
+    const int *optional = optional_of(kind);
+
+    /* Identical schemas read straight into the reader value. */
+    if (avro_schema_equal(writer, r->schema)) {
+        w->target = w->fields = &r->value;
+        memcpy(w->idx, r->idx, sizeof(w->idx));
         return w;
-    w->iface = avro_resolved_writer_new(writer, r->schema);
+    }
+    if (avro_typeof(writer) != AVRO_RECORD) {
+        incompatible(w, "writer schema is a %s, not a record", avro_schema_type_name(writer));
+        return w;
+    }
+    w->proj = avro_schema_record(avro_schema_name(r->schema), avro_schema_namespace(r->schema));
+    size_t rn = avro_schema_record_size(r->schema);
+    for (size_t i = 0; i < rn; i++) {
+        const char *name = avro_schema_record_field_name(r->schema, (int)i);
+        if (field_schema(writer, name))
+            avro_schema_record_field_append(
+                w->proj, name, avro_schema_record_field_get_by_index(r->schema, (int)i));
+    }
+    for (int k = 0; k < n; k++) {
+        w->idx[k] = avro_schema_record_field_get_index(w->proj, names[k]);
+        if (w->idx[k] < 0 && !optional[k]) {
+            incompatible(w, "the writer schema lacks required field %s", names[k]);
+            return w;
+        }
+    }
+    w->proj_iface = avro_generic_class_from_schema(w->proj);
+    if (!w->proj_iface || avro_generic_value_new(w->proj_iface, &w->proj_value)) {
+        if (w->proj_iface)
+            avro_value_iface_decref(w->proj_iface);
+        w->proj_iface = NULL;
+        incompatible(w, "%s", avro_strerror());
+        return w;
+    }
+    w->iface = avro_resolved_writer_new(writer, w->proj);
     if (!w->iface) {
-        w->incompatible = 1;
-        snprintf(w->why, sizeof(w->why), "%s", avro_strerror());
+        incompatible(w, "%s", avro_strerror());
         return w;
     }
     if (avro_resolved_writer_new_value(w->iface, &w->resolved)) {
         avro_value_iface_decref(w->iface);
         w->iface = NULL;
-        w->incompatible = 1;
-        snprintf(w->why, sizeof(w->why), "%s", avro_strerror());
+        incompatible(w, "%s", avro_strerror());
         return w;
     }
-    avro_resolved_writer_set_dest(&w->resolved, &r->value);
+    avro_resolved_writer_set_dest(&w->resolved, &w->proj_value);
+    w->target = &w->resolved;
+    w->fields = &w->proj_value;
+    if (kind == LTV_EV_PURCHASE)
+        build_enum_map(w, writer);
     return w;
 }
 
 static ltv_str_t get_str(avro_value_t *rec, int idx, ltv_arena_t *arena) {
     avro_value_t f, br;
-    if (avro_value_get_by_index(rec, (size_t)idx, &f, NULL))
+    if (idx < 0 || avro_value_get_by_index(rec, (size_t)idx, &f, NULL))
         return LTV_STR_NULL;
     if (avro_value_get_type(&f) == AVRO_UNION) {
         if (avro_value_get_current_branch(&f, &br))
@@ -205,42 +307,62 @@ static ltv_str_t get_str(avro_value_t *rec, int idx, ltv_arena_t *arena) {
 static int64_t get_long(avro_value_t *rec, int idx) {
     avro_value_t f;
     int64_t v = 0;
-    if (avro_value_get_by_index(rec, (size_t)idx, &f, NULL) == 0)
+    if (idx >= 0 && avro_value_get_by_index(rec, (size_t)idx, &f, NULL) == 0)
         avro_value_get_long(&f, &v);
     return v;
 }
 
 static int get_enum(avro_value_t *rec, int idx) {
     avro_value_t f;
-    int v = 0;
-    if (avro_value_get_by_index(rec, (size_t)idx, &f, NULL) == 0)
+    int v = 0; /* absent: the default symbol, "order" */
+    if (idx >= 0 && avro_value_get_by_index(rec, (size_t)idx, &f, NULL) == 0)
         avro_value_get_enum(&f, &v);
     return v;
 }
 
-static void extract(reader_t *r, ltv_ev_kind_t kind, ltv_event_t *ev, ltv_arena_t *arena) {
-    avro_value_t *rec = &r->value;
+/* Fills ev from the decoded record; returns -1 (with errstr) when a value
+ * cannot be represented (an unknown purchase type). */
+static int extract(wcache_t *w, ltv_ev_kind_t kind, ltv_event_t *ev, ltv_arena_t *arena,
+                   char *errstr, size_t errstr_size) {
+    avro_value_t *rec = w->fields;
+    const int *ix = w->idx;
     memset(ev, 0, sizeof(*ev));
     ev->kind = kind;
     if (kind == LTV_EV_PURCHASE) {
-        ev->event_id = get_str(rec, r->idx[PF_EVENT_ID], arena);
-        ev->customer_id = get_str(rec, r->idx[PF_CUSTOMER_ID], arena);
-        ev->order_id = get_str(rec, r->idx[PF_ORDER_ID], arena);
-        ev->ptype = (ltv_ptype_t)get_enum(rec, r->idx[PF_TYPE]);
-        ev->ts = get_long(rec, r->idx[PF_TS]);
-        ev->amount = get_long(rec, r->idx[PF_AMOUNT]);
-        ev->currency = get_str(rec, r->idx[PF_CURRENCY], arena);
-        ev->channel = get_str(rec, r->idx[PF_CHANNEL], arena);
-        ev->campaign = get_str(rec, r->idx[PF_CAMPAIGN], arena);
+        int t = get_enum(rec, ix[PF_TYPE]);
+        if (w->enum_map && ix[PF_TYPE] >= 0) {
+            int raw = t;
+            t = raw >= 0 && raw < w->nenum ? w->enum_map[raw] : -1;
+            if (t < 0) {
+                avro_schema_t f = field_schema(w->writer, "type");
+                const char *sym = raw >= 0 && raw < w->nenum ? avro_schema_enum_get(f, raw) : NULL;
+                snprintf(errstr, errstr_size, "purchase type \"%s\" is not order, cancel or refund",
+                         sym ? sym : "?");
+                return -1;
+            }
+        } else if (t < 0 || t > LTV_PT_REFUND) {
+            snprintf(errstr, errstr_size, "purchase type index %d out of range", t);
+            return -1;
+        }
+        ev->ptype = (ltv_ptype_t)t;
+        ev->event_id = get_str(rec, ix[PF_EVENT_ID], arena);
+        ev->customer_id = get_str(rec, ix[PF_CUSTOMER_ID], arena);
+        ev->order_id = get_str(rec, ix[PF_ORDER_ID], arena);
+        ev->ts = get_long(rec, ix[PF_TS]);
+        ev->amount = get_long(rec, ix[PF_AMOUNT]);
+        ev->currency = get_str(rec, ix[PF_CURRENCY], arena);
+        ev->channel = get_str(rec, ix[PF_CHANNEL], arena);
+        ev->campaign = get_str(rec, ix[PF_CAMPAIGN], arena);
     } else {
-        ev->event_id = get_str(rec, r->idx[VF_EVENT_ID], arena);
-        ev->customer_id = get_str(rec, r->idx[VF_CUSTOMER_ID], arena);
-        ev->visitor_id = get_str(rec, r->idx[VF_VISITOR_ID], arena);
-        ev->ts = get_long(rec, r->idx[VF_TS]);
-        ev->page = get_str(rec, r->idx[VF_PAGE], arena);
-        ev->channel = get_str(rec, r->idx[VF_UTM_SOURCE], arena);
-        ev->campaign = get_str(rec, r->idx[VF_UTM_CAMPAIGN], arena);
+        ev->event_id = get_str(rec, ix[VF_EVENT_ID], arena);
+        ev->customer_id = get_str(rec, ix[VF_CUSTOMER_ID], arena);
+        ev->visitor_id = get_str(rec, ix[VF_VISITOR_ID], arena);
+        ev->ts = get_long(rec, ix[VF_TS]);
+        ev->page = get_str(rec, ix[VF_PAGE], arena);
+        ev->channel = get_str(rec, ix[VF_UTM_SOURCE], arena);
+        ev->campaign = get_str(rec, ix[VF_UTM_CAMPAIGN], arena);
     }
+    return 0;
 }
 
 ltv_reason_t ltv_decode(ltv_decoder_t *d, ltv_ev_kind_t kind, const void *buf, size_t len,
@@ -315,7 +437,7 @@ ltv_reason_t ltv_decode(ltv_decoder_t *d, ltv_ev_kind_t kind, const void *buf, s
         return LTV_R_TRUNCATED;
     }
 
-    wcache_t *w = resolver_for(d, kind, writer);
+    wcache_t *w = plan_for(d, kind, writer);
     if (w->incompatible) {
         snprintf(errstr, errstr_size, "writer schema %s cannot be resolved: %s",
                  avro_schema_name(writer) ? avro_schema_name(writer) : "?", w->why);
@@ -327,13 +449,13 @@ ltv_reason_t ltv_decode(ltv_decoder_t *d, ltv_ev_kind_t kind, const void *buf, s
                  avro_schema_name(writer) ? avro_schema_name(writer) : "Avro", why);
         return LTV_R_AVRO_DECODE;
     }
-    avro_value_t *target = w->iface ? &w->resolved : &d->rd[kind].value;
     avro_reader_memory_set_source(d->mem, (const char *)b + hdr, (int64_t)(len - hdr));
-    if (avro_value_read(d->mem, target)) {
+    if (avro_value_read(d->mem, w->target)) {
         snprintf(errstr, errstr_size, "Avro decode failed: %s", avro_strerror());
         return LTV_R_AVRO_DECODE;
     }
-    extract(&d->rd[kind], kind, ev, arena);
+    if (extract(w, kind, ev, arena, errstr, errstr_size))
+        return LTV_R_AVRO_DECODE;
     return LTV_OK;
 }
 
@@ -347,6 +469,12 @@ ltv_reason_t ltv_event_validate(const ltv_event_t *ev, int64_t now_ms,
         if (!ev->order_id.p || !ev->order_id.n) {
             snprintf(errstr, errstr_size, "purchase without order_id");
             return LTV_R_MISSING_ORDER_ID;
+        }
+        if (ev->ptype == LTV_PT_REFUND && (!ev->event_id.p || !ev->event_id.n)) {
+            /* A refund is applied once per event_id; without one it could
+             * be applied again on every re-delivery. */
+            snprintf(errstr, errstr_size, "refund without event_id");
+            return LTV_R_MISSING_EVENT_ID;
         }
         if (ev->amount < 0) {
             snprintf(errstr, errstr_size, "negative amount %lld", (long long)ev->amount);

@@ -28,6 +28,7 @@ typedef enum {
     LTV_R_AVRO_DECODE,         /* bytes do not decode with the writer schema */
     LTV_R_MISSING_CUSTOMER_ID,
     LTV_R_MISSING_ORDER_ID,
+    LTV_R_MISSING_EVENT_ID, /* a refund without event_id */
     LTV_R_NEGATIVE_AMOUNT,
     LTV_R_FUTURE_TIMESTAMP,
     LTV_R_BAD_TIMESTAMP, /* zero or negative */

@@ -291,6 +291,8 @@ void ltv_schemas_add(ltv_schemas_t *s, avro_schema_t schema) {
 }
 
 avro_schema_t ltv_schemas_by_id(ltv_schemas_t *s, int32_t id) {
+    if (id < 0) /* -1 marks schemas known only by fingerprint */
+        return NULL;
     for (int i = 0; i < s->n; i++)
         if (s->e[i].id == id)
             return s->e[i].schema;

@@ -304,29 +304,45 @@ void ltv_day_format(int64_t day, char *out) {
     *p = '\0';
 }
 
-int ltv_day_parse(const char *s, int64_t *day) {
-    int y, m, d;
-    char tail;
-    if (sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &tail) != 3)
-        return -1;
-    if (m < 1 || m > 12 || d < 1 || d > 31)
-        return -1;
-    *day = days_from_civil(y, m, d);
+static int digits(const char *s, int n, int *out) {
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
     return 0;
 }
 
+/* Strictly YYYY-MM-DD, and a day that exists (checked by converting back). */
+int ltv_day_parse(const char *s, int64_t *day) {
+    int y, m, d;
+    if (strlen(s) != 10 || s[4] != '-' || s[7] != '-' || digits(s, 4, &y) ||
+        digits(s + 5, 2, &m) || digits(s + 8, 2, &d) || m < 1 || m > 12 || d < 1 || d > 31)
+        return -1;
+    int64_t dn = days_from_civil(y, m, d);
+    int64_t yy;
+    int mm, dd;
+    civil_from_days(dn, &yy, &mm, &dd);
+    if (yy != y || mm != m || dd != d)
+        return -1;
+    *day = dn;
+    return 0;
+}
+
+/* Strictly +HH:MM or -HH:MM (or Z / UTC). */
 int ltv_tz_parse(const char *s, int64_t *offset_ms) {
     if (!strcmp(s, "Z") || !strcmp(s, "UTC") || !strcmp(s, "utc")) {
         *offset_ms = 0;
         return 0;
     }
     int h, mi;
-    char sign, tail;
-    if (sscanf(s, "%c%2d:%2d%c", &sign, &h, &mi, &tail) != 3 || (sign != '+' && sign != '-') ||
-        h > 14 || mi > 59)
+    if (strlen(s) != 6 || (s[0] != '+' && s[0] != '-') || s[3] != ':' || digits(s + 1, 2, &h) ||
+        digits(s + 4, 2, &mi) || h > 14 || mi > 59)
         return -1;
     int64_t v = ((int64_t)h * 60 + mi) * 60000;
-    *offset_ms = sign == '-' ? -v : v;
+    *offset_ms = s[0] == '-' ? -v : v;
     return 0;
 }
 

@@ -92,7 +92,17 @@ static int set_field(avro_value_t *f, const ltv_str_t *s, const int64_t *i, int 
         return avro_value_set_string_len(f, "", 1);
     case AVRO_INT64: return avro_value_set_long(f, i ? *i : 0);
     case AVRO_INT32: return avro_value_set_int(f, i ? (int32_t)*i : 0);
-    case AVRO_ENUM: return avro_value_set_enum(f, i && is_enum ? (int)*i : 0);
+    case AVRO_ENUM: {
+        /* By symbol name: a writer schema may order the symbols differently. */
+        static const char *sym[] = {"order", "cancel", "refund"};
+        int k = 0;
+        if (i && is_enum && *i >= 0 && *i < 3) {
+            k = avro_schema_enum_get_by_name(avro_value_get_schema(f), sym[*i]);
+            if (k < 0)
+                k = (int)*i;
+        }
+        return avro_value_set_enum(f, k);
+    }
     case AVRO_NULL: return avro_value_set_null(f);
     case AVRO_BOOLEAN: return avro_value_set_boolean(f, 0);
     case AVRO_DOUBLE: return avro_value_set_double(f, 0);
