@@ -5,12 +5,14 @@
 #include <string.h>
 
 extern const ltv_agg_class_t ltv_agg_f2_cohort;
+extern const ltv_agg_class_t ltv_agg_f2_rolling;
 extern const ltv_agg_class_t ltv_agg_retention_mix;
 
 /* Every row type the stage emits. A new one is a new file with a class and
  * a line here. */
 static const ltv_agg_class_t *const classes[] = {
     &ltv_agg_f2_cohort,
+    &ltv_agg_f2_rolling,
     &ltv_agg_retention_mix,
 };
 
@@ -264,6 +266,28 @@ void ltv_deltas_add(ltv_deltas_t *ds, const ltv_contrib_t *c, int sign) {
         return;
     ltv_delta_row_t *r = deltas_row(ds, &c->row);
     r->d[c->field] += sign * c->value;
+}
+
+void ltv_deltas_add_field(ltv_deltas_t *ds, const ltv_agg_t *agg, int64_t day, const char *dim,
+                          int field, int64_t v) {
+    if (!v)
+        return;
+    ltv_rowid_t id = {agg, day, dim};
+    deltas_row(ds, &id)->d[field] += v;
+}
+
+void ltv_aggs_derive(ltv_aggs_t *aggs, ltv_deltas_t *ds) {
+    /* Only rows present before deriving are bases: derived rows are not
+     * derived from again. A copy, since adding rows may move the array. */
+    int n0 = ds->n;
+    for (int i = 0; i < n0; i++) {
+        ltv_delta_row_t base = ds->rows[i];
+        if (!ltv_delta_row_nonzero(&base))
+            continue;
+        for (int k = 0; k < aggs->n; k++)
+            if (aggs->agg[k].cls->derive)
+                aggs->agg[k].cls->derive(&aggs->agg[k], &base, ds);
+    }
 }
 
 void ltv_deltas_diff(ltv_deltas_t *ds, const ltv_contribs_t *before, const ltv_contribs_t *after) {

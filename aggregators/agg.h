@@ -27,6 +27,7 @@
 #include "event.h"
 #include "util.h"
 #include "json.h"
+#include "out.h"
 
 #define LTV_ROW_MAX_FIELDS 40
 #define LTV_MAX_AGGS 16
@@ -66,9 +67,17 @@ typedef struct ltv_emit_info_s {
     int64_t watermark; /* ms; INT64_MIN while unknown */
 } ltv_emit_info_t;
 
+typedef struct ltv_deltas_s ltv_deltas_t;
+typedef struct ltv_delta_row_s ltv_delta_row_t;
+
+/* Times at which a row becomes (more) final: the emitter re-emits it when
+ * the watermark passes each. */
+#define LTV_MAX_MILESTONES 8
+
 typedef struct ltv_agg_class_s {
     const char *name;   /* row type; part of Redis keys and of -X names */
-    int facets;         /* LTV_FACET_* the contribution depends on */
+    int facets;         /* LTV_FACET_* the contribution depends on (0: none) */
+    int internal;       /* rows are not emitted as they are (see agg_rfm_segments.c) */
     /* Sets agg->fields, agg->topic. */
     int (*init)(ltv_agg_t *agg, const ltv_conf_t *conf, char *errstr, size_t errstr_size);
     /* Appends the customer's whole contribution. */
@@ -76,9 +85,15 @@ typedef struct ltv_agg_class_s {
     /* Optional: what one applied event adds by itself. */
     void (*on_event)(const ltv_agg_t *agg, const ltv_customer_t *c, const ltv_event_t *ev,
                      ltv_contribs_t *out);
-    /* Renders a row: key (row identity) and value (JSON object). */
+    /* Optional: rows computed from other rows (rolling windows): given the
+     * batch's delta of one row, adds the deltas it causes to `out`. */
+    void (*derive)(const ltv_agg_t *agg, const ltv_delta_row_t *base, ltv_deltas_t *out);
+    /* Renders a row: key (row identity) and typed fields. */
     void (*render)(const ltv_agg_t *agg, const ltv_row_t *row, const ltv_emit_info_t *info,
-                   ltv_buf_t *key, ltv_buf_t *value);
+                   ltv_out_t *out);
+    /* The times (ms) at which the row's `final` flags turn true; returns how
+     * many. */
+    int (*milestones)(const ltv_agg_t *agg, const ltv_rowid_t *id, int64_t *out);
 } ltv_agg_class_t;
 
 struct ltv_agg_s {
@@ -125,16 +140,20 @@ void ltv_rowid_format(const ltv_rowid_t *id, ltv_buf_t *out);
 int ltv_rowid_parse(ltv_aggs_t *aggs, const char *s, size_t n, ltv_rowid_t *id);
 
 /* Per-batch sum of deltas, by row. */
-typedef struct ltv_deltas_s ltv_deltas_t;
-typedef struct ltv_delta_row_s {
+struct ltv_delta_row_s {
     ltv_rowid_t id;
     int64_t d[LTV_ROW_MAX_FIELDS];
-} ltv_delta_row_t;
+};
 
 ltv_deltas_t *ltv_deltas_new(void);
 void ltv_deltas_destroy(ltv_deltas_t *ds);
 void ltv_deltas_reset(ltv_deltas_t *ds);
 void ltv_deltas_add(ltv_deltas_t *ds, const ltv_contrib_t *c, int sign);
+/* Adds v to one field of one row. */
+void ltv_deltas_add_field(ltv_deltas_t *ds, const ltv_agg_t *agg, int64_t day, const char *dim,
+                          int field, int64_t v);
+/* Runs every aggregator's derive hook over the rows touched so far. */
+void ltv_aggs_derive(ltv_aggs_t *aggs, ltv_deltas_t *ds);
 /* after - before, both sorted by ltv_contribs_sort. */
 void ltv_deltas_diff(ltv_deltas_t *ds, const ltv_contribs_t *before, const ltv_contribs_t *after);
 int ltv_deltas_count(const ltv_deltas_t *ds);

@@ -67,43 +67,53 @@ static void f2_contribute(const ltv_agg_t *a, const ltv_customer_t *c, ltv_contr
     }
 }
 
+/* The highest horizon decides when the whole row is final. */
+static int64_t max_horizon(const ltv_conf_t *conf) {
+    int64_t h = 0;
+    for (int i = 0; i < conf->nhorizons; i++)
+        if (conf->horizons[i] > h)
+            h = conf->horizons[i];
+    return h;
+}
+
+const char *ltv_channel_label(const char *dim) { return *dim ? dim : "all"; }
+
 static void f2_render(const ltv_agg_t *a, const ltv_row_t *row, const ltv_emit_info_t *info,
-                      ltv_buf_t *key, ltv_buf_t *val) {
-    char day[16];
+                      ltv_out_t *out) {
+    char day[16], name[48];
     ltv_day_format(row->id.day, day);
-    const char *ch = *row->id.dim ? row->id.dim : "all";
-    ltv_buf_reset(key);
-    ltv_buf_printf(key, "%s|%s", day, ch);
+    const char *ch = ltv_channel_label(row->id.dim);
+    ltv_buf_printf(&out->key, "%s|%s", day, ch);
 
     int64_t start = ltv_day_start_ms(row->id.day, a->tz_offset_ms);
     int64_t end = start + LTV_DAY_MS;
-    int64_t hmax = 0;
-    for (int h = 0; h < a->conf->nhorizons; h++)
-        if (a->conf->horizons[h] > hmax)
-            hmax = a->conf->horizons[h];
-
-    ltv_buf_reset(val);
-    ltv_json_begin(val);
-    ltv_json_str(val, "cohort_day", day);
-    ltv_json_str(val, "channel", ch);
-    ltv_json_ts(val, "window_start", start);
-    ltv_json_ts(val, "window_end", end);
+    ltv_out_str(out, "cohort_day", day);
+    ltv_out_str(out, "channel", ch);
+    ltv_out_ts(out, "window_start", start);
+    ltv_out_ts(out, "window_end", end);
     for (int f = 0; f < a->nfields; f++)
-        ltv_json_i64(val, a->fields[f], row->v[f]);
-    ltv_json_rate(val, "f2_rate", row->v[F_F2], row->v[F_COHORT]);
+        ltv_out_i64(out, a->fields[f], row->v[f]);
+    ltv_out_rate(out, "f2_rate", row->v[F_F2], row->v[F_COHORT]);
     for (int h = 0; h < a->conf->nhorizons; h++) {
-        char name[48];
-        snprintf(name, sizeof(name), "f2_rate_%lldd", (long long)a->conf->horizons[h]);
-        ltv_json_rate(val, name, row->v[F_WITHIN0 + h], row->v[F_COHORT]);
-        snprintf(name, sizeof(name), "f2_rate_%lldd_final", (long long)a->conf->horizons[h]);
-        ltv_json_bool(val, name, info->watermark >= end + a->conf->horizons[h] * LTV_DAY_MS);
+        long long H = (long long)a->conf->horizons[h];
+        snprintf(name, sizeof(name), "f2_rate_%lldd", H);
+        ltv_out_rate(out, name, row->v[F_WITHIN0 + h], row->v[F_COHORT]);
+        snprintf(name, sizeof(name), "f2_rate_%lldd_final", H);
+        ltv_out_bool(out, name, info->watermark >= end + a->conf->horizons[h] * LTV_DAY_MS);
     }
-    ltv_json_rate(val, "f3_given_f2", row->v[F_F3], row->v[F_F2]);
-    ltv_json_rate(val, "f4_given_f3", row->v[F_F4], row->v[F_F3]);
-    ltv_json_ts(val, "watermark", info->watermark);
-    ltv_json_bool(val, "final", info->watermark >= end + hmax * LTV_DAY_MS);
-    ltv_json_i64(val, "version", row->version);
-    ltv_json_end(val);
+    ltv_out_rate(out, "f3_given_f2", row->v[F_F3], row->v[F_F2]);
+    ltv_out_rate(out, "f4_given_f3", row->v[F_F4], row->v[F_F3]);
+    ltv_out_ts_null(out, "watermark", info->watermark);
+    ltv_out_bool(out, "final", info->watermark >= end + max_horizon(a->conf) * LTV_DAY_MS);
+    ltv_out_i64(out, "version", row->version);
+}
+
+static int f2_milestones(const ltv_agg_t *a, const ltv_rowid_t *id, int64_t *out) {
+    int64_t end = ltv_day_start_ms(id->day + 1, a->tz_offset_ms);
+    int n = 0;
+    for (int h = 0; h < a->conf->nhorizons && n < LTV_MAX_MILESTONES; h++)
+        out[n++] = end + a->conf->horizons[h] * LTV_DAY_MS;
+    return n;
 }
 
 const ltv_agg_class_t ltv_agg_f2_cohort = {
@@ -112,4 +122,5 @@ const ltv_agg_class_t ltv_agg_f2_cohort = {
     .init = f2_init,
     .contribute = f2_contribute,
     .render = f2_render,
+    .milestones = f2_milestones,
 };

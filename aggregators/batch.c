@@ -165,10 +165,6 @@ static slot_t *slot_of(ltv_batch_t *b, ltv_centry_t *e) {
     return s;
 }
 
-static int facet_of(const ltv_event_t *ev) {
-    return ev->kind == LTV_EV_PURCHASE ? LTV_FACET_ORDERS : LTV_FACET_VISITS;
-}
-
 /* Takes the "before" contribution of every aggregator this event can
  * change and that has not been captured yet for this customer. */
 static void capture_before(ltv_batch_t *b, slot_t *s, int facets) {
@@ -196,8 +192,9 @@ void ltv_batch_apply(ltv_batch_t *b, ltv_batch_stats_t *stats) {
                          (int)e->idlen, e->id, (int)e->partition, (int)be->partition);
         }
         slot_t *s = slot_of(b, e);
-        int facets = facet_of(&be->ev);
-        capture_before(b, s, facets);
+        int facets = ltv_customer_facets(e->c, &be->ev, b->tz);
+        if (facets)
+            capture_before(b, s, facets);
         int changed;
         if (ltv_customer_apply(e->c, &be->ev, b->tz, &changed) == LTV_DUPLICATE) {
             stats->duplicates++;
@@ -235,6 +232,7 @@ void ltv_batch_apply(ltv_batch_t *b, ltv_batch_stats_t *stats) {
             b->dirty[b->ndirty++] = c;
         }
     }
+    ltv_aggs_derive(b->aggs, b->deltas);
 }
 
 int ltv_batch_dirty(ltv_batch_t *b, ltv_customer_t ***out) {

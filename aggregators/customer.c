@@ -236,10 +236,10 @@ int ltv_customer_has_visit_day(const ltv_customer_t *c, int32_t day) {
     return i < c->nvdays && c->vdays[i] == day;
 }
 
-static void visit_day_add(ltv_customer_t *c, int32_t day) {
+static int visit_day_add(ltv_customer_t *c, int32_t day) {
     int i = vday_find(c, day);
     if (i < c->nvdays && c->vdays[i] == day)
-        return;
+        return 0;
     if (c->nvdays == c->capvdays) {
         c->capvdays = c->capvdays ? c->capvdays * 2 : 4;
         c->vdays = ltv_realloc(c->vdays, sizeof(*c->vdays) * (size_t)c->capvdays);
@@ -248,9 +248,11 @@ static void visit_day_add(ltv_customer_t *c, int32_t day) {
     c->vdays[i] = day;
     c->nvdays++;
     c->dirty |= LTV_D_VISIT_DAYS;
+    return 1;
 }
 
-static ltv_apply_res_t apply_visit(ltv_customer_t *c, const ltv_event_t *ev, int64_t tz) {
+static ltv_apply_res_t apply_visit(ltv_customer_t *c, const ltv_event_t *ev, int64_t tz,
+                                   int *new_day) {
     /* Zero marks an empty slot, so a hash of zero is taken as one. A visit
      * without an event id cannot be recognised when re-sent: it is counted
      * and not remembered. */
@@ -272,7 +274,7 @@ static ltv_apply_res_t apply_visit(ltv_customer_t *c, const ltv_event_t *ev, int
         c->last_visit_ts = ev->ts;
         c->dirty |= LTV_D_LAST_VISIT;
     }
-    visit_day_add(c, (int32_t)ltv_day_of(ev->ts, tz));
+    *new_day = visit_day_add(c, (int32_t)ltv_day_of(ev->ts, tz));
     if (h) {
         memmove(c->recent_visits + 1, c->recent_visits,
                 sizeof(c->recent_visits[0]) * (LTV_RECENT_VISITS - 1));
@@ -291,11 +293,20 @@ ltv_apply_res_t ltv_customer_apply(ltv_customer_t *c, const ltv_event_t *ev,
         if (r == LTV_APPLIED)
             *facets = LTV_FACET_ORDERS;
     } else {
-        r = apply_visit(c, ev, tz_offset_ms);
-        if (r == LTV_APPLIED)
+        int new_day = 0;
+        r = apply_visit(c, ev, tz_offset_ms, &new_day);
+        if (r == LTV_APPLIED && new_day)
             *facets = LTV_FACET_VISITS;
     }
     return r;
+}
+
+int ltv_customer_facets(const ltv_customer_t *c, const ltv_event_t *ev, int64_t tz_offset_ms) {
+    if (ev->kind == LTV_EV_PURCHASE)
+        return LTV_FACET_ORDERS;
+    return ltv_customer_has_visit_day(c, (int32_t)ltv_day_of(ev->ts, tz_offset_ms))
+               ? 0
+               : LTV_FACET_VISITS;
 }
 
 void ltv_customer_clear_dirty(ltv_customer_t *c) {

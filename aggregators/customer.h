@@ -59,11 +59,13 @@ enum {
     LTV_D_ORDERS = 1 << 12, /* some ltv_order_t.dirty is set */
 };
 
-/* Facets: which part of the state an event touched, so aggregators that
- * depend only on the other part need not be recomputed. */
+/* Facets: which part of the state an event changed, so aggregators that
+ * depend only on another part need not be recomputed. A page view on a day
+ * the customer already visited changes no facet (only the visit count,
+ * which no aggregate derives from state). */
 enum {
-    LTV_FACET_ORDERS = 1 << 0,
-    LTV_FACET_VISITS = 1 << 1,
+    LTV_FACET_ORDERS = 1 << 0, /* the order list */
+    LTV_FACET_VISITS = 1 << 1, /* the set of visit days */
 };
 
 typedef struct ltv_customer_s {
@@ -112,6 +114,10 @@ void ltv_customer_destroy(ltv_customer_t *c);
  * when the event changes nothing; *facets gets the facets changed. */
 ltv_apply_res_t ltv_customer_apply(ltv_customer_t *c, const ltv_event_t *ev,
                                    int64_t tz_offset_ms, int *facets);
+
+/* The facets ltv_customer_apply(c, ev) would change, without changing
+ * anything (a re-sent event may still report a facet). */
+int ltv_customer_facets(const ltv_customer_t *c, const ltv_event_t *ev, int64_t tz_offset_ms);
 
 /* Recomputes the derived fields from the orders, setting dirty bits for the
  * ones that changed. Called by apply and after loading. */

@@ -9,8 +9,8 @@
 typedef struct batch_s {
     struct batch_s *next;
     char *token;
-    ltv_rowid_t *rows;
-    int nrows;
+    char **members;
+    int nmembers;
     int outstanding;
     int failed;
 } batch_t;
@@ -33,7 +33,8 @@ struct ltv_emitter_s {
     batch_t *done_head, *done_tail; /* fully delivered */
     int outstanding;
     dlq_t *dlq;                      /* every DLQ message not yet confirmed */
-    ltv_buf_t key, val;
+    ltv_buf_t val;
+    ltv_out_t out;
     ltv_emit_stats_t st;
 };
 
@@ -103,8 +104,8 @@ ltv_emitter_t *ltv_emitter_new(const ltv_conf_t *conf, ltv_aggs_t *aggs, char *e
     ltv_emitter_t *em = ltv_calloc(1, sizeof(*em));
     em->conf = conf;
     em->aggs = aggs;
-    ltv_buf_init(&em->key);
     ltv_buf_init(&em->val);
+    ltv_out_init(&em->out);
     rd_kafka_conf_t *kc = rd_kafka_conf_new();
     char tmp[256];
     /* Idempotence keeps each row's versions in order on its partition and
@@ -150,8 +151,10 @@ void ltv_emitter_destroy(ltv_emitter_t *em) {
     batch_t *b = em->done_head;
     while (b) {
         batch_t *nx = b->next;
+        for (int i = 0; i < b->nmembers; i++)
+            free(b->members[i]);
+        free(b->members);
         free(b->token);
-        free(b->rows);
         free(b);
         b = nx;
     }
@@ -161,8 +164,8 @@ void ltv_emitter_destroy(ltv_emitter_t *em) {
         dlq_free(d);
         d = nx;
     }
-    ltv_buf_free(&em->key);
     ltv_buf_free(&em->val);
+    ltv_out_free(&em->out);
     free(em);
 }
 
@@ -188,32 +191,17 @@ static int produce(ltv_emitter_t *em, const char *topic, const void *key, size_t
     }
 }
 
-int ltv_emitter_rows(ltv_emitter_t *em, const char *token, const ltv_row_t *rows, int nrows,
-                     const ltv_emit_info_t *info, char *errstr, size_t errstr_size) {
-    if (!nrows)
-        return 0;
+static batch_t *batch_new(const char *token, int n) {
     batch_t *b = ltv_calloc(1, sizeof(*b));
     b->token = ltv_strdup(token);
-    b->rows = ltv_malloc(sizeof(*b->rows) * (size_t)nrows);
-    b->nrows = nrows;
-    b->outstanding = 1; /* guard: released after the loop */
-    for (int i = 0; i < nrows; i++) {
-        const ltv_row_t *r = &rows[i];
-        b->rows[i] = r->id;
-        r->id.agg->cls->render(r->id.agg, r, info, &em->key, &em->val);
-        b->outstanding++;
-        em->outstanding++;
-        if (produce(em, r->id.agg->topic, em->key.p, em->key.n, em->val.p, em->val.n, NULL, b,
-                    errstr, errstr_size)) {
-            b->outstanding--;
-            em->outstanding--;
-            b->failed = 1;
-            break;
-        }
-        em->st.rows_produced++;
-    }
-    /* Release the guard: the batch completes when its last report arrives,
-     * which may already have happened. */
+    b->members = ltv_calloc((size_t)(n ? n : 1), sizeof(char *));
+    b->outstanding = 1; /* guard: released by batch_release */
+    return b;
+}
+
+/* Releases the guard: the batch completes when its last delivery report
+ * arrives, which may already have happened. */
+static void batch_release(ltv_emitter_t *em, batch_t *b) {
     if (--b->outstanding == 0) {
         b->next = NULL;
         if (em->done_tail)
@@ -222,7 +210,60 @@ int ltv_emitter_rows(ltv_emitter_t *em, const char *token, const ltv_row_t *rows
             em->done_head = b;
         em->done_tail = b;
     }
-    return b->failed ? -1 : 0;
+}
+
+static int produce_out(ltv_emitter_t *em, batch_t *b, const char *topic, const ltv_out_t *o,
+                       char *errstr, size_t errstr_size) {
+    ltv_out_json(o, &em->val);
+    b->outstanding++;
+    em->outstanding++;
+    if (produce(em, topic, o->key.p, o->key.n, em->val.p, em->val.n, NULL, b, errstr,
+                errstr_size)) {
+        b->outstanding--;
+        em->outstanding--;
+        b->failed = 1;
+        return -1;
+    }
+    em->st.rows_produced++;
+    return 0;
+}
+
+int ltv_emitter_rows(ltv_emitter_t *em, const char *token, const ltv_row_t *rows, int nrows,
+                     const ltv_emit_info_t *info, char *errstr, size_t errstr_size) {
+    if (!nrows)
+        return 0;
+    batch_t *b = batch_new(token, nrows);
+    ltv_buf_t rid;
+    ltv_buf_init(&rid);
+    for (int i = 0; i < nrows; i++) {
+        const ltv_row_t *r = &rows[i];
+        ltv_rowid_format(&r->id, &rid);
+        b->members[b->nmembers++] = ltv_strdup(rid.p);
+        ltv_out_reset(&em->out);
+        r->id.agg->cls->render(r->id.agg, r, info, &em->out);
+        if (produce_out(em, b, r->id.agg->topic, &em->out, errstr, errstr_size))
+            break;
+    }
+    ltv_buf_free(&rid);
+    int failed = b->failed;
+    batch_release(em, b);
+    return failed ? -1 : 0;
+}
+
+int ltv_emitter_outs(ltv_emitter_t *em, const char *token, const char *topic,
+                     ltv_out_t *const *outs, const char *const *members, int n, char *errstr,
+                     size_t errstr_size) {
+    if (!n)
+        return 0;
+    batch_t *b = batch_new(token, n);
+    for (int i = 0; i < n; i++) {
+        b->members[b->nmembers++] = ltv_strdup(members[i]);
+        if (produce_out(em, b, topic, outs[i], errstr, errstr_size))
+            break;
+    }
+    int failed = b->failed;
+    batch_release(em, b);
+    return failed ? -1 : 0;
 }
 
 static rd_kafka_headers_t *dlq_headers(const rd_kafka_message_t *src, const char *reason,
@@ -322,8 +363,8 @@ int ltv_emitter_take_acks(ltv_emitter_t *em, ltv_ack_t **acks) {
     while (b) {
         batch_t *nx = b->next;
         a[i].token = b->token; /* ownership moves to the ack */
-        a[i].rows = b->rows;
-        a[i].nrows = b->nrows;
+        a[i].members = b->members;
+        a[i].nmembers = b->nmembers;
         a[i].failed = b->failed;
         i++;
         free(b);
@@ -337,7 +378,9 @@ int ltv_emitter_take_acks(ltv_emitter_t *em, ltv_ack_t **acks) {
 void ltv_acks_free(ltv_ack_t *acks, int n) {
     for (int i = 0; i < n; i++) {
         free(acks[i].token);
-        free(acks[i].rows);
+        for (int k = 0; k < acks[i].nmembers; k++)
+            free(acks[i].members[k]);
+        free(acks[i].members);
     }
     free(acks);
 }

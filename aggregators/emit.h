@@ -18,11 +18,12 @@
 
 typedef struct ltv_emitter_s ltv_emitter_t;
 
-/* Rows of one batch, all delivered: clear them from the emission queue. */
+/* Rows of one batch, all delivered: clear them from the emission queue.
+ * members are the queue's field names (see ltv_emitq_member). */
 typedef struct ltv_ack_s {
     char *token;
-    ltv_rowid_t *rows;
-    int nrows;
+    char **members;
+    int nmembers;
     int failed; /* some row could not be delivered: re-emit instead of ack */
 } ltv_ack_t;
 
@@ -36,6 +37,12 @@ rd_kafka_t *ltv_emitter_handle(ltv_emitter_t *em);
 /* Renders and produces the rows of a committed batch. */
 int ltv_emitter_rows(ltv_emitter_t *em, const char *token, const ltv_row_t *rows, int nrows,
                      const ltv_emit_info_t *info, char *errstr, size_t errstr_size);
+
+/* Produces already rendered rows (key + fields) to `topic`, tracked under
+ * token with the given emission-queue members. */
+int ltv_emitter_outs(ltv_emitter_t *em, const char *token, const char *topic,
+                     ltv_out_t *const *outs, const char *const *members, int n, char *errstr,
+                     size_t errstr_size);
 
 /* Sends one bad message to the dead-letter topic, unchanged, with headers
  * ltv.reason, ltv.detail, ltv.source.topic, ltv.source.partition,

@@ -83,6 +83,11 @@ static void emitq_key(const ltv_store_t *st, ltv_buf_t *out) {
     ltv_buf_printf(out, "%s:emitq", st->ns);
 }
 
+static void ns_key(const ltv_store_t *st, const char *suffix, ltv_buf_t *out) {
+    ltv_buf_reset(out);
+    ltv_buf_printf(out, "%s:%s", st->ns, suffix);
+}
+
 /* ---- connection ------------------------------------------------------------ */
 
 ltv_store_t *ltv_store_new(const ltv_conf_t *conf, ltv_aggs_t *aggs) {
@@ -549,27 +554,73 @@ static void add_customer_write(ltv_store_t *st, ltv_customer_t *c, ltv_buf_t *sc
     }
 }
 
-ltv_store_res_t ltv_store_commit(ltv_store_t *st, ltv_customer_t *const *customers, int ncust,
-                                 const ltv_deltas_t *deltas, const ltv_offset_t *offsets,
-                                 int noffsets, const char *token, ltv_row_t **rows_out,
+/* Pops the rows whose finality milestone the watermark has reached, bumps
+ * their version, queues them for emission and returns them with their
+ * values. Atomic, so concurrent instances never both finalize a row. */
+static const char finalize_script[] =
+    "local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])\n"
+    "local out = {}\n"
+    "local seen = {}\n"
+    "for _, m in ipairs(due) do\n"
+    "  redis.call('ZREM', KEYS[1], m)\n"
+    "  local rid = string.gsub(m, '#%d+$', '')\n"
+    "  if not seen[rid] then\n"
+    "    seen[rid] = true\n"
+    "    local k = ARGV[3] .. rid\n"
+    "    if redis.call('EXISTS', k) == 1 then\n"
+    "      redis.call('HINCRBY', k, 'version', 1)\n"
+    "      redis.call('HSET', KEYS[2], rid, ARGV[4])\n"
+    "      out[#out + 1] = rid\n"
+    "      out[#out + 1] = redis.call('HGETALL', k)\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "return out\n";
+
+/* Appends the rows of a finalize reply ({rid, fields, rid, fields ...}). */
+static void parse_row_list(ltv_store_t *st, const redisReply *r, ltv_row_t **rows, int *n,
+                           int *cap) {
+    if (r->type != REDIS_REPLY_ARRAY)
+        return;
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const redisReply *rid = r->element[i];
+        if (rid->type != REDIS_REPLY_STRING)
+            continue;
+        if (*n == *cap) {
+            *cap = *cap ? *cap * 2 : 16;
+            *rows = ltv_realloc(*rows, sizeof(**rows) * (size_t)*cap);
+        }
+        ltv_row_t *row = &(*rows)[*n];
+        memset(row, 0, sizeof(*row));
+        if (ltv_rowid_parse(st->aggs, rid->str, rid->len, &row->id))
+            continue;
+        parse_row(row, r->element[i + 1]);
+        (*n)++;
+    }
+}
+
+ltv_store_res_t ltv_store_commit(ltv_store_t *st, const ltv_commit_t *c, ltv_row_t **rows_out,
                                  int *nrows_out, char *errstr, size_t errstr_size) {
-    ltv_buf_t scratch;
+    ltv_buf_t scratch, rid;
     ltv_buf_init(&scratch);
+    ltv_buf_init(&rid);
     *rows_out = NULL;
     *nrows_out = 0;
 
     pipeline_begin(st);
     resp_cmd(st, 1);
     resp_args(&st->out, "MULTI");
-    for (int i = 0; i < ncust; i++)
-        add_customer_write(st, customers[i], &scratch);
+    for (int i = 0; i < c->ncust; i++)
+        add_customer_write(st, c->customers[i], &scratch);
 
     /* Rows: counters, version, read-back. The read-back inside the
      * transaction gives values consistent with the version. */
+    const ltv_deltas_t *deltas = c->deltas;
     int nd = deltas ? ltv_deltas_count(deltas) : 0;
-    int nrows = 0;
-    int *readback = nd ? ltv_malloc(sizeof(int) * (size_t)nd) : NULL; /* cmd index of HGETALL */
-    ltv_row_t *rows = nd ? ltv_calloc((size_t)nd, sizeof(ltv_row_t)) : NULL;
+    int nrows = 0, caprows = nd + 16;
+    int *readback = ltv_malloc(sizeof(int) * (size_t)(nd ? nd : 1)); /* EXEC index of HGETALL */
+    ltv_row_t *rows = ltv_calloc((size_t)caprows, sizeof(ltv_row_t));
+    int nmile = 0;
     for (int i = 0; i < nd; i++) {
         const ltv_delta_row_t *dr = ltv_deltas_get(deltas, i);
         if (!ltv_delta_row_nonzero(dr))
@@ -584,6 +635,8 @@ ltv_store_res_t ltv_store_commit(ltv_store_t *st, ltv_customer_t *const *custome
             resp_args(&st->out, dr->id.agg->fields[f]);
             resp_argi(&st->out, dr->d[f]);
         }
+        if (dr->id.agg->cls->internal)
+            continue;
         resp_cmd(st, 4);
         resp_args(&st->out, "HINCRBY");
         resp_arg(&st->out, st->key.p, st->key.n);
@@ -604,23 +657,82 @@ ltv_store_res_t ltv_store_commit(ltv_store_t *st, ltv_customer_t *const *custome
         for (int i = 0; i < nrows; i++) {
             ltv_rowid_format(&rows[i].id, &scratch);
             resp_arg(&st->out, scratch.p, scratch.n);
-            resp_args(&st->out, token);
+            resp_args(&st->out, c->token);
         }
+        /* Milestones still ahead of the clock: the finalizer re-emits the
+         * row when the watermark reaches each. */
+        ltv_buf_t z;
+        ltv_buf_init(&z);
+        for (int i = 0; i < nrows; i++) {
+            const ltv_agg_t *a = rows[i].id.agg;
+            if (!a->cls->milestones)
+                continue;
+            int64_t ms[LTV_MAX_MILESTONES];
+            int k = a->cls->milestones(a, &rows[i].id, ms);
+            ltv_rowid_format(&rows[i].id, &rid);
+            for (int m = 0; m < k; m++) {
+                if (c->watermark != INT64_MIN && ms[m] <= c->watermark)
+                    continue;
+                char mem[300];
+                int ml = snprintf(mem, sizeof(mem), "%s#%d", rid.p, m);
+                resp_argi(&z, ms[m]);
+                resp_arg(&z, mem, (size_t)(ml < (int)sizeof(mem) ? ml : (int)sizeof(mem) - 1));
+                nmile++;
+            }
+        }
+        if (nmile) {
+            ns_key(st, "finalq", &st->key);
+            resp_cmd(st, 2 + 2 * nmile);
+            resp_args(&st->out, "ZADD");
+            resp_arg(&st->out, st->key.p, st->key.n);
+            ltv_buf_append(&st->out, z.p, z.n);
+        }
+        ltv_buf_free(&z);
     }
-    for (int i = 0; i < noffsets; i++) {
-        offset_key(st, offsets[i].topic, offsets[i].partition, &st->key);
+    for (int i = 0; i < c->noffsets; i++) {
+        offset_key(st, c->offsets[i].topic, c->offsets[i].partition, &st->key);
         resp_cmd(st, 6);
         resp_args(&st->out, "HSET");
         resp_arg(&st->out, st->key.p, st->key.n);
         resp_args(&st->out, "next");
-        resp_argi(&st->out, offsets[i].next_offset);
+        resp_argi(&st->out, c->offsets[i].next_offset);
         resp_args(&st->out, "maxts");
-        resp_argi(&st->out, offsets[i].max_ts);
+        resp_argi(&st->out, c->offsets[i].max_ts);
+    }
+    if (c->nclock) {
+        ns_key(st, "clock", &st->key);
+        resp_cmd(st, 2 + 2 * c->nclock);
+        resp_args(&st->out, "HSET");
+        resp_arg(&st->out, st->key.p, st->key.n);
+        for (int i = 0; i < c->nclock; i++) {
+            char v[80];
+            int vl = ltv_clockpos_format(&c->clock[i], v, sizeof(v));
+            resp_args(&st->out, c->clock[i].name);
+            resp_arg(&st->out, v, (size_t)vl);
+        }
+    }
+    int finalize_at = -1;
+    if (c->watermark != INT64_MIN && c->finalize_limit > 0) {
+        resp_cmd(st, 9);
+        resp_args(&st->out, "EVAL");
+        resp_args(&st->out, finalize_script);
+        resp_args(&st->out, "2");
+        ns_key(st, "finalq", &st->key);
+        resp_arg(&st->out, st->key.p, st->key.n);
+        emitq_key(st, &st->key);
+        resp_arg(&st->out, st->key.p, st->key.n);
+        resp_argi(&st->out, c->watermark);
+        resp_argi(&st->out, c->finalize_limit);
+        ns_key(st, "row:", &st->key);
+        resp_arg(&st->out, st->key.p, st->key.n);
+        resp_args(&st->out, c->token);
+        finalize_at = st->ncmd - 2;
     }
     resp_cmd(st, 1);
     resp_args(&st->out, "EXEC");
     int queued = st->ncmd - 2;
     ltv_buf_free(&scratch);
+    ltv_buf_free(&rid);
 
     ltv_store_res_t res = pipeline_send(st, errstr, errstr_size);
     if (res == LTV_STORE_OK)
@@ -656,6 +768,8 @@ ltv_store_res_t ltv_store_commit(ltv_store_t *st, ltv_customer_t *const *custome
             }
             for (int i = 0; res == LTV_STORE_OK && i < nrows; i++)
                 parse_row(&rows[i], r->element[readback[i]]);
+            if (res == LTV_STORE_OK && finalize_at >= 0)
+                parse_row_list(st, r->element[finalize_at], &rows, &nrows, &caprows);
         }
         freeReplyObject(r);
     } else {
@@ -671,6 +785,42 @@ ltv_store_res_t ltv_store_commit(ltv_store_t *st, ltv_customer_t *const *custome
     return LTV_STORE_OK;
 }
 
+ltv_store_res_t ltv_store_read_clock(ltv_store_t *st, ltv_clockpos_t **out, int *n,
+                                     char *errstr, size_t errstr_size) {
+    *out = NULL;
+    *n = 0;
+    pipeline_begin(st);
+    ns_key(st, "clock", &st->key);
+    resp_cmd(st, 2);
+    resp_args(&st->out, "HGETALL");
+    resp_arg(&st->out, st->key.p, st->key.n);
+    if (pipeline_send(st, errstr, errstr_size))
+        return LTV_STORE_ERR;
+    redisReply *r;
+    if (get_reply(st, &r, errstr, errstr_size))
+        return LTV_STORE_ERR;
+    if (r->type != REDIS_REPLY_ARRAY) {
+        snprintf(errstr, errstr_size, "redis HGETALL clock: %s",
+                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        freeReplyObject(r);
+        return LTV_STORE_ERR;
+    }
+    int m = (int)(r->elements / 2);
+    ltv_clockpos_t *p = ltv_calloc((size_t)(m ? m : 1), sizeof(*p));
+    int k = 0;
+    for (int i = 0; i < m; i++) {
+        const redisReply *f = r->element[2 * i], *v = r->element[2 * i + 1];
+        if (ltv_clockpos_parse(&p[k], v->str, (int)v->len))
+            continue;
+        snprintf(p[k].name, sizeof(p[k].name), "%.*s", (int)f->len, f->str);
+        k++;
+    }
+    freeReplyObject(r);
+    *out = p;
+    *n = k;
+    return LTV_STORE_OK;
+}
+
 /* ---- emission queue ------------------------------------------------------------ */
 
 static const char ack_script[] =
@@ -682,33 +832,28 @@ static const char ack_script[] =
     "end\n"
     "return n\n";
 
-ltv_store_res_t ltv_store_ack(ltv_store_t *st, const char *token, const ltv_rowid_t *rows,
-                              int nrows, char *errstr, size_t errstr_size) {
-    if (!nrows)
+ltv_store_res_t ltv_store_ack(ltv_store_t *st, const char *token, const char *const *members,
+                              int n, char *errstr, size_t errstr_size) {
+    if (!n)
         return LTV_STORE_OK;
-    ltv_buf_t rid;
-    ltv_buf_init(&rid);
     pipeline_begin(st);
-    resp_cmd(st, 5 + nrows);
+    resp_cmd(st, 5 + n);
     resp_args(&st->out, "EVAL");
     resp_args(&st->out, ack_script);
     resp_args(&st->out, "1");
     emitq_key(st, &st->key);
     resp_arg(&st->out, st->key.p, st->key.n);
     resp_args(&st->out, token);
-    for (int i = 0; i < nrows; i++) {
-        ltv_rowid_format(&rows[i], &rid);
-        resp_arg(&st->out, rid.p, rid.n);
-    }
-    ltv_buf_free(&rid);
+    for (int i = 0; i < n; i++)
+        resp_args(&st->out, members[i]);
     if (pipeline_send(st, errstr, errstr_size))
         return LTV_STORE_ERR;
     return drain(st, 1, errstr, errstr_size);
 }
 
-ltv_store_res_t ltv_store_read_emitq(ltv_store_t *st, ltv_row_t **rows_out, char ***tokens_out,
+ltv_store_res_t ltv_store_read_emitq(ltv_store_t *st, char ***members_out, char ***tokens_out,
                                      int *n_out, char *errstr, size_t errstr_size) {
-    *rows_out = NULL;
+    *members_out = NULL;
     *tokens_out = NULL;
     *n_out = 0;
     pipeline_begin(st);
@@ -728,32 +873,16 @@ ltv_store_res_t ltv_store_read_emitq(ltv_store_t *st, ltv_row_t **rows_out, char
         return LTV_STORE_ERR;
     }
     int n = (int)(r->elements / 2);
-    ltv_row_t *rows = ltv_calloc((size_t)(n ? n : 1), sizeof(*rows));
+    char **members = ltv_calloc((size_t)(n ? n : 1), sizeof(char *));
     char **tokens = ltv_calloc((size_t)(n ? n : 1), sizeof(char *));
-    int k = 0;
     for (int i = 0; i < n; i++) {
-        const redisReply *f = r->element[2 * i], *v = r->element[2 * i + 1];
-        if (ltv_rowid_parse(st->aggs, f->str, f->len, &rows[k].id)) {
-            ltv_warn("emission queue entry %.*s names no known row; left alone", (int)f->len,
-                     f->str);
-            continue;
-        }
-        tokens[k] = ltv_strndup(v->str, v->len);
-        k++;
+        members[i] = ltv_strndup(r->element[2 * i]->str, r->element[2 * i]->len);
+        tokens[i] = ltv_strndup(r->element[2 * i + 1]->str, r->element[2 * i + 1]->len);
     }
     freeReplyObject(r);
-    for (int i = 0; i < k; i++) {
-        if (ltv_store_read_row(st, &rows[i], errstr, errstr_size)) {
-            for (int j = 0; j < k; j++)
-                free(tokens[j]);
-            free(tokens);
-            free(rows);
-            return LTV_STORE_ERR;
-        }
-    }
-    *rows_out = rows;
+    *members_out = members;
     *tokens_out = tokens;
-    *n_out = k;
+    *n_out = n;
     return LTV_STORE_OK;
 }
 

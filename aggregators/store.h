@@ -24,7 +24,11 @@
  *   ltv:off:<topic>:<partition> hash: next offset, highest ts
  *   ltv:emitq                   hash: rows committed but not yet confirmed
  *                               delivered to Kafka -> batch token
- *   ltv:meta                    hash: layout version, creation time
+ *   ltv:finalq                  zset: "<row>#<k>" by the watermark at which
+ *                               the row's k-th `final` flag turns true
+ *   ltv:clock                   hash: "<topic>:<partition>" -> event-time
+ *                               position (see clock.h)
+ *   ltv:meta                    hash: layout version
  */
 #ifndef LTV_STORE_H
 #define LTV_STORE_H
@@ -33,6 +37,7 @@
 #include <stddef.h>
 
 #include "agg.h"
+#include "clock.h"
 #include "conf.h"
 #include "customer.h"
 #include "util.h"
@@ -81,22 +86,39 @@ ltv_store_res_t ltv_store_load(ltv_store_t *st, const ltv_offset_t *fence, int n
                                int *fenced, ltv_load_t *loads, int nloads, char *errstr,
                                size_t errstr_size);
 
-/* Round trip 2. Customers: their dirty fields are written. Rows with a
- * non-zero delta are updated and read back into rows_out (allocated, freed
- * by the caller with free()), in the order of `deltas`. */
-ltv_store_res_t ltv_store_commit(ltv_store_t *st, ltv_customer_t *const *customers, int ncust,
-                                 const ltv_deltas_t *deltas, const ltv_offset_t *offsets,
-                                 int noffsets, const char *token, ltv_row_t **rows_out,
+/* What one batch commits (round trip 2). */
+typedef struct ltv_commit_s {
+    ltv_customer_t *const *customers; /* their dirty fields are written */
+    int ncust;
+    const ltv_deltas_t *deltas;       /* rows with a non-zero delta are updated */
+    const ltv_offset_t *offsets;      /* next offsets of the batch's partitions */
+    int noffsets;
+    const ltv_clockpos_t *clock;      /* event-time positions to publish */
+    int nclock;
+    const char *token;                /* the batch, in the emission queue */
+    int64_t watermark;                /* rows final at or before it are re-emitted */
+    int finalize_limit;               /* at most this many per commit */
+} ltv_commit_t;
+
+/* Round trip 2. The rows to emit (updated ones, read back after their
+ * change; and rows whose `final` flag the watermark has just turned) are
+ * returned in rows_out (free() it). */
+ltv_store_res_t ltv_store_commit(ltv_store_t *st, const ltv_commit_t *c, ltv_row_t **rows_out,
                                  int *nrows_out, char *errstr, size_t errstr_size);
 
-/* Removes rows from the emission queue if their entry still holds token
- * (a later batch may have queued them again). */
-ltv_store_res_t ltv_store_ack(ltv_store_t *st, const char *token, const ltv_rowid_t *rows,
-                              int nrows, char *errstr, size_t errstr_size);
+/* Every partition's event-time position (free() *out). */
+ltv_store_res_t ltv_store_read_clock(ltv_store_t *st, ltv_clockpos_t **out, int *n,
+                                     char *errstr, size_t errstr_size);
 
-/* Reads the emission queue and the current values of its rows; tokens[i]
- * is the queue entry (free each, and the arrays, with free()). */
-ltv_store_res_t ltv_store_read_emitq(ltv_store_t *st, ltv_row_t **rows, char ***tokens, int *n,
+/* Removes members (row ids, "c|<customer>") from the emission queue if
+ * their entry still holds token (a later batch may have queued them
+ * again). */
+ltv_store_res_t ltv_store_ack(ltv_store_t *st, const char *token, const char *const *members,
+                              int n, char *errstr, size_t errstr_size);
+
+/* Reads the emission queue: members and their tokens (free each, and the
+ * arrays, with free()). */
+ltv_store_res_t ltv_store_read_emitq(ltv_store_t *st, char ***members, char ***tokens, int *n,
                                      char *errstr, size_t errstr_size);
 
 /* Reads one row's current values. Returns LTV_STORE_OK; row->version 0 when

@@ -48,6 +48,7 @@ typedef struct ltv_conf_s {
     char *topic_dlq;
     char *topic_f2_rate;
     char *topic_retention_mix;
+    char *topic_f2_rolling;
     int output_format; /* 0 json */
 
     /* State */
@@ -63,8 +64,10 @@ typedef struct ltv_conf_s {
     int64_t batch_max_ms;
     int64_t tz_offset_ms;
     int64_t allowed_lateness_ms;
+    int64_t idle_timeout_ms;
     int64_t horizons[LTV_MAX_HORIZONS];
     int nhorizons;
+    int64_t f2_rolling_days;
 
     /* Operation */
     int stop_at_end;

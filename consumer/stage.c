@@ -19,6 +19,7 @@
  */
 #include "stage.h"
 #include "batch.h"
+#include "clock.h"
 #include "cache.h"
 #include "emit.h"
 #include "log.h"
@@ -62,6 +63,11 @@ struct ltv_stage_s {
     volatile sig_atomic_t *stop;
     int need_reposition; /* set after a failed batch */
     int assigned_once;
+    int64_t clock;          /* the watermark: monotonic, INT64_MIN while unknown */
+    int64_t committed_wm;   /* the watermark of the last commit */
+    int64_t clock_read_us;  /* when ltv:clock was last read */
+    ltv_clockpos_t *pos;    /* every partition's position, as last read */
+    int npos;
     ltv_stage_stats_t stats;
     ltv_batch_stats_t bstats;
 };
@@ -96,23 +102,62 @@ static part_t *part_get(ltv_stage_t *st, const char *topic, int32_t partition, i
     return p;
 }
 
-/* The stage's clock: per partition the highest event time minus the allowed
- * lateness, and the minimum of that over the assigned partitions that have
- * seen data. */
-static int64_t stage_watermark(ltv_stage_t *st) {
-    int64_t wm = INT64_MAX;
+/* Our position for partition p in the shared clock, as of the batch. */
+static void part_pos(ltv_stage_t *st, const part_t *p, int at_end, ltv_clockpos_t *out) {
+    memset(out, 0, sizeof(*out));
+    snprintf(out->name, sizeof(out->name), "%s:%d", p->topic, (int)p->partition);
+    out->maxts = p->max_ts;
+    if (p->in_batch && p->batch_max_ts > out->maxts)
+        out->maxts = p->batch_max_ts;
+    out->active_ms = ltv_now_ms();
+    out->at_end = at_end;
+    (void)st;
+}
+
+/* Recomputes the watermark from the shared positions, with this
+ * instance's in-batch progress on top. It never goes back. */
+static void clock_update(ltv_stage_t *st) {
+    ltv_clockpos_t *pos = ltv_calloc((size_t)(st->npos + st->nparts + 1), sizeof(*pos));
+    int n = st->npos;
+    memcpy(pos, st->pos, sizeof(*pos) * (size_t)st->npos);
     for (int i = 0; i < st->nparts; i++) {
         part_t *p = &st->parts[i];
-        int64_t mt = p->max_ts;
-        if (p->in_batch && p->batch_max_ts > mt)
-            mt = p->batch_max_ts;
-        if (!p->assigned || mt == INT64_MIN)
+        if (!p->in_batch)
             continue;
-        if (mt - st->conf->allowed_lateness_ms < wm)
-            wm = mt - st->conf->allowed_lateness_ms;
+        ltv_clockpos_t mine;
+        part_pos(st, p, 0, &mine);
+        int k = 0;
+        while (k < n && strcmp(pos[k].name, mine.name))
+            k++;
+        if (k == n)
+            n++;
+        pos[k] = mine;
     }
-    return wm == INT64_MAX ? INT64_MIN : wm;
+    int64_t wm = ltv_clock_watermark(pos, n, ltv_now_ms(), st->conf->idle_timeout_ms,
+                                     st->conf->allowed_lateness_ms);
+    free(pos);
+    if (wm > st->clock)
+        st->clock = wm;
 }
+
+/* Reads every partition's position from Redis (all instances'). */
+static int clock_read(ltv_stage_t *st) {
+    char err[512];
+    ltv_clockpos_t *pos;
+    int n;
+    if (ltv_store_read_clock(st->store, &pos, &n, err, sizeof(err)) != LTV_STORE_OK) {
+        ltv_warn("reading the clock: %s", err);
+        return -1;
+    }
+    free(st->pos);
+    st->pos = pos;
+    st->npos = n;
+    st->clock_read_us = ltv_mono_us();
+    clock_update(st);
+    return 0;
+}
+
+int64_t ltv_stage_watermark(ltv_stage_t *st) { return st->clock; }
 
 /* ---- Redis connection ------------------------------------------------------ */
 
@@ -244,6 +289,24 @@ static void batch_failed(ltv_stage_t *st, ltv_store_res_t res, const char *err) 
     st->need_reposition = 1;
 }
 
+/* Emits one emission-queue member again with its current values. */
+static void reemit_member(ltv_stage_t *st, const char *member, const char *token) {
+    char err[512];
+    ltv_row_t row;
+    memset(&row, 0, sizeof(row));
+    if (ltv_rowid_parse(st->aggs, member, strlen(member), &row.id)) {
+        ltv_warn("emission queue entry %s names no known row; left alone", member);
+        return;
+    }
+    if (ltv_store_read_row(st->store, &row, err, sizeof(err)) != LTV_STORE_OK) {
+        ltv_warn("re-emit %s: %s", member, err);
+        return;
+    }
+    ltv_emit_info_t info = {st->clock};
+    if (ltv_emitter_rows(st->em, token, &row, 1, &info, err, sizeof(err)))
+        ltv_err("re-emit %s: %s", member, err);
+}
+
 static void send_acks(ltv_stage_t *st) {
     ltv_emitter_poll(st->em, 0);
     ltv_ack_t *acks;
@@ -252,19 +315,12 @@ static void send_acks(ltv_stage_t *st) {
         char err[512];
         if (acks[i].failed) {
             /* Re-emit the current values: the queue entry is still there. */
-            for (int k = 0; k < acks[i].nrows; k++) {
-                ltv_row_t row;
-                memset(&row, 0, sizeof(row));
-                row.id = acks[i].rows[k];
-                if (ltv_store_read_row(st->store, &row, err, sizeof(err)) == LTV_STORE_OK) {
-                    ltv_emit_info_t info = {stage_watermark(st)};
-                    ltv_emitter_rows(st->em, acks[i].token, &row, 1, &info, err, sizeof(err));
-                }
-            }
+            for (int k = 0; k < acks[i].nmembers; k++)
+                reemit_member(st, acks[i].members[k], acks[i].token);
             continue;
         }
-        if (ltv_store_ack(st->store, acks[i].token, acks[i].rows, acks[i].nrows, err,
-                          sizeof(err)) != LTV_STORE_OK)
+        if (ltv_store_ack(st->store, acks[i].token, (const char *const *)acks[i].members,
+                          acks[i].nmembers, err, sizeof(err)) != LTV_STORE_OK)
             /* Harmless: the rows stay queued and are re-emitted at the next
              * start, as the same versioned upserts. */
             ltv_warn("clearing the emission queue: %s", err);
@@ -272,47 +328,62 @@ static void send_acks(ltv_stage_t *st) {
     ltv_acks_free(acks, n);
 }
 
-static int flush_batch(ltv_stage_t *st) {
-    if (!batch_has_work(st))
-        return 0;
-    char err[512];
+/* Commits the batch (or, with no batch, just the clock's effects) and emits
+ * what changed. at_end marks the batch's partitions as read to the end. */
+static int flush(ltv_stage_t *st, int at_end) {
+    int work = batch_has_work(st);
     if (redis_ensure(st))
         return -1;
+    char err[512];
+    /* The watermark this commit renders and finalizes with. */
+    if (ltv_mono_us() - st->clock_read_us > 200000)
+        clock_read(st);
+    clock_update(st);
+    if (!work && !at_end && st->clock == st->committed_wm)
+        return 0;
 
     /* 1. Load, fenced on the offsets we believe are stored. */
-    ltv_offset_t *offs = ltv_calloc((size_t)st->nparts, sizeof(*offs));
-    int noffs = 0;
+    ltv_offset_t *offs = ltv_calloc((size_t)(st->nparts ? st->nparts : 1), sizeof(*offs));
+    ltv_clockpos_t *cpos = ltv_calloc((size_t)(st->nparts ? st->nparts : 1), sizeof(*cpos));
+    int noffs = 0, ncpos = 0;
     for (int i = 0; i < st->nparts; i++) {
         part_t *p = &st->parts[i];
-        if (!p->in_batch)
-            continue;
-        offs[noffs].topic = p->topic;
-        offs[noffs].partition = p->partition;
-        offs[noffs].next_offset = p->stored_next;
-        noffs++;
+        if (p->in_batch) {
+            offs[noffs].topic = p->topic;
+            offs[noffs].partition = p->partition;
+            offs[noffs].next_offset = p->stored_next;
+            noffs++;
+        }
+        if (p->assigned && (p->in_batch || at_end) &&
+            (p->max_ts != INT64_MIN || (p->in_batch && p->batch_max_ts != INT64_MIN)))
+            part_pos(st, p, at_end, &cpos[ncpos++]);
     }
-    ltv_load_t *loads;
-    int nloads = ltv_batch_loads(st->batch, &loads);
-    ltv_store_res_t res =
-        ltv_store_load(st->store, offs, noffs, NULL, loads, nloads, err, sizeof(err));
-    if (res != LTV_STORE_OK) {
-        free(offs);
-        batch_failed(st, res, err);
-        return -1;
-    }
-    ltv_batch_loaded(st->batch);
-
-    /* 2. Apply. */
-    ltv_batch_apply(st->batch, &st->bstats);
-
-    /* 3. Dead letters must be safely in their topic before the offsets move
-     * past them. */
-    while (ltv_emitter_dlq_wait(st->em, 5000)) {
-        ltv_err("dead-letter messages not yet acknowledged; holding the batch");
-        if (st->stop && *st->stop) {
+    ltv_store_res_t res = LTV_STORE_OK;
+    if (work) {
+        ltv_load_t *loads;
+        int nloads = ltv_batch_loads(st->batch, &loads);
+        res = ltv_store_load(st->store, offs, noffs, NULL, loads, nloads, err, sizeof(err));
+        if (res != LTV_STORE_OK) {
             free(offs);
-            batch_failed(st, LTV_STORE_ERR, "stopping with unacknowledged dead letters");
+            free(cpos);
+            batch_failed(st, res, err);
             return -1;
+        }
+        ltv_batch_loaded(st->batch);
+
+        /* 2. Apply. */
+        ltv_batch_apply(st->batch, &st->bstats);
+
+        /* 3. Dead letters must be safely in their topic before the offsets
+         * move past them. */
+        while (ltv_emitter_dlq_wait(st->em, 5000)) {
+            ltv_err("dead-letter messages not yet acknowledged; holding the batch");
+            if (st->stop && *st->stop) {
+                free(offs);
+                free(cpos);
+                batch_failed(st, LTV_STORE_ERR, "stopping with unacknowledged dead letters");
+                return -1;
+            }
         }
     }
 
@@ -325,24 +396,39 @@ static int flush_batch(ltv_stage_t *st) {
         offs[k].max_ts = p->batch_max_ts > p->max_ts ? p->batch_max_ts : p->max_ts;
         k++;
     }
-    ltv_customer_t **dirty;
-    int ndirty = ltv_batch_dirty(st->batch, &dirty);
+    ltv_customer_t **dirty = NULL;
+    int ndirty = work ? ltv_batch_dirty(st->batch, &dirty) : 0;
     char token[64];
     snprintf(token, sizeof(token), "%s:%u", st->instance, st->seq);
+    ltv_commit_t c = {
+        .customers = dirty,
+        .ncust = ndirty,
+        .deltas = work ? ltv_batch_deltas(st->batch) : NULL,
+        .offsets = offs,
+        .noffsets = noffs,
+        .clock = cpos,
+        .nclock = ncpos,
+        .token = token,
+        .watermark = st->clock,
+        .finalize_limit = 2000,
+    };
     ltv_row_t *rows = NULL;
     int nrows = 0;
-    res = ltv_store_commit(st->store, dirty, ndirty, ltv_batch_deltas(st->batch), offs, noffs,
-                           token, &rows, &nrows, err, sizeof(err));
+    res = ltv_store_commit(st->store, &c, &rows, &nrows, err, sizeof(err));
+    free(cpos);
     if (res != LTV_STORE_OK) {
         free(offs);
         batch_failed(st, res, err);
         return -1;
     }
-    ltv_batch_committed(st->batch);
-    st->stats.batches++;
+    st->committed_wm = st->clock;
+    if (work) {
+        ltv_batch_committed(st->batch);
+        st->stats.batches++;
+    }
 
     /* 5. Positions and emission. */
-    rd_kafka_topic_partition_list_t *kofs = rd_kafka_topic_partition_list_new(noffs);
+    rd_kafka_topic_partition_list_t *kofs = rd_kafka_topic_partition_list_new(noffs ? noffs : 1);
     for (int i = 0, k = 0; i < st->nparts; i++) {
         part_t *p = &st->parts[i];
         if (!p->in_batch)
@@ -355,10 +441,11 @@ static int flush_batch(ltv_stage_t *st) {
     }
     free(offs);
     /* Kafka's committed offsets are for lag monitoring only. */
-    rd_kafka_offsets_store(st->rk, kofs);
+    if (noffs)
+        rd_kafka_offsets_store(st->rk, kofs);
     rd_kafka_topic_partition_list_destroy(kofs);
 
-    ltv_emit_info_t info = {stage_watermark(st)};
+    ltv_emit_info_t info = {st->clock};
     if (nrows && ltv_emitter_rows(st->em, token, rows, nrows, &info, err, sizeof(err)))
         ltv_err("emitting rows: %s (they stay queued and are re-emitted)", err);
     st->stats.rows_emitted += (uint64_t)nrows;
@@ -368,6 +455,8 @@ static int flush_batch(ltv_stage_t *st) {
     ltv_cache_evict(st->cache, st->seq);
     return 0;
 }
+
+static int flush_batch(ltv_stage_t *st) { return flush(st, 0); }
 
 /* ---- messages ---------------------------------------------------------------- */
 
@@ -408,6 +497,9 @@ static void handle_message(ltv_stage_t *st, rd_kafka_message_t *m) {
     }
     if (ev->ts > p->batch_max_ts)
         p->batch_max_ts = ev->ts;
+    /* Late: behind the watermark. Still applied in full; counted. */
+    if (st->clock != INT64_MIN && ev->ts < st->clock)
+        st->stats.late++;
 }
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -530,6 +622,7 @@ ltv_stage_t *ltv_stage_new(const ltv_conf_t *conf, char *errstr, size_t errstr_s
     kc = NULL; /* now owned by st->rk */
     rd_kafka_poll_set_consumer(st->rk);
     ltv_batch_begin(st->batch, ++st->seq);
+    st->clock = st->committed_wm = INT64_MIN;
     return st;
 
 err:
@@ -550,6 +643,7 @@ void ltv_stage_destroy(ltv_stage_t *st) {
     ltv_decoder_destroy(st->dec);
     ltv_schemas_destroy(st->schemas);
     free(st->parts);
+    free(st->pos);
     free(st);
 }
 
@@ -557,30 +651,31 @@ void ltv_stage_destroy(ltv_stage_t *st) {
  * previous process died first) are emitted again with their current
  * values. */
 static void reemit_queue(ltv_stage_t *st) {
-    ltv_row_t *rows;
-    char **tokens;
+    char **members, **tokens;
     int n;
     char err[512];
-    if (ltv_store_read_emitq(st->store, &rows, &tokens, &n, err, sizeof(err)) != LTV_STORE_OK) {
+    if (ltv_store_read_emitq(st->store, &members, &tokens, &n, err, sizeof(err)) !=
+        LTV_STORE_OK) {
         ltv_warn("reading the emission queue: %s", err);
         return;
     }
     if (n)
         ltv_info("re-emitting %d rows committed before the last stop", n);
-    ltv_emit_info_t info = {INT64_MIN};
     for (int i = 0; i < n; i++) {
-        if (ltv_emitter_rows(st->em, tokens[i], &rows[i], 1, &info, err, sizeof(err)))
-            ltv_err("re-emit: %s", err);
+        reemit_member(st, members[i], tokens[i]);
+        free(members[i]);
         free(tokens[i]);
     }
+    free(members);
     free(tokens);
-    free(rows);
 }
 
 int ltv_stage_run(ltv_stage_t *st, volatile sig_atomic_t *stop) {
     st->stop = stop;
     if (redis_ensure(st))
         return 0;
+    clock_read(st);
+    st->committed_wm = st->clock;
     reemit_queue(st);
 
     rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(2);
@@ -617,12 +712,19 @@ int ltv_stage_run(ltv_stage_t *st, volatile sig_atomic_t *stop) {
             }
             rd_kafka_message_destroy(m);
         }
+        /* Commits the batch, or on a quiet stream lets the clock finalize
+         * rows (an idle partition stops holding it back). */
         flush_batch(st);
         if (st->need_reposition && redis_ensure(st) == 0)
             reposition(st);
         send_acks(st);
         if (st->conf->stop_at_end && st->assigned_once && at_end(st)) {
             ltv_info("all assigned partitions consumed to their end offsets");
+            /* Read to the end: our partitions no longer hold the clock
+             * back, exactly as if they had gone idle in a live run. */
+            flush(st, 1);
+            clock_read(st);
+            flush(st, 0);
             break;
         }
     }

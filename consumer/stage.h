@@ -23,6 +23,8 @@ typedef struct ltv_stage_stats_s {
     uint64_t redis_errors;      /* batches discarded: Redis failure */
     uint64_t rows_emitted;
     uint64_t misrouted;
+    uint64_t late;              /* events older than the watermark when processed */
+    uint64_t finalized;         /* rows re-emitted because they became final */
     uint64_t redis_commands;
     uint64_t cache_evictions;
 } ltv_stage_stats_t;
@@ -37,5 +39,8 @@ void ltv_stage_destroy(ltv_stage_t *st);
 int ltv_stage_run(ltv_stage_t *st, volatile sig_atomic_t *stop);
 
 void ltv_stage_stats(ltv_stage_t *st, ltv_stage_stats_t *out);
+
+/* The stage's current watermark (event time, ms; INT64_MIN while unknown). */
+int64_t ltv_stage_watermark(ltv_stage_t *st);
 
 #endif

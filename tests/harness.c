@@ -295,8 +295,11 @@ char *h_dump_ns(h_env_t *h, const char *ns) {
         redisReply *keys = r->element[1];
         for (size_t i = 0; i < keys->elements; i++) {
             const char *key = keys->element[i]->str;
-            if (!strcmp(key + nslen, ":emitq"))
-                continue; /* transient by design */
+            /* Transient bookkeeping: what is still to be emitted or
+             * finalized, and each partition's wall-clock activity. */
+            if (!strcmp(key + nslen, ":emitq") || !strcmp(key + nslen, ":finalq") ||
+                !strcmp(key + nslen, ":clock"))
+                continue;
             redisReply *hv = redisCommand(h->rc, "HGETALL %s", key);
             if (!hv || hv->type != REDIS_REPLY_ARRAY)
                 die("HGETALL %s", key);

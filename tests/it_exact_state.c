@@ -231,13 +231,13 @@ static void output_rows_match(void **state) {
     ltv_table_free(&t);
 
     h_read_table(H, "ltv.retention_mix", &t);
-    r = ltv_table_get(&t, "2025-01-10");
+    r = ltv_table_get(&t, "2025-01-10|1d");
     assert_non_null(r);
     assert_int_equal(ltv_json_field_i64(r->json, "orders"), 2);
     assert_int_equal(ltv_json_field_i64(r->json, "revenue"), 12500);
     ltv_json_field(r->json, "returning_order_share", v, sizeof(v));
     assert_string_equal(v, "0.000000");
-    r = ltv_table_get(&t, "2025-01-15");
+    r = ltv_table_get(&t, "2025-01-15|1d");
     assert_non_null(r);
     ltv_json_field(r->json, "returning_order_share", v, sizeof(v));
     assert_string_equal(v, "1.000000");

@@ -303,7 +303,7 @@ static void render_row(tracker_t *t, const char *day, const char *dim, const int
         row.v[i] = v[i];
     row.version = 7;
     ltv_emit_info_t info = {.watermark = watermark};
-    a->cls->render(a, &row, &info, key, val);
+    fx_render(a, &row, &info, key, val);
 }
 
 #define HAS(buf, s) assert_non_null(strstr((buf).p, (s)))
@@ -443,13 +443,13 @@ static void test_render_key_of_channel_named_all_differs_from_all_row(void **sta
     if (all_row) {
         memset(&row, 0, sizeof(row));
         row.id = all_row->id;
-        a->cls->render(a, &row, &info, &key, &val);
+        fx_render(a, &row, &info, &key, &val);
         snprintf(all_key, sizeof(all_key), "%s", key.p);
     }
     if (chan_row) {
         memset(&row, 0, sizeof(row));
         row.id = chan_row->id;
-        a->cls->render(a, &row, &info, &key, &val);
+        fx_render(a, &row, &info, &key, &val);
         snprintf(chan_key, sizeof(chan_key), "%s", key.p);
     }
     int have_all = all_row != NULL, have_chan = chan_row != NULL;

@@ -80,7 +80,7 @@ static void test_orders_revenue_customers_new_vs_returning(void **state) {
     row.id.dim = ltv_intern(t.aggs, "", 0);
     for (int i = 0; i < ltv_deltas_count(total); i++) {
         const ltv_delta_row_t *r = ltv_deltas_get(total, i);
-        if (r->id.agg == rm && r->id.day == row.id.day)
+        if (r->id.agg == rm && r->id.day == row.id.day && r->id.dim == row.id.dim)
             memcpy(row.v, r->d, sizeof(row.v));
     }
     row.version = 3;
@@ -88,8 +88,8 @@ static void test_orders_revenue_customers_new_vs_returning(void **state) {
     ltv_buf_t key, val;
     ltv_buf_init(&key);
     ltv_buf_init(&val);
-    rm->cls->render(rm, &row, &info, &key, &val);
-    assert_string_equal(key.p, "2024-05-01");
+    fx_render(rm, &row, &info, &key, &val);
+    assert_string_equal(key.p, "2024-05-01|1d"); /* the daily window */
     assert_non_null(strstr(val.p, "\"returning_order_share\":0.500000"));    /* 2 / 4 */
     assert_non_null(strstr(val.p, "\"returning_revenue_share\":0.700000"));  /* 3500 / 5000 */
     assert_non_null(strstr(val.p, "\"returning_customer_share\":0.333333")); /* 1 / 3 */

@@ -142,14 +142,22 @@ static inline int64_t delta_of(ltv_aggs_t *aggs, const ltv_deltas_t *ds, const c
     return sum;
 }
 
-/* Number of rows of agg_name with some non-zero delta. */
+/* The retention mix's 7- and 30-day rolling rows share its row type; the
+ * helpers below look at the daily rows only (rolling rows have their own
+ * tests). */
+static inline int is_rolling_row(const ltv_delta_row_t *r) {
+    return !strcmp(r->id.agg->cls->name, "retention_mix") &&
+           (!strcmp(r->id.dim, "7d") || !strcmp(r->id.dim, "30d"));
+}
+
+/* Number of (daily) rows of agg_name with some non-zero delta. */
 static inline int nonzero_rows(ltv_aggs_t *aggs, const ltv_deltas_t *ds, const char *agg_name) {
     ltv_agg_t *a = ltv_aggs_find(aggs, agg_name);
     assert_non_null(a);
     int n = 0;
     for (int i = 0; i < ltv_deltas_count(ds); i++) {
         const ltv_delta_row_t *r = ltv_deltas_get(ds, i);
-        if (r->id.agg == a && ltv_delta_row_nonzero(r))
+        if (r->id.agg == a && !is_rolling_row(r) && ltv_delta_row_nonzero(r))
             n++;
     }
     return n;
@@ -164,7 +172,7 @@ static inline int64_t field_total(ltv_aggs_t *aggs, const ltv_deltas_t *ds, cons
     int64_t sum = 0;
     for (int i = 0; i < ltv_deltas_count(ds); i++) {
         const ltv_delta_row_t *r = ltv_deltas_get(ds, i);
-        if (r->id.agg == a)
+        if (r->id.agg == a && !is_rolling_row(r))
             sum += r->d[f];
     }
     return sum;
@@ -234,6 +242,18 @@ static inline ltv_apply_res_t tracker_apply(tracker_t *t, ltv_customer_t *c, ltv
 static inline int64_t td(tracker_t *t, const char *agg, const char *day, const char *dim,
                          const char *field) {
     return delta_of(t->aggs, t->ds, agg, day, dim, field);
+}
+
+/* Renders a row the way the emitter does (typed fields, then JSON). */
+static inline void fx_render(const ltv_agg_t *a, const ltv_row_t *row, const ltv_emit_info_t *info,
+                             ltv_buf_t *key, ltv_buf_t *val) {
+    ltv_out_t o;
+    ltv_out_init(&o);
+    a->cls->render(a, row, info, &o);
+    ltv_buf_reset(key);
+    ltv_buf_append(key, o.key.p ? o.key.p : "", o.key.n);
+    ltv_out_json(&o, val);
+    ltv_out_free(&o);
 }
 
 #endif

@@ -113,7 +113,10 @@ static void print_mix(const ltv_table_t *t) {
     for (int i = 0; i <= t->n; i++) {
         int64_t day = 0;
         if (i < t->n) {
-            char d[16];
+            char d[16], win[8];
+            ltv_json_field(t->rows[i].json, "window", win, sizeof(win));
+            if (strcmp(win, "1d"))
+                continue; /* weekly sums of the daily rows */
             ltv_json_field(t->rows[i].json, "day", d, sizeof(d));
             ltv_day_parse(d, &day);
         }

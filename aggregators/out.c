@@ -1,0 +1,126 @@
+#include "out.h"
+#include "json.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void ltv_out_init(ltv_out_t *o) {
+    ltv_buf_init(&o->key);
+    ltv_arena_init(&o->strs, 4096);
+    o->n = 0;
+}
+
+void ltv_out_free(ltv_out_t *o) {
+    ltv_buf_free(&o->key);
+    ltv_arena_free(&o->strs);
+    o->n = 0;
+}
+
+void ltv_out_reset(ltv_out_t *o) {
+    ltv_buf_reset(&o->key);
+    ltv_arena_reset(&o->strs);
+    o->n = 0;
+}
+
+static ltv_ofield_t *add(ltv_out_t *o, const char *name, ltv_oftype_t t) {
+    if (o->n == LTV_OUT_MAX_FIELDS) {
+        fprintf(stderr, "ltvstream: output row has more than %d fields\n", LTV_OUT_MAX_FIELDS);
+        abort();
+    }
+    ltv_ofield_t *f = &o->f[o->n++];
+    memset(f, 0, sizeof(*f));
+    f->name = ltv_arena_str(&o->strs, name, strlen(name)).p;
+    f->type = t;
+    return f;
+}
+
+void ltv_out_str(ltv_out_t *o, const char *name, const char *v) {
+    ltv_ofield_t *f = add(o, name, LTV_OF_STR);
+    f->s = ltv_arena_str(&o->strs, v ? v : "", v ? strlen(v) : 0).p;
+}
+
+void ltv_out_str_null(ltv_out_t *o, const char *name, const char *v) {
+    ltv_ofield_t *f = add(o, name, LTV_OF_STR_NULL);
+    f->null = v == NULL;
+    if (v)
+        f->s = ltv_arena_str(&o->strs, v, strlen(v)).p;
+}
+
+void ltv_out_i64(ltv_out_t *o, const char *name, int64_t v) { add(o, name, LTV_OF_I64)->i = v; }
+
+void ltv_out_rate(ltv_out_t *o, const char *name, int64_t num, int64_t den) {
+    ltv_ofield_t *f = add(o, name, LTV_OF_RATE);
+    f->null = den == 0;
+    f->d = den ? (double)num / (double)den : 0;
+}
+
+void ltv_out_f64(ltv_out_t *o, const char *name, double v) { add(o, name, LTV_OF_F64)->d = v; }
+void ltv_out_bool(ltv_out_t *o, const char *name, int v) { add(o, name, LTV_OF_BOOL)->i = !!v; }
+void ltv_out_ts(ltv_out_t *o, const char *name, int64_t ts) { add(o, name, LTV_OF_TS)->i = ts; }
+
+void ltv_out_ts_null(ltv_out_t *o, const char *name, int64_t ts) {
+    ltv_ofield_t *f = add(o, name, LTV_OF_TS_NULL);
+    f->null = ts == INT64_MIN;
+    f->i = ts;
+}
+
+void ltv_out_json(const ltv_out_t *o, ltv_buf_t *out) {
+    ltv_buf_reset(out);
+    ltv_json_begin(out);
+    for (int i = 0; i < o->n; i++) {
+        const ltv_ofield_t *f = &o->f[i];
+        if (f->null) {
+            ltv_json_null(out, f->name);
+            continue;
+        }
+        switch (f->type) {
+        case LTV_OF_STR:
+        case LTV_OF_STR_NULL: ltv_json_str(out, f->name, f->s); break;
+        case LTV_OF_I64: ltv_json_i64(out, f->name, f->i); break;
+        case LTV_OF_RATE:
+        case LTV_OF_F64: ltv_json_double(out, f->name, f->d); break;
+        case LTV_OF_BOOL: ltv_json_bool(out, f->name, (int)f->i); break;
+        case LTV_OF_TS:
+        case LTV_OF_TS_NULL: ltv_json_ts(out, f->name, f->i); break;
+        }
+    }
+    ltv_json_end(out);
+}
+
+static const char *avro_type(ltv_oftype_t t) {
+    switch (t) {
+    case LTV_OF_STR: return "\"string\"";
+    case LTV_OF_STR_NULL: return "[\"null\",\"string\"]";
+    case LTV_OF_I64: return "\"long\"";
+    case LTV_OF_RATE: return "[\"null\",\"double\"]";
+    case LTV_OF_F64: return "\"double\"";
+    case LTV_OF_BOOL: return "\"boolean\"";
+    case LTV_OF_TS: return "{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}";
+    case LTV_OF_TS_NULL:
+        return "[\"null\",{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}]";
+    }
+    return "\"null\"";
+}
+
+void ltv_out_avro_schema(const ltv_out_t *o, const char *name, const char *ns, const char *doc,
+                         ltv_buf_t *out) {
+    ltv_buf_reset(out);
+    ltv_buf_printf(out, "{\n  \"type\": \"record\",\n  \"name\": \"%s\",\n  \"namespace\": \"%s\",\n",
+                   name, ns);
+    if (doc) {
+        ltv_buf_puts(out, "  \"doc\": ");
+        ltv_json_quote(out, doc, strlen(doc));
+        ltv_buf_puts(out, ",\n");
+    }
+    ltv_buf_puts(out, "  \"fields\": [\n");
+    for (int i = 0; i < o->n; i++) {
+        const ltv_ofield_t *f = &o->f[i];
+        int nullable = f->type == LTV_OF_STR_NULL || f->type == LTV_OF_RATE ||
+                       f->type == LTV_OF_TS_NULL;
+        ltv_buf_printf(out, "    {\"name\": \"%s\", \"type\": %s%s}%s\n", f->name,
+                       avro_type(f->type), nullable ? ", \"default\": null" : "",
+                       i + 1 < o->n ? "," : "");
+    }
+    ltv_buf_puts(out, "  ]\n}\n");
+}

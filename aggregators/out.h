@@ -1,0 +1,63 @@
+/*
+ * An output row as a typed field list. Renderers fill it; the emitter
+ * encodes it as JSON or Avro; the Avro output schemas are generated from
+ * it too (`ltvstream schemas`), so the two formats and the schema files
+ * cannot drift apart. A field's type never depends on its value.
+ */
+#ifndef LTV_OUT_H
+#define LTV_OUT_H
+
+#include <stdint.h>
+#include "util.h"
+
+#define LTV_OUT_MAX_FIELDS 80
+
+typedef enum {
+    LTV_OF_STR,       /* string */
+    LTV_OF_STR_NULL,  /* string or null */
+    LTV_OF_I64,       /* long */
+    LTV_OF_RATE,      /* double or null (null when the denominator is 0) */
+    LTV_OF_F64,       /* double */
+    LTV_OF_BOOL,      /* boolean */
+    LTV_OF_TS_NULL,   /* timestamp-millis or null; JSON: ISO-8601 string */
+    LTV_OF_TS,        /* timestamp-millis; JSON: ISO-8601 string */
+} ltv_oftype_t;
+
+typedef struct ltv_ofield_s {
+    const char *name;
+    ltv_oftype_t type;
+    int null;
+    int64_t i;
+    double d;
+    const char *s;
+} ltv_ofield_t;
+
+typedef struct ltv_out_s {
+    ltv_buf_t key;
+    ltv_ofield_t f[LTV_OUT_MAX_FIELDS];
+    int n;
+    ltv_arena_t strs; /* names and string values */
+} ltv_out_t;
+
+void ltv_out_init(ltv_out_t *o);
+void ltv_out_free(ltv_out_t *o);
+void ltv_out_reset(ltv_out_t *o);
+
+/* Names are copied, so they may be built on the stack. */
+void ltv_out_str(ltv_out_t *o, const char *name, const char *v);
+void ltv_out_str_null(ltv_out_t *o, const char *name, const char *v); /* v NULL: null */
+void ltv_out_i64(ltv_out_t *o, const char *name, int64_t v);
+void ltv_out_rate(ltv_out_t *o, const char *name, int64_t num, int64_t den);
+void ltv_out_f64(ltv_out_t *o, const char *name, double v);
+void ltv_out_bool(ltv_out_t *o, const char *name, int v);
+void ltv_out_ts(ltv_out_t *o, const char *name, int64_t ts_ms);
+void ltv_out_ts_null(ltv_out_t *o, const char *name, int64_t ts_ms); /* INT64_MIN: null */
+
+/* {"name":value,...}; rates with 6 decimals. */
+void ltv_out_json(const ltv_out_t *o, ltv_buf_t *out);
+
+/* The Avro record schema of rows shaped like o. */
+void ltv_out_avro_schema(const ltv_out_t *o, const char *name, const char *ns, const char *doc,
+                         ltv_buf_t *out);
+
+#endif
