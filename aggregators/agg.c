@@ -1,4 +1,5 @@
 #include "agg.h"
+#include "rfm.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +8,8 @@
 extern const ltv_agg_class_t ltv_agg_f2_cohort;
 extern const ltv_agg_class_t ltv_agg_f2_rolling;
 extern const ltv_agg_class_t ltv_agg_retention_mix;
+extern const ltv_agg_class_t ltv_agg_rfm_delta;
+extern const ltv_agg_class_t ltv_agg_rfm_segments;
 
 /* Every row type the stage emits. A new one is a new file with a class and
  * a line here. */
@@ -14,6 +17,8 @@ static const ltv_agg_class_t *const classes[] = {
     &ltv_agg_f2_cohort,
     &ltv_agg_f2_rolling,
     &ltv_agg_retention_mix,
+    &ltv_agg_rfm_delta,
+    &ltv_agg_rfm_segments,
 };
 
 typedef struct intern_s {
@@ -25,10 +30,17 @@ struct ltv_aggs_s {
     ltv_agg_t agg[LTV_MAX_AGGS];
     int n;
     intern_t intern;
+    ltv_rfm_conf_t rfm;
 };
+
+const ltv_rfm_conf_t *ltv_aggs_rfm(const ltv_aggs_t *aggs) { return &aggs->rfm; }
 
 ltv_aggs_t *ltv_aggs_new(const ltv_conf_t *conf, char *errstr, size_t errstr_size) {
     ltv_aggs_t *aggs = ltv_calloc(1, sizeof(*aggs));
+    if (ltv_rfm_conf_parse(&aggs->rfm, conf, errstr, errstr_size)) {
+        ltv_aggs_destroy(aggs);
+        return NULL;
+    }
     for (size_t i = 0; i < sizeof(classes) / sizeof(classes[0]); i++) {
         ltv_agg_t *a = &aggs->agg[aggs->n];
         a->cls = classes[i];

@@ -115,6 +115,9 @@ int ltv_aggs_count(const ltv_aggs_t *aggs);
 ltv_agg_t *ltv_aggs_get(ltv_aggs_t *aggs, int i);
 ltv_agg_t *ltv_aggs_find(ltv_aggs_t *aggs, const char *name);
 
+struct ltv_rfm_conf_s;
+const struct ltv_rfm_conf_s *ltv_aggs_rfm(const ltv_aggs_t *aggs);
+
 /* Interned copy of s (lives as long as aggs). */
 const char *ltv_intern(ltv_aggs_t *aggs, const char *s, size_t n);
 

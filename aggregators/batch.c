@@ -1,4 +1,5 @@
 #include "batch.h"
+#include "rfm.h"
 #include "log.h"
 
 #include <stdlib.h>
@@ -32,6 +33,14 @@ struct ltv_batch_s {
     int nslots, capslots;
     ltv_customer_t **dirty;
     int ndirty, capdirty;
+    ltv_customer_t **rfmch;
+    int nrfmch, caprfmch;
+    int64_t clock_day;
+    struct rescore_s {
+        ltv_str_t id;
+        int32_t partition;
+    } *rescore;
+    int nrescore, caprescore;
     ltv_deltas_t *deltas;
     ltv_contribs_t after, evc;
 };
@@ -41,6 +50,7 @@ ltv_batch_t *ltv_batch_new(ltv_aggs_t *aggs, ltv_cache_t *cache, int64_t tz_offs
     b->aggs = aggs;
     b->cache = cache;
     b->tz = tz_offset_ms;
+    b->clock_day = INT64_MIN;
     ltv_arena_init(&b->arena, 256 * 1024);
     b->deltas = ltv_deltas_new();
     ltv_contribs_init(&b->after);
@@ -58,6 +68,8 @@ void ltv_batch_destroy(ltv_batch_t *b) {
     free(b->loads);
     free(b->load_entries);
     free(b->dirty);
+    free(b->rfmch);
+    free(b->rescore);
     ltv_deltas_destroy(b->deltas);
     ltv_contribs_free(&b->after);
     ltv_contribs_free(&b->evc);
@@ -71,6 +83,8 @@ void ltv_batch_begin(ltv_batch_t *b, uint32_t seq) {
     b->nloads = 0;
     b->nslots = 0;
     b->ndirty = 0;
+    b->nrfmch = 0;
+    b->nrescore = 0;
     ltv_arena_reset(&b->arena);
     ltv_deltas_reset(b->deltas);
 }
@@ -106,33 +120,52 @@ static ltv_entity_t entity_of(const ltv_event_t *ev, ltv_str_t *id) {
     return LTV_ENT_VISITOR;
 }
 
+void ltv_batch_set_clock_day(ltv_batch_t *b, int64_t day) { b->clock_day = day; }
+
+void ltv_batch_rescore(ltv_batch_t *b, const char *id, size_t idlen, int32_t partition) {
+    if (b->nrescore == b->caprescore) {
+        b->caprescore = b->caprescore ? b->caprescore * 2 : 256;
+        b->rescore = ltv_realloc(b->rescore, sizeof(*b->rescore) * (size_t)b->caprescore);
+    }
+    b->rescore[b->nrescore].id = ltv_arena_str(&b->arena, id, idlen);
+    b->rescore[b->nrescore].partition = partition;
+    b->nrescore++;
+}
+
+static ltv_centry_t *entry_for_load(ltv_batch_t *b, ltv_entity_t kind, ltv_str_t id,
+                                    int32_t partition) {
+    ltv_centry_t *e = ltv_cache_get(b->cache, kind, id.p, id.n);
+    if (!e) {
+        /* Placeholder: later events of the same customer find it and
+         * are not loaded twice. */
+        e = ltv_cache_add(b->cache, kind, id.p, id.n, partition);
+        if (b->nloads == b->caploads) {
+            b->caploads = b->caploads ? b->caploads * 2 : 1024;
+            b->loads = ltv_realloc(b->loads, sizeof(*b->loads) * (size_t)b->caploads);
+            b->load_entries =
+                ltv_realloc(b->load_entries, sizeof(*b->load_entries) * (size_t)b->caploads);
+        }
+        b->loads[b->nloads].kind = kind;
+        b->loads[b->nloads].id = e->id;
+        b->loads[b->nloads].idlen = e->idlen;
+        b->loads[b->nloads].out = NULL;
+        b->load_entries[b->nloads] = e;
+        b->nloads++;
+    }
+    e->batch = b->seq;
+    return e;
+}
+
 int ltv_batch_loads(ltv_batch_t *b, ltv_load_t **loads) {
     b->nloads = 0;
     for (int i = 0; i < b->nev; i++) {
         bevent_t *be = &b->ev[i];
         ltv_str_t id;
         ltv_entity_t kind = entity_of(&be->ev, &id);
-        ltv_centry_t *e = ltv_cache_get(b->cache, kind, id.p, id.n);
-        if (!e) {
-            /* Placeholder: later events of the same customer find it and
-             * are not loaded twice. */
-            e = ltv_cache_add(b->cache, kind, id.p, id.n, be->partition);
-            if (b->nloads == b->caploads) {
-                b->caploads = b->caploads ? b->caploads * 2 : 1024;
-                b->loads = ltv_realloc(b->loads, sizeof(*b->loads) * (size_t)b->caploads);
-                b->load_entries =
-                    ltv_realloc(b->load_entries, sizeof(*b->load_entries) * (size_t)b->caploads);
-            }
-            b->loads[b->nloads].kind = kind;
-            b->loads[b->nloads].id = e->id;
-            b->loads[b->nloads].idlen = e->idlen;
-            b->loads[b->nloads].out = NULL;
-            b->load_entries[b->nloads] = e;
-            b->nloads++;
-        }
-        e->batch = b->seq;
-        be->e = e;
+        be->e = entry_for_load(b, kind, id, be->partition);
     }
+    for (int i = 0; i < b->nrescore; i++)
+        entry_for_load(b, LTV_ENT_CUSTOMER, b->rescore[i].id, b->rescore[i].partition);
     *loads = b->loads;
     return b->nloads;
 }
@@ -142,6 +175,7 @@ void ltv_batch_loaded(ltv_batch_t *b) {
         ltv_centry_t *e = b->load_entries[i];
         e->c = b->loads[i].out ? b->loads[i].out
                                : ltv_customer_new(e->kind, e->id, e->idlen);
+        e->c->partition = e->partition;
         b->loads[i].out = NULL; /* now owned by the cache entry */
     }
     b->nloads = 0;
@@ -207,6 +241,14 @@ void ltv_batch_apply(ltv_batch_t *b, ltv_batch_stats_t *stats) {
             ltv_deltas_add(b->deltas, &b->evc.v[k], +1);
     }
 
+    /* Recency ticks: customers to re-score without an event. */
+    for (int i = 0; i < b->nrescore; i++) {
+        ltv_centry_t *e = ltv_cache_get(b->cache, LTV_ENT_CUSTOMER, b->rescore[i].id.p,
+                                        b->rescore[i].id.n);
+        if (e && e->c)
+            slot_of(b, e);
+    }
+
     /* After: the same aggregators, on the final state of each customer. */
     b->ndirty = 0;
     int n = ltv_aggs_count(b->aggs);
@@ -224,6 +266,24 @@ void ltv_batch_apply(ltv_batch_t *b, ltv_batch_stats_t *stats) {
         ltv_contribs_sort(&b->after);
         ltv_deltas_diff(b->deltas, &s->before, &b->after);
         ltv_cache_touch(b->cache, s->e);
+        if (c->kind == LTV_ENT_CUSTOMER && b->clock_day != INT64_MIN &&
+            (c->n > 0 || c->rfm_seg >= 0)) {
+            ltv_rfm_t r;
+            ltv_rfm_score(ltv_aggs_rfm(b->aggs), c, b->clock_day, b->tz, &r);
+            if (r.r != c->rfm_r || r.f != c->rfm_f || r.m != c->rfm_m || r.seg != c->rfm_seg) {
+                c->rfm_r = r.r;
+                c->rfm_f = r.f;
+                c->rfm_m = r.m;
+                c->rfm_seg = r.seg;
+                c->dirty |= LTV_D_RFM;
+                stats->rfm_changes++;
+                if (b->nrfmch == b->caprfmch) {
+                    b->caprfmch = b->caprfmch ? b->caprfmch * 2 : 256;
+                    b->rfmch = ltv_realloc(b->rfmch, sizeof(*b->rfmch) * (size_t)b->caprfmch);
+                }
+                b->rfmch[b->nrfmch++] = c;
+            }
+        }
         if (c->dirty) {
             if (b->ndirty == b->capdirty) {
                 b->capdirty = b->capdirty ? b->capdirty * 2 : 1024;
@@ -241,6 +301,11 @@ int ltv_batch_dirty(ltv_batch_t *b, ltv_customer_t ***out) {
 }
 
 ltv_deltas_t *ltv_batch_deltas(ltv_batch_t *b) { return b->deltas; }
+
+int ltv_batch_rfm_changed(ltv_batch_t *b, ltv_customer_t ***out) {
+    *out = b->rfmch;
+    return b->nrfmch;
+}
 
 void ltv_batch_committed(ltv_batch_t *b) {
     for (int i = 0; i < b->ndirty; i++)

@@ -32,6 +32,7 @@ typedef struct ltv_batch_stats_s {
     uint64_t applied;
     uint64_t duplicates;
     uint64_t misrouted; /* customer seen on two partition numbers */
+    uint64_t rfm_changes;
 } ltv_batch_stats_t;
 
 ltv_batch_t *ltv_batch_new(ltv_aggs_t *aggs, ltv_cache_t *cache, int64_t tz_offset_ms);
@@ -46,6 +47,11 @@ void ltv_batch_unadd(ltv_batch_t *b);
 ltv_arena_t *ltv_batch_arena(ltv_batch_t *b);
 int ltv_batch_count(const ltv_batch_t *b);
 
+/* The clock's day the batch scores RFM at (INT64_MIN: unknown, no scoring). */
+void ltv_batch_set_clock_day(ltv_batch_t *b, int64_t day);
+/* Adds a customer to re-score without an event (recency crossed an edge). */
+void ltv_batch_rescore(ltv_batch_t *b, const char *id, size_t idlen, int32_t partition);
+
 /* Returns the customers that must be read from the store (valid until
  * ltv_batch_loaded). */
 int ltv_batch_loads(ltv_batch_t *b, ltv_load_t **loads);
@@ -53,6 +59,9 @@ int ltv_batch_loads(ltv_batch_t *b, ltv_load_t **loads);
 void ltv_batch_loaded(ltv_batch_t *b);
 
 void ltv_batch_apply(ltv_batch_t *b, ltv_batch_stats_t *stats);
+
+/* Customers whose RFM scores or segment changed in the batch. */
+int ltv_batch_rfm_changed(ltv_batch_t *b, ltv_customer_t ***out);
 
 /* Touched customers with changes to write, and the batch's row deltas. */
 int ltv_batch_dirty(ltv_batch_t *b, ltv_customer_t ***out);

@@ -57,6 +57,7 @@ enum {
     LTV_D_VISIT_DAYS = 1 << 10,
     LTV_D_RECENT_VISITS = 1 << 11,
     LTV_D_ORDERS = 1 << 12, /* some ltv_order_t.dirty is set */
+    LTV_D_RFM = 1 << 13,    /* current scores and segment */
 };
 
 /* Facets: which part of the state an event changed, so aggregators that
@@ -97,6 +98,13 @@ typedef struct ltv_customer_s {
     int64_t monetary;          /* sum of max(0, amount - refunded) over active orders */
     const char *channel;       /* of the first active order (points into orders) */
     const char *campaign;
+
+    /* Current RFM scores and segment at the stage's clock (0 / -1: none),
+     * and the version of the customer's ltv.customer_rfm row. */
+    int8_t rfm_r, rfm_f, rfm_m;
+    int16_t rfm_seg;
+    int64_t rfm_version;
+    int32_t partition; /* input partition number that owns the customer */
 
     uint32_t dirty;
 } ltv_customer_t;

@@ -1,4 +1,5 @@
 #include "store.h"
+#include "rfm.h"
 #include "log.h"
 
 #include <errno.h>
@@ -293,6 +294,24 @@ static ltv_customer_t *parse_customer(ltv_store_t *st, ltv_entity_t kind, const 
         } else if (field_is(f, "visit_days")) {
             if (ltv_visit_days_decode(c, v->str, v->len))
                 ltv_err("customer %.*s: unreadable visit_days; ignored", (int)idlen, id);
+        } else if (field_is(f, "r")) {
+            if (!parse_i64(v->str, v->len, &x))
+                c->rfm_r = (int8_t)x;
+        } else if (field_is(f, "f")) {
+            if (!parse_i64(v->str, v->len, &x))
+                c->rfm_f = (int8_t)x;
+        } else if (field_is(f, "m")) {
+            if (!parse_i64(v->str, v->len, &x))
+                c->rfm_m = (int8_t)x;
+        } else if (field_is(f, "rfm_version")) {
+            if (!parse_i64(v->str, v->len, &x))
+                c->rfm_version = x;
+        } else if (field_is(f, "segment")) {
+            const ltv_rfm_conf_t *rc = ltv_aggs_rfm(st->aggs);
+            c->rfm_seg = -1;
+            for (int k = 0; k < rc->nseg; k++)
+                if (field_is(v, rc->names[k]))
+                    c->rfm_seg = (int16_t)k;
         } else if (field_is(f, "recent_visit_ids")) {
             if (ltv_recent_visits_decode(c, v->str, v->len))
                 ltv_err("customer %.*s: unreadable recent_visit_ids; ignored", (int)idlen, id);
@@ -302,7 +321,6 @@ static ltv_customer_t *parse_customer(ltv_store_t *st, ltv_entity_t kind, const 
     }
     ltv_customer_derive(c);
     ltv_customer_clear_dirty(c);
-    (void)st;
     return c;
 }
 
@@ -334,22 +352,31 @@ static int parse_row(ltv_row_t *row, const redisReply *r) {
 
 static void add_offset_read(ltv_store_t *st, const ltv_offset_t *o) {
     offset_key(st, o->topic, o->partition, &st->key);
-    resp_cmd(st, 4);
+    resp_cmd(st, 5);
     resp_args(&st->out, "HMGET");
     resp_arg(&st->out, st->key.p, st->key.n);
     resp_args(&st->out, "next");
     resp_args(&st->out, "maxts");
+    resp_args(&st->out, "rfm_day");
 }
 
-static void parse_offset(const redisReply *r, int64_t *next, int64_t *maxts) {
+static void parse_offset3(const redisReply *r, int64_t *next, int64_t *maxts, int64_t *rfm_day) {
     *next = -1;
     *maxts = INT64_MIN;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2)
+    *rfm_day = INT64_MIN;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3)
         return;
     if (r->element[0]->type == REDIS_REPLY_STRING)
         *next = reply_i64(r->element[0]);
     if (r->element[1]->type == REDIS_REPLY_STRING)
         *maxts = reply_i64(r->element[1]);
+    if (r->element[2]->type == REDIS_REPLY_STRING)
+        *rfm_day = reply_i64(r->element[2]);
+}
+
+static void parse_offset(const redisReply *r, int64_t *next, int64_t *maxts) {
+    int64_t d;
+    parse_offset3(r, next, maxts, &d);
 }
 
 ltv_store_res_t ltv_store_read_offsets(ltv_store_t *st, ltv_offset_t *offs, int n, char *errstr,
@@ -370,7 +397,7 @@ ltv_store_res_t ltv_store_read_offsets(ltv_store_t *st, ltv_offset_t *offs, int 
             snprintf(errstr, errstr_size, "redis: %s", r->str);
             res = LTV_STORE_ERR;
         } else {
-            parse_offset(r, &offs[i].next_offset, &offs[i].max_ts);
+            parse_offset3(r, &offs[i].next_offset, &offs[i].max_ts, &offs[i].rfm_day);
         }
         freeReplyObject(r);
     }
@@ -479,7 +506,7 @@ static void add_customer_write(ltv_store_t *st, ltv_customer_t *c, ltv_buf_t *sc
     uint32_t d = c->dirty;
     if (!d)
         return;
-    field_t f[16];
+    field_t f[24];
     int nf = 0;
 #define FI(bit, nm, val)                                                                      \
     if (d & (bit)) {                                                                          \
@@ -506,6 +533,11 @@ static void add_customer_write(ltv_store_t *st, ltv_customer_t *c, ltv_buf_t *sc
     FI(LTV_D_VISITS, "visit_count", c->visits);
     FI(LTV_D_FIRST_VISIT, "first_visit_ts", c->first_visit_ts);
     FI(LTV_D_LAST_VISIT, "last_visit_ts", c->last_visit_ts);
+    FI(LTV_D_RFM, "r", c->rfm_r);
+    FI(LTV_D_RFM, "f", c->rfm_f);
+    FI(LTV_D_RFM, "m", c->rfm_m);
+    const char *segname = c->rfm_seg >= 0 ? ltv_aggs_rfm(st->aggs)->names[c->rfm_seg] : "";
+    FS(LTV_D_RFM, "segment", segname);
 #undef FI
 #undef FS
     int norders = 0;
@@ -577,6 +609,85 @@ static const char finalize_script[] =
     "end\n"
     "return out\n";
 
+/* The rfm_segments running sums (see agg_rfm_segments.c). Adds the batch's
+ * rfm_delta changes (day, segment, delta) to their day and to every running
+ * sum already materialized from that day on, then extends the running sums
+ * to the clock's day. Returns the changed rows like the finalize script. */
+static const char rfm_script[] =
+    "local meta, emitq, finalq = KEYS[1], KEYS[2], KEYS[3]\n"
+    "local dpre, cpre, token = ARGV[1], ARGV[2], ARGV[4]\n"
+    "local target, target_end = tonumber(ARGV[3]), ARGV[5]\n"
+    "local nf = tonumber(ARGV[6])\n"
+    "local fields = {}\n"
+    "for i = 1, nf do fields[i] = ARGV[6 + i] end\n"
+    "local function ymd(z)\n"
+    "  z = z + 719468\n"
+    "  local era = math.floor(z / 146097)\n"
+    "  local doe = z - era * 146097\n"
+    "  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524)\n"
+    "    - math.floor(doe / 146096)) / 365)\n"
+    "  local y = yoe + era * 400\n"
+    "  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))\n"
+    "  local mp = math.floor((5 * doy + 2) / 153)\n"
+    "  local d = doy - math.floor((153 * mp + 2) / 5) + 1\n"
+    "  local m = mp < 10 and mp + 3 or mp - 9\n"
+    "  if m <= 2 then y = y + 1 end\n"
+    "  return string.format('%04d-%02d-%02d', y, m, d)\n"
+    "end\n"
+    "local mat = tonumber(redis.call('HGET', meta, 'mat'))\n"
+    "local mn = tonumber(redis.call('HGET', meta, 'min'))\n"
+    "local touched = {}\n"
+    "local i = 7 + nf\n"
+    "while i + 2 <= #ARGV do\n"
+    "  local day, f, dv = tonumber(ARGV[i]), ARGV[i + 1], tonumber(ARGV[i + 2])\n"
+    "  redis.call('HINCRBY', dpre .. ymd(day) .. '|', f, dv)\n"
+    "  if not mn or day < mn then mn = day end\n"
+    "  if mat and day <= mat then\n"
+    "    for t = day, mat do\n"
+    "      redis.call('HINCRBY', cpre .. ymd(t) .. '|', f, dv)\n"
+    "      touched[t] = true\n"
+    "    end\n"
+    "  end\n"
+    "  i = i + 3\n"
+    "end\n"
+    "if mn then redis.call('HSET', meta, 'min', mn) end\n"
+    "if target and mn then\n"
+    "  if not mat then mat = mn - 1 end\n"
+    "  if target > mat then\n"
+    "    for t = mat + 1, target do\n"
+    "      local prev = redis.call('HMGET', cpre .. ymd(t - 1) .. '|', unpack(fields))\n"
+    "      local d = redis.call('HMGET', dpre .. ymd(t) .. '|', unpack(fields))\n"
+    "      local args = {}\n"
+    "      for k = 1, nf do\n"
+    "        args[#args + 1] = fields[k]\n"
+    "        args[#args + 1] = (tonumber(prev[k]) or 0) + (tonumber(d[k]) or 0)\n"
+    "      end\n"
+    "      redis.call('HSET', cpre .. ymd(t) .. '|', unpack(args))\n"
+    "      touched[t] = true\n"
+    "    end\n"
+    "    redis.call('HSET', meta, 'mat', target)\n"
+    "    redis.call('ZADD', finalq, target_end, 'rfm_segments|' .. ymd(target) .. '|#0')\n"
+    "  end\n"
+    "end\n"
+    "local out = {}\n"
+    "for t, _ in pairs(touched) do\n"
+    "  local k = cpre .. ymd(t) .. '|'\n"
+    "  local rid = 'rfm_segments|' .. ymd(t) .. '|'\n"
+    "  redis.call('HINCRBY', k, 'version', 1)\n"
+    "  redis.call('HSET', emitq, rid, token)\n"
+    "  out[#out + 1] = rid\n"
+    "  out[#out + 1] = redis.call('HGETALL', k)\n"
+    "end\n"
+    "return out\n";
+
+/* Raises the stored watermark, never lowers it. */
+static const char wm_script[] =
+    "local cur = tonumber(redis.call('HGET', KEYS[1], 'watermark'))\n"
+    "if not cur or tonumber(ARGV[1]) > cur then\n"
+    "  redis.call('HSET', KEYS[1], 'watermark', ARGV[1])\n"
+    "end\n"
+    "return 1\n";
+
 /* Appends the rows of a finalize reply ({rid, fields, rid, fields ...}). */
 static void parse_row_list(ltv_store_t *st, const redisReply *r, ltv_row_t **rows, int *n,
                            int *cap) {
@@ -610,8 +721,49 @@ ltv_store_res_t ltv_store_commit(ltv_store_t *st, const ltv_commit_t *c, ltv_row
     pipeline_begin(st);
     resp_cmd(st, 1);
     resp_args(&st->out, "MULTI");
-    for (int i = 0; i < c->ncust; i++)
-        add_customer_write(st, c->customers[i], &scratch);
+    int *rfm_at = ltv_malloc(sizeof(int) * (size_t)(c->ncust ? c->ncust : 1));
+    for (int i = 0; i < c->ncust; i++) {
+        ltv_customer_t *cu = c->customers[i];
+        rfm_at[i] = -1;
+        add_customer_write(st, cu, &scratch);
+        if (cu->kind != LTV_ENT_CUSTOMER)
+            continue;
+        ltv_store_customer_key(st, cu->kind, cu->id, cu->idlen, &st->key);
+        if (cu->dirty & LTV_D_RFM) {
+            /* The customer_rfm row's version, and its place in the queue. */
+            resp_cmd(st, 4);
+            resp_args(&st->out, "HINCRBY");
+            resp_arg(&st->out, st->key.p, st->key.n);
+            resp_args(&st->out, "rfm_version");
+            resp_argi(&st->out, 1);
+            rfm_at[i] = st->ncmd - 2;
+            ltv_buf_reset(&scratch);
+            ltv_buf_append(&scratch, "c|", 2);
+            ltv_buf_append(&scratch, cu->id, cu->idlen);
+            emitq_key(st, &st->key);
+            resp_cmd(st, 4);
+            resp_args(&st->out, "HSET");
+            resp_arg(&st->out, st->key.p, st->key.n);
+            resp_arg(&st->out, scratch.p, scratch.n);
+            resp_args(&st->out, c->token);
+        }
+        if (cu->dirty & (LTV_D_LAST_TS | LTV_D_N)) {
+            /* Who bought last on which day, for recency ticks. */
+            ltv_buf_reset(&st->key);
+            ltv_buf_printf(&st->key, "%s:rfmz:%d", st->ns, (int)cu->partition);
+            if (cu->n > 0) {
+                resp_cmd(st, 4);
+                resp_args(&st->out, "ZADD");
+                resp_arg(&st->out, st->key.p, st->key.n);
+                resp_argi(&st->out, ltv_day_of(cu->last_ts, st->conf->tz_offset_ms));
+            } else {
+                resp_cmd(st, 3);
+                resp_args(&st->out, "ZREM");
+                resp_arg(&st->out, st->key.p, st->key.n);
+            }
+            resp_arg(&st->out, cu->id, cu->idlen);
+        }
+    }
 
     /* Rows: counters, version, read-back. The read-back inside the
      * transaction gives values consistent with the version. */
@@ -621,10 +773,26 @@ ltv_store_res_t ltv_store_commit(ltv_store_t *st, const ltv_commit_t *c, ltv_row
     int *readback = ltv_malloc(sizeof(int) * (size_t)(nd ? nd : 1)); /* EXEC index of HGETALL */
     ltv_row_t *rows = ltv_calloc((size_t)caprows, sizeof(ltv_row_t));
     int nmile = 0;
+    ltv_buf_t rfmargs; /* (day, field, delta) of the internal rfm_delta rows */
+    ltv_buf_init(&rfmargs);
+    int nrfm = 0;
+    const ltv_agg_t *rfm_delta = NULL;
     for (int i = 0; i < nd; i++) {
         const ltv_delta_row_t *dr = ltv_deltas_get(deltas, i);
         if (!ltv_delta_row_nonzero(dr))
             continue;
+        if (dr->id.agg->cls->internal) {
+            rfm_delta = dr->id.agg;
+            for (int f = 0; f < dr->id.agg->nfields; f++) {
+                if (!dr->d[f])
+                    continue;
+                resp_argi(&rfmargs, dr->id.day);
+                resp_args(&rfmargs, dr->id.agg->fields[f]);
+                resp_argi(&rfmargs, dr->d[f]);
+                nrfm++;
+            }
+            continue;
+        }
         row_key(st, &dr->id, &st->key);
         for (int f = 0; f < dr->id.agg->nfields; f++) {
             if (!dr->d[f])
@@ -635,8 +803,6 @@ ltv_store_res_t ltv_store_commit(ltv_store_t *st, const ltv_commit_t *c, ltv_row
             resp_args(&st->out, dr->id.agg->fields[f]);
             resp_argi(&st->out, dr->d[f]);
         }
-        if (dr->id.agg->cls->internal)
-            continue;
         resp_cmd(st, 4);
         resp_args(&st->out, "HINCRBY");
         resp_arg(&st->out, st->key.p, st->key.n);
@@ -711,6 +877,57 @@ ltv_store_res_t ltv_store_commit(ltv_store_t *st, const ltv_commit_t *c, ltv_row
             resp_arg(&st->out, v, (size_t)vl);
         }
     }
+    for (int i = 0; i < c->nrfm_days; i++) {
+        offset_key(st, c->rfm_days[i].topic, c->rfm_days[i].partition, &st->key);
+        resp_cmd(st, 4);
+        resp_args(&st->out, "HSET");
+        resp_arg(&st->out, st->key.p, st->key.n);
+        resp_args(&st->out, "rfm_day");
+        resp_argi(&st->out, c->rfm_days[i].rfm_day);
+    }
+    int rfm_script_at = -1;
+    if (nrfm || c->clock_day != INT64_MIN) {
+        const ltv_agg_t *segs = ltv_aggs_find(st->aggs, "rfm_segments");
+        if (!rfm_delta)
+            rfm_delta = ltv_aggs_find(st->aggs, "rfm_delta");
+        resp_cmd(st, 3 + 3 + 6 + rfm_delta->nfields + 3 * nrfm);
+        resp_args(&st->out, "EVAL");
+        resp_args(&st->out, rfm_script);
+        resp_args(&st->out, "3");
+        ns_key(st, "rfm", &st->key);
+        resp_arg(&st->out, st->key.p, st->key.n);
+        emitq_key(st, &st->key);
+        resp_arg(&st->out, st->key.p, st->key.n);
+        ns_key(st, "finalq", &st->key);
+        resp_arg(&st->out, st->key.p, st->key.n);
+        ns_key(st, "row:rfm_delta|", &st->key);
+        resp_arg(&st->out, st->key.p, st->key.n);
+        ns_key(st, "row:rfm_segments|", &st->key);
+        resp_arg(&st->out, st->key.p, st->key.n);
+        if (c->clock_day != INT64_MIN)
+            resp_argi(&st->out, c->clock_day);
+        else
+            resp_args(&st->out, "none");
+        resp_args(&st->out, c->token);
+        resp_argi(&st->out, c->clock_day != INT64_MIN
+                                ? ltv_day_start_ms(c->clock_day + 1, segs->tz_offset_ms)
+                                : 0);
+        resp_argi(&st->out, rfm_delta->nfields);
+        for (int f = 0; f < rfm_delta->nfields; f++)
+            resp_args(&st->out, rfm_delta->fields[f]);
+        ltv_buf_append(&st->out, rfmargs.p, rfmargs.n);
+        rfm_script_at = st->ncmd - 2;
+    }
+    ltv_buf_free(&rfmargs);
+    if (c->watermark != INT64_MIN) {
+        resp_cmd(st, 5);
+        resp_args(&st->out, "EVAL");
+        resp_args(&st->out, wm_script);
+        resp_args(&st->out, "1");
+        ns_key(st, "clock", &st->key);
+        resp_arg(&st->out, st->key.p, st->key.n);
+        resp_argi(&st->out, c->watermark);
+    }
     int finalize_at = -1;
     if (c->watermark != INT64_MIN && c->finalize_limit > 0) {
         resp_cmd(st, 9);
@@ -768,14 +985,20 @@ ltv_store_res_t ltv_store_commit(ltv_store_t *st, const ltv_commit_t *c, ltv_row
             }
             for (int i = 0; res == LTV_STORE_OK && i < nrows; i++)
                 parse_row(&rows[i], r->element[readback[i]]);
+            if (res == LTV_STORE_OK && rfm_script_at >= 0)
+                parse_row_list(st, r->element[rfm_script_at], &rows, &nrows, &caprows);
             if (res == LTV_STORE_OK && finalize_at >= 0)
                 parse_row_list(st, r->element[finalize_at], &rows, &nrows, &caprows);
+            for (int i = 0; res == LTV_STORE_OK && i < c->ncust; i++)
+                if (rfm_at[i] >= 0)
+                    c->customers[i]->rfm_version = reply_i64(r->element[rfm_at[i]]);
         }
         freeReplyObject(r);
     } else {
         res = LTV_STORE_ERR;
     }
     free(readback);
+    free(rfm_at);
     if (res != LTV_STORE_OK) {
         free(rows);
         return res;
@@ -785,10 +1008,64 @@ ltv_store_res_t ltv_store_commit(ltv_store_t *st, const ltv_commit_t *c, ltv_row
     return LTV_STORE_OK;
 }
 
+ltv_store_res_t ltv_store_rfm_range(ltv_store_t *st, int32_t partition, const int64_t *lo,
+                                    const int64_t *hi, int nranges, char ***ids_out, int *n_out,
+                                    char *errstr, size_t errstr_size) {
+    *ids_out = NULL;
+    *n_out = 0;
+    if (!nranges)
+        return LTV_STORE_OK;
+    pipeline_begin(st);
+    ltv_buf_reset(&st->key);
+    ltv_buf_printf(&st->key, "%s:rfmz:%d", st->ns, (int)partition);
+    for (int i = 0; i < nranges; i++) {
+        resp_cmd(st, 4);
+        resp_args(&st->out, "ZRANGEBYSCORE");
+        resp_arg(&st->out, st->key.p, st->key.n);
+        resp_argi(&st->out, lo[i]);
+        resp_argi(&st->out, hi[i]);
+    }
+    if (pipeline_send(st, errstr, errstr_size))
+        return LTV_STORE_ERR;
+    char **ids = NULL;
+    int n = 0, cap = 0;
+    ltv_store_res_t res = LTV_STORE_OK;
+    for (int i = 0; i < nranges; i++) {
+        redisReply *r;
+        if (get_reply(st, &r, errstr, errstr_size)) {
+            res = LTV_STORE_ERR;
+            break;
+        }
+        if (r->type == REDIS_REPLY_ARRAY) {
+            for (size_t k = 0; k < r->elements; k++) {
+                if (n == cap) {
+                    cap = cap ? cap * 2 : 64;
+                    ids = ltv_realloc(ids, sizeof(*ids) * (size_t)cap);
+                }
+                ids[n++] = ltv_strndup(r->element[k]->str, r->element[k]->len);
+            }
+        } else if (r->type == REDIS_REPLY_ERROR && res == LTV_STORE_OK) {
+            snprintf(errstr, errstr_size, "redis: %s", r->str);
+            res = LTV_STORE_ERR;
+        }
+        freeReplyObject(r);
+    }
+    if (res != LTV_STORE_OK) {
+        for (int i = 0; i < n; i++)
+            free(ids[i]);
+        free(ids);
+        return res;
+    }
+    *ids_out = ids;
+    *n_out = n;
+    return LTV_STORE_OK;
+}
+
 ltv_store_res_t ltv_store_read_clock(ltv_store_t *st, ltv_clockpos_t **out, int *n,
-                                     char *errstr, size_t errstr_size) {
+                                     int64_t *watermark, char *errstr, size_t errstr_size) {
     *out = NULL;
     *n = 0;
+    *watermark = INT64_MIN;
     pipeline_begin(st);
     ns_key(st, "clock", &st->key);
     resp_cmd(st, 2);
@@ -810,6 +1087,10 @@ ltv_store_res_t ltv_store_read_clock(ltv_store_t *st, ltv_clockpos_t **out, int 
     int k = 0;
     for (int i = 0; i < m; i++) {
         const redisReply *f = r->element[2 * i], *v = r->element[2 * i + 1];
+        if (field_is(f, "watermark")) {
+            *watermark = reply_i64(v);
+            continue;
+        }
         if (ltv_clockpos_parse(&p[k], v->str, (int)v->len))
             continue;
         snprintf(p[k].name, sizeof(p[k].name), "%.*s", (int)f->len, f->str);

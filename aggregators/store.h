@@ -28,6 +28,10 @@
  *                               the row's k-th `final` flag turns true
  *   ltv:clock                   hash: "<topic>:<partition>" -> event-time
  *                               position (see clock.h)
+ *   ltv:rfmz:<partition>        zset: customer id by last purchase day, to
+ *                               find whose recency crossed an edge
+ *   ltv:rfm                     hash: days the rfm_segments running sums
+ *                               cover (min, mat)
  *   ltv:meta                    hash: layout version
  */
 #ifndef LTV_STORE_H
@@ -56,6 +60,7 @@ typedef struct ltv_offset_s {
     int32_t partition;
     int64_t next_offset;
     int64_t max_ts;
+    int64_t rfm_day; /* clock day the partition's customers were last re-scored; INT64_MIN none */
 } ltv_offset_t;
 
 /* A customer to load: key parts in, customer out (NULL if absent). */
@@ -98,6 +103,9 @@ typedef struct ltv_commit_s {
     const char *token;                /* the batch, in the emission queue */
     int64_t watermark;                /* rows final at or before it are re-emitted */
     int finalize_limit;               /* at most this many per commit */
+    int64_t clock_day;                /* rfm_segments are materialized up to this day */
+    const ltv_offset_t *rfm_days;     /* partitions re-scored up to their rfm_day */
+    int nrfm_days;
 } ltv_commit_t;
 
 /* Round trip 2. The rows to emit (updated ones, read back after their
@@ -106,9 +114,17 @@ typedef struct ltv_commit_s {
 ltv_store_res_t ltv_store_commit(ltv_store_t *st, const ltv_commit_t *c, ltv_row_t **rows_out,
                                  int *nrows_out, char *errstr, size_t errstr_size);
 
-/* Every partition's event-time position (free() *out). */
+/* Customers of `partition` whose last purchase day lies in [lo, hi]. ids
+ * and the array are freed with free(). */
+ltv_store_res_t ltv_store_rfm_range(ltv_store_t *st, int32_t partition, const int64_t *lo,
+                                    const int64_t *hi, int nranges, char ***ids, int *n,
+                                    char *errstr, size_t errstr_size);
+
+/* Every partition's event-time position (free() *out), and the highest
+ * watermark any commit has used (INT64_MIN: none): the clock never goes
+ * back, not even across restarts. */
 ltv_store_res_t ltv_store_read_clock(ltv_store_t *st, ltv_clockpos_t **out, int *n,
-                                     char *errstr, size_t errstr_size);
+                                     int64_t *watermark, char *errstr, size_t errstr_size);
 
 /* Removes members (row ids, "c|<customer>") from the emission queue if
  * their entry still holds token (a later batch may have queued them

@@ -49,6 +49,8 @@ typedef struct ltv_conf_s {
     char *topic_f2_rate;
     char *topic_retention_mix;
     char *topic_f2_rolling;
+    char *topic_customer_rfm;
+    char *topic_rfm_segments;
     int output_format; /* 0 json */
 
     /* State */
@@ -68,6 +70,7 @@ typedef struct ltv_conf_s {
     int64_t horizons[LTV_MAX_HORIZONS];
     int nhorizons;
     int64_t f2_rolling_days;
+    char *rfm_r_days, *rfm_f_edges, *rfm_m_edges, *rfm_segments;
 
     /* Operation */
     int stop_at_end;

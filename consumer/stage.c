@@ -20,6 +20,8 @@
 #include "stage.h"
 #include "batch.h"
 #include "clock.h"
+#include "customer_rfm.h"
+#include "rfm.h"
 #include "cache.h"
 #include "emit.h"
 #include "log.h"
@@ -44,6 +46,8 @@ typedef struct part_s {
     int64_t low, end;    /* watermarks at assignment, for run.stop.at.end */
     int in_batch;
     int64_t batch_next, batch_max_ts;
+    int64_t rfm_day;     /* purchases partitions: clock day customers were scored at */
+    int64_t tick_to;     /* this flush re-scores up to this day; INT64_MIN: no */
 } part_t;
 
 struct ltv_stage_s {
@@ -99,6 +103,7 @@ static part_t *part_get(ltv_stage_t *st, const char *topic, int32_t partition, i
     p->partition = partition;
     p->stored_next = -1;
     p->max_ts = INT64_MIN;
+    p->rfm_day = p->tick_to = INT64_MIN;
     return p;
 }
 
@@ -145,7 +150,8 @@ static int clock_read(ltv_stage_t *st) {
     char err[512];
     ltv_clockpos_t *pos;
     int n;
-    if (ltv_store_read_clock(st->store, &pos, &n, err, sizeof(err)) != LTV_STORE_OK) {
+    int64_t floor_wm;
+    if (ltv_store_read_clock(st->store, &pos, &n, &floor_wm, err, sizeof(err)) != LTV_STORE_OK) {
         ltv_warn("reading the clock: %s", err);
         return -1;
     }
@@ -153,6 +159,8 @@ static int clock_read(ltv_stage_t *st) {
     st->pos = pos;
     st->npos = n;
     st->clock_read_us = ltv_mono_us();
+    if (floor_wm > st->clock)
+        st->clock = floor_wm;
     clock_update(st);
     return 0;
 }
@@ -195,6 +203,7 @@ static int read_offsets(ltv_stage_t *st, part_t **ps, int n) {
             for (int i = 0; i < n; i++) {
                 ps[i]->stored_next = offs[i].next_offset;
                 ps[i]->max_ts = offs[i].max_ts;
+                ps[i]->rfm_day = offs[i].rfm_day;
             }
             rc = 0;
             break;
@@ -289,9 +298,51 @@ static void batch_failed(ltv_stage_t *st, ltv_store_res_t res, const char *err) 
     st->need_reposition = 1;
 }
 
+static void emit_customers(ltv_stage_t *st, const char *token, ltv_customer_t **cs, int n) {
+    if (!n)
+        return;
+    ltv_out_t *outs = ltv_calloc((size_t)n, sizeof(*outs));
+    ltv_out_t **po = ltv_calloc((size_t)n, sizeof(*po));
+    char **members = ltv_calloc((size_t)n, sizeof(*members));
+    ltv_emit_info_t info = {st->clock};
+    for (int i = 0; i < n; i++) {
+        ltv_out_init(&outs[i]);
+        ltv_customer_rfm_render(st->aggs, cs[i], &info, st->conf->tz_offset_ms, &outs[i]);
+        po[i] = &outs[i];
+        members[i] = ltv_malloc(cs[i]->idlen + 3);
+        memcpy(members[i], "c|", 2);
+        memcpy(members[i] + 2, cs[i]->id, cs[i]->idlen + 1);
+    }
+    char err[512];
+    if (ltv_emitter_outs(st->em, token, st->conf->topic_customer_rfm, po,
+                         (const char *const *)members, n, err, sizeof(err)))
+        ltv_err("emitting customer rows: %s (they stay queued and are re-emitted)", err);
+    st->stats.rows_emitted += (uint64_t)n;
+    for (int i = 0; i < n; i++) {
+        ltv_out_free(&outs[i]);
+        free(members[i]);
+    }
+    free(outs);
+    free(po);
+    free(members);
+}
+
 /* Emits one emission-queue member again with its current values. */
 static void reemit_member(ltv_stage_t *st, const char *member, const char *token) {
     char err[512];
+    if (!strncmp(member, "c|", 2)) {
+        ltv_customer_t *c = NULL;
+        if (ltv_store_get_customer(st->store, LTV_ENT_CUSTOMER, member + 2, &c, err,
+                                   sizeof(err)) != LTV_STORE_OK) {
+            ltv_warn("re-emit %s: %s", member, err);
+            return;
+        }
+        if (c) {
+            emit_customers(st, token, &c, 1);
+            ltv_customer_destroy(c);
+        }
+        return;
+    }
     ltv_row_t row;
     memset(&row, 0, sizeof(row));
     if (ltv_rowid_parse(st->aggs, member, strlen(member), &row.id)) {
@@ -339,13 +390,62 @@ static int flush(ltv_stage_t *st, int at_end) {
     if (ltv_mono_us() - st->clock_read_us > 200000)
         clock_read(st);
     clock_update(st);
-    if (!work && !at_end && st->clock == st->committed_wm)
+    int64_t clock_day =
+        st->clock != INT64_MIN ? ltv_day_of(st->clock, st->conf->tz_offset_ms) : INT64_MIN;
+    /* Recency ticks: purchases partitions whose customers were scored at an
+     * earlier clock day. The invariant: every customer of partition p holds
+     * scores valid at rfm_day(p). A partition without a day gets one as soon
+     * as the clock is known, without a tick: no customer of it can have been
+     * scored before (scoring and setting the day commit together). */
+    int ticks = 0;
+    for (int i = 0; i < st->nparts; i++) {
+        part_t *p = &st->parts[i];
+        p->tick_to = INT64_MIN;
+        if (!p->assigned || p->kind != LTV_EV_PURCHASE || clock_day == INT64_MIN)
+            continue;
+        if (p->rfm_day == INT64_MIN || clock_day > p->rfm_day) {
+            p->tick_to = clock_day;
+            ticks++;
+        }
+    }
+    if (!work && !ticks && !at_end && st->clock == st->committed_wm)
         return 0;
+
+    /* Who crossed an R edge between the last tick and now: last purchase
+     * day L with rfm_day - edge <= L <= clock_day - edge - 1. */
+    ltv_batch_set_clock_day(st->batch, clock_day);
+    const ltv_rfm_conf_t *rc = ltv_aggs_rfm(st->aggs);
+    int rescore = 0;
+    for (int i = 0; ticks && i < st->nparts; i++) {
+        part_t *p = &st->parts[i];
+        if (p->tick_to == INT64_MIN || p->rfm_day == INT64_MIN)
+            continue;
+        int64_t lo[LTV_RFM_EDGES], hi[LTV_RFM_EDGES];
+        for (int e = 0; e < LTV_RFM_EDGES; e++) {
+            lo[e] = p->rfm_day - rc->r_days[e];
+            hi[e] = p->tick_to - rc->r_days[e] - 1;
+        }
+        char **ids;
+        int nids;
+        if (ltv_store_rfm_range(st->store, p->partition, lo, hi, LTV_RFM_EDGES, &ids, &nids, err,
+                                sizeof(err)) != LTV_STORE_OK) {
+            batch_failed(st, LTV_STORE_ERR, err);
+            return -1;
+        }
+        for (int k = 0; k < nids; k++) {
+            ltv_batch_rescore(st->batch, ids[k], strlen(ids[k]), p->partition);
+            free(ids[k]);
+        }
+        free(ids);
+        rescore += nids;
+    }
 
     /* 1. Load, fenced on the offsets we believe are stored. */
     ltv_offset_t *offs = ltv_calloc((size_t)(st->nparts ? st->nparts : 1), sizeof(*offs));
+    ltv_offset_t *fence = ltv_calloc((size_t)(st->nparts ? st->nparts : 1), sizeof(*fence));
+    ltv_offset_t *rdays = ltv_calloc((size_t)(st->nparts ? st->nparts : 1), sizeof(*rdays));
     ltv_clockpos_t *cpos = ltv_calloc((size_t)(st->nparts ? st->nparts : 1), sizeof(*cpos));
-    int noffs = 0, ncpos = 0;
+    int noffs = 0, ncpos = 0, nfence = 0, nrdays = 0;
     for (int i = 0; i < st->nparts; i++) {
         part_t *p = &st->parts[i];
         if (p->in_batch) {
@@ -354,18 +454,34 @@ static int flush(ltv_stage_t *st, int at_end) {
             offs[noffs].next_offset = p->stored_next;
             noffs++;
         }
+        if (p->in_batch || p->tick_to != INT64_MIN) {
+            fence[nfence].topic = p->topic;
+            fence[nfence].partition = p->partition;
+            fence[nfence].next_offset = p->stored_next;
+            nfence++;
+        }
+        if (p->tick_to != INT64_MIN) {
+            rdays[nrdays].topic = p->topic;
+            rdays[nrdays].partition = p->partition;
+            rdays[nrdays].rfm_day = p->tick_to;
+            nrdays++;
+        }
         if (p->assigned && (p->in_batch || at_end) &&
             (p->max_ts != INT64_MIN || (p->in_batch && p->batch_max_ts != INT64_MIN)))
             part_pos(st, p, at_end, &cpos[ncpos++]);
     }
     ltv_store_res_t res = LTV_STORE_OK;
+    work = work || rescore || nfence;
     if (work) {
         ltv_load_t *loads;
         int nloads = ltv_batch_loads(st->batch, &loads);
-        res = ltv_store_load(st->store, offs, noffs, NULL, loads, nloads, err, sizeof(err));
+        res = ltv_store_load(st->store, fence, nfence, NULL, loads, nloads, err, sizeof(err));
+        free(fence);
+        fence = NULL;
         if (res != LTV_STORE_OK) {
             free(offs);
             free(cpos);
+            free(rdays);
             batch_failed(st, res, err);
             return -1;
         }
@@ -381,6 +497,7 @@ static int flush(ltv_stage_t *st, int at_end) {
             if (st->stop && *st->stop) {
                 free(offs);
                 free(cpos);
+                free(rdays);
                 batch_failed(st, LTV_STORE_ERR, "stopping with unacknowledged dead letters");
                 return -1;
             }
@@ -411,16 +528,24 @@ static int flush(ltv_stage_t *st, int at_end) {
         .token = token,
         .watermark = st->clock,
         .finalize_limit = 2000,
+        .clock_day = clock_day,
+        .rfm_days = rdays,
+        .nrfm_days = nrdays,
     };
     ltv_row_t *rows = NULL;
     int nrows = 0;
     res = ltv_store_commit(st->store, &c, &rows, &nrows, err, sizeof(err));
     free(cpos);
+    free(fence);
+    free(rdays);
     if (res != LTV_STORE_OK) {
         free(offs);
         batch_failed(st, res, err);
         return -1;
     }
+    for (int i = 0; i < st->nparts; i++)
+        if (st->parts[i].tick_to != INT64_MIN)
+            st->parts[i].rfm_day = st->parts[i].tick_to;
     st->committed_wm = st->clock;
     if (work) {
         ltv_batch_committed(st->batch);
@@ -450,6 +575,11 @@ static int flush(ltv_stage_t *st, int at_end) {
         ltv_err("emitting rows: %s (they stay queued and are re-emitted)", err);
     st->stats.rows_emitted += (uint64_t)nrows;
     free(rows);
+    if (work) {
+        ltv_customer_t **ch;
+        int nch = ltv_batch_rfm_changed(st->batch, &ch);
+        emit_customers(st, token, ch, nch);
+    }
 
     ltv_batch_begin(st->batch, ++st->seq);
     ltv_cache_evict(st->cache, st->seq);
