@@ -94,6 +94,10 @@ typedef struct ltv_agg_class_s {
     /* The times (ms) at which the row's `final` flags turn true; returns how
      * many. */
     int (*milestones)(const ltv_agg_t *agg, const ltv_rowid_t *id, int64_t *out);
+    /* Optional: rows are withheld until the watermark reaches this time
+     * (rolling windows of days the clock has not reached yet); returns
+     * INT64_MIN for rows shown at once. */
+    int64_t (*visible_from)(const ltv_agg_t *agg, const ltv_rowid_t *id);
 } ltv_agg_class_t;
 
 struct ltv_agg_s {

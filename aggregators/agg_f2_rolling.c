@@ -93,6 +93,11 @@ static int roll_milestones(const ltv_agg_t *a, const ltv_rowid_t *id, int64_t *o
     return 1;
 }
 
+/* The rate of day t exists once the clock reaches day t. */
+static int64_t roll_visible(const ltv_agg_t *a, const ltv_rowid_t *id) {
+    return ltv_day_start_ms(id->day, a->tz_offset_ms);
+}
+
 const ltv_agg_class_t ltv_agg_f2_rolling = {
     .name = "f2_rolling",
     .facets = 0,
@@ -100,4 +105,5 @@ const ltv_agg_class_t ltv_agg_f2_rolling = {
     .derive = roll_derive,
     .render = roll_render,
     .milestones = roll_milestones,
+    .visible_from = roll_visible,
 };

@@ -249,6 +249,13 @@ static int rm_milestones(const ltv_agg_t *a, const ltv_rowid_t *id, int64_t *out
     return 1;
 }
 
+/* A window ending on a day the clock has not reached is not shown yet. */
+static int64_t rm_visible(const ltv_agg_t *a, const ltv_rowid_t *id) {
+    if (!*id->dim)
+        return INT64_MIN; /* a daily row holds events that happened */
+    return ltv_day_start_ms(id->day, a->tz_offset_ms);
+}
+
 const ltv_agg_class_t ltv_agg_retention_mix = {
     .name = "retention_mix",
     .facets = LTV_FACET_ORDERS | LTV_FACET_VISITS,
@@ -258,4 +265,5 @@ const ltv_agg_class_t ltv_agg_retention_mix = {
     .derive = rm_derive,
     .render = rm_render,
     .milestones = rm_milestones,
+    .visible_from = rm_visible,
 };

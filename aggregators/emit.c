@@ -1,4 +1,5 @@
 #include "emit.h"
+#include "outschema.h"
 #include "log.h"
 
 #include <stdio.h>
@@ -36,6 +37,12 @@ struct ltv_emitter_s {
     ltv_buf_t val;
     ltv_out_t out;
     ltv_emit_stats_t st;
+    /* Avro output: one encoder per output topic. */
+    struct {
+        char *topic;
+        ltv_avro_out_t *ao;
+    } avro[16];
+    int navro;
 };
 
 /* Message opaques: the low bit tells a row from a DLQ message. */
@@ -125,6 +132,29 @@ ltv_emitter_t *ltv_emitter_new(const ltv_conf_t *conf, ltv_aggs_t *aggs, char *e
         goto err;
     }
     kc = NULL; /* now owned by em->rk */
+    if (conf->output_format == 1) {
+        ltv_outschema_t *sch;
+        int n = ltv_outschemas(aggs, conf, &sch);
+        for (int i = 0; i < n && em->navro < 16; i++) {
+            int32_t id = ltv_schema_id_for(conf->output_schema_ids, sch[i].topic);
+            if (id < 0) {
+                snprintf(errstr, errstr_size,
+                         "output.format=avro: output.avro.schema.ids has no schema id for topic %s",
+                         sch[i].topic);
+                ltv_outschemas_free(sch, n);
+                goto err;
+            }
+            ltv_avro_out_t *ao = ltv_avro_out_new(sch[i].json, id, errstr, errstr_size);
+            if (!ao) {
+                ltv_outschemas_free(sch, n);
+                goto err;
+            }
+            em->avro[em->navro].topic = ltv_strdup(sch[i].topic);
+            em->avro[em->navro].ao = ao;
+            em->navro++;
+        }
+        ltv_outschemas_free(sch, n);
+    }
     return em;
 
 err:
@@ -166,6 +196,10 @@ void ltv_emitter_destroy(ltv_emitter_t *em) {
     }
     ltv_buf_free(&em->val);
     ltv_out_free(&em->out);
+    for (int i = 0; i < em->navro; i++) {
+        free(em->avro[i].topic);
+        ltv_avro_out_destroy(em->avro[i].ao);
+    }
     free(em);
 }
 
@@ -214,7 +248,20 @@ static void batch_release(ltv_emitter_t *em, batch_t *b) {
 
 static int produce_out(ltv_emitter_t *em, batch_t *b, const char *topic, const ltv_out_t *o,
                        char *errstr, size_t errstr_size) {
-    ltv_out_json(o, &em->val);
+    if (em->navro) {
+        ltv_avro_out_t *ao = NULL;
+        for (int i = 0; i < em->navro; i++)
+            if (!strcmp(em->avro[i].topic, topic))
+                ao = em->avro[i].ao;
+        if (!ao || ltv_avro_out_encode(ao, o, &em->val, errstr, errstr_size)) {
+            if (!ao)
+                snprintf(errstr, errstr_size, "no Avro encoder for topic %s", topic);
+            b->failed = 1;
+            return -1;
+        }
+    } else {
+        ltv_out_json(o, &em->val);
+    }
     b->outstanding++;
     em->outstanding++;
     if (produce(em, topic, o->key.p, o->key.n, em->val.p, em->val.n, NULL, b, errstr,

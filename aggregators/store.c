@@ -595,7 +595,7 @@ static const char finalize_script[] =
     "local seen = {}\n"
     "for _, m in ipairs(due) do\n"
     "  redis.call('ZREM', KEYS[1], m)\n"
-    "  local rid = string.gsub(m, '#%d+$', '')\n"
+    "  local rid = string.gsub(m, '#[%dv]+$', '')\n"
     "  if not seen[rid] then\n"
     "    seen[rid] = true\n"
     "    local k = ARGV[3] .. rid\n"
@@ -773,6 +773,9 @@ ltv_store_res_t ltv_store_commit(ltv_store_t *st, const ltv_commit_t *c, ltv_row
     int *readback = ltv_malloc(sizeof(int) * (size_t)(nd ? nd : 1)); /* EXEC index of HGETALL */
     ltv_row_t *rows = ltv_calloc((size_t)caprows, sizeof(ltv_row_t));
     int nmile = 0;
+    ltv_buf_t withheld; /* finalq entries of rows the clock has not reached */
+    ltv_buf_init(&withheld);
+    int nwithheld = 0;
     ltv_buf_t rfmargs; /* (day, field, delta) of the internal rfm_delta rows */
     ltv_buf_init(&rfmargs);
     int nrfm = 0;
@@ -808,6 +811,30 @@ ltv_store_res_t ltv_store_commit(ltv_store_t *st, const ltv_commit_t *c, ltv_row
         resp_arg(&st->out, st->key.p, st->key.n);
         resp_args(&st->out, "version");
         resp_argi(&st->out, 1);
+        int64_t vis = dr->id.agg->cls->visible_from
+                          ? dr->id.agg->cls->visible_from(dr->id.agg, &dr->id)
+                          : INT64_MIN;
+        if (vis != INT64_MIN && (c->watermark == INT64_MIN || vis > c->watermark)) {
+            /* Withheld: the finalizer emits it when the clock gets there. */
+            ltv_rowid_format(&dr->id, &rid);
+            char mem[300];
+            int ml = snprintf(mem, sizeof(mem), "%s#v", rid.p);
+            resp_argi(&withheld, vis);
+            resp_arg(&withheld, mem, (size_t)(ml < (int)sizeof(mem) ? ml : (int)sizeof(mem) - 1));
+            nwithheld++;
+            if (dr->id.agg->cls->milestones) {
+                int64_t ms[LTV_MAX_MILESTONES];
+                int k = dr->id.agg->cls->milestones(dr->id.agg, &dr->id, ms);
+                for (int m = 0; m < k; m++) {
+                    ml = snprintf(mem, sizeof(mem), "%s#%d", rid.p, m);
+                    resp_argi(&withheld, ms[m]);
+                    resp_arg(&withheld, mem,
+                             (size_t)(ml < (int)sizeof(mem) ? ml : (int)sizeof(mem) - 1));
+                    nwithheld++;
+                }
+            }
+            continue;
+        }
         resp_cmd(st, 2);
         resp_args(&st->out, "HGETALL");
         resp_arg(&st->out, st->key.p, st->key.n);
@@ -815,6 +842,14 @@ ltv_store_res_t ltv_store_commit(ltv_store_t *st, const ltv_commit_t *c, ltv_row
         readback[nrows] = st->ncmd - 2; /* index within the EXEC reply (MULTI excluded) */
         nrows++;
     }
+    if (nwithheld) {
+        ns_key(st, "finalq", &st->key);
+        resp_cmd(st, 2 + 2 * nwithheld);
+        resp_args(&st->out, "ZADD");
+        resp_arg(&st->out, st->key.p, st->key.n);
+        ltv_buf_append(&st->out, withheld.p, withheld.n);
+    }
+    ltv_buf_free(&withheld);
     if (nrows) {
         emitq_key(st, &st->key);
         resp_cmd(st, 2 + 2 * nrows);

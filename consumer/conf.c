@@ -59,7 +59,11 @@ static const conf_prop_t props[] = {
      "Output topic of each customer's current RFM scores and segment, keyed by customer."},
     {"topic.rfm_segments", T_STR, "ltv.rfm_segments", O(topic_rfm_segments), 0, 0, NULL,
      "Output topic of per-day customer counts by RFM segment."},
-    {"output.format", T_ENUM, "json", O(output_format), 0, 0, "json", "Output row encoding."},
+    {"output.format", T_ENUM, "json", O(output_format), 0, 0, "json|avro",
+     "Output row encoding: JSON, or Avro in Confluent wire format (schemas: ltvstream schemas)."},
+    {"output.avro.schema.ids", T_STR, "", O(output_schema_ids), 0, 0, NULL,
+     "Avro output without a Schema Registry: the schema id of each output topic, "
+     "\"topic:id,topic:id\"."},
     {"redis.host", T_STR, "127.0.0.1", O(redis_host), 0, 0, NULL, "Redis host (or unix socket path starting with /)."},
     {"redis.port", T_INT, "6379", O(redis_port), 1, 65535, NULL, "Redis port."},
     {"redis.password", T_STR, "", O(redis_password), 0, 0, NULL, "Redis AUTH password (empty: none)."},

@@ -51,7 +51,8 @@ typedef struct ltv_conf_s {
     char *topic_f2_rolling;
     char *topic_customer_rfm;
     char *topic_rfm_segments;
-    int output_format; /* 0 json */
+    int output_format; /* 0 json, 1 avro */
+    char *output_schema_ids; /* "topic:id,..." for Avro without a registry */
 
     /* State */
     char *redis_host;

@@ -10,6 +10,8 @@
 #include "conf.h"
 #include "gen.h"
 #include "log.h"
+#include "agg.h"
+#include "outschema.h"
 #include "stage.h"
 #include "tools.h"
 
@@ -36,7 +38,8 @@ static void usage(FILE *fp) {
             "  run      run the stage: -c <properties file>, -X key=value, -b <brokers>\n"
             "  broker   start the embedded Kafka-protocol broker (librdkafka mock cluster)\n"
             "  gen      produce synthetic events (ltvstream gen --help)\n"
-            "  demo     embedded broker + private Redis + generator + stage, prints the metrics\n\n"
+            "  demo     embedded broker + private Redis + generator + stage, prints the metrics\n"
+            "  schemas  print the Avro schemas of the output topics (-d <dir>: write <row>.avsc)\n\n"
             "  -X list  print every configuration key\n"
             "  --version\n",
             LTV_VERSION);
@@ -118,6 +121,54 @@ static int cmd_run(int argc, char **argv) {
     return rc ? 1 : 0;
 }
 
+/* `ltvstream schemas [-X ...] [-d dir]`: the output schemas for the given
+ * configuration (horizons and segment names change the fields). */
+static int cmd_schemas(int argc, char **argv) {
+    const char *dir = NULL;
+    char **args = ltv_calloc((size_t)argc + 1, sizeof(char *));
+    int n = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "-d") && i + 1 < argc)
+            dir = argv[++i];
+        else
+            args[n++] = argv[i];
+    }
+    ltv_conf_t *conf = ltv_conf_new();
+    int rc = parse_conf(n, args, conf);
+    free(args);
+    char err[512];
+    ltv_aggs_t *aggs = rc ? NULL : ltv_aggs_new(conf, err, sizeof(err));
+    if (!rc && !aggs) {
+        fprintf(stderr, "ltvstream: %s\n", err);
+        rc = 2;
+    }
+    if (aggs) {
+        ltv_outschema_t *s;
+        int k = ltv_outschemas(aggs, conf, &s);
+        for (int i = 0; i < k; i++) {
+            if (!dir) {
+                printf("// topic %s\n%s\n", s[i].topic, s[i].json);
+                continue;
+            }
+            char path[1024];
+            snprintf(path, sizeof(path), "%s/%s.avsc", dir, s[i].row_type);
+            FILE *fp = fopen(path, "w");
+            if (!fp) {
+                fprintf(stderr, "ltvstream: cannot write %s\n", path);
+                rc = 1;
+                continue;
+            }
+            fputs(s[i].json, fp);
+            fclose(fp);
+            fprintf(stderr, "wrote %s (topic %s)\n", path, s[i].topic);
+        }
+        ltv_outschemas_free(s, k);
+        ltv_aggs_destroy(aggs);
+    }
+    ltv_conf_destroy(conf);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);
@@ -144,6 +195,8 @@ int main(int argc, char **argv) {
         return ltv_gen_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "demo"))
         return ltv_demo_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "schemas"))
+        return cmd_schemas(argc - 1, argv + 1);
     fprintf(stderr, "ltvstream: unknown command \"%s\"\n\n", cmd);
     usage(stderr);
     return 2;

@@ -144,6 +144,78 @@ static void print_mix(const ltv_table_t *t) {
     }
 }
 
+static void print_rolling(const ltv_table_t *t) {
+    printf("\nRolling F2 rate (all channels; cohorts of the trailing 30 days whose horizon "
+           "matured), every 7th day\n");
+    printf("%-12s %-25s %9s %10s   %-25s %9s %10s\n", "day", "30d-horizon cohorts", "new",
+           "F2 in 30d", "90d-horizon cohorts", "new", "F2 in 90d");
+    int k = 0;
+    for (int i = 0; i < t->n; i++) {
+        const char *j = t->rows[i].json;
+        char ch[64], day[16], a1[16], a2[16], b1[16], b2[16];
+        ltv_json_field(j, "channel", ch, sizeof(ch));
+        if (strcmp(ch, "all") || ltv_json_field_i64(j, "cohorts_30d") == 0)
+            continue;
+        if (k++ % 7)
+            continue;
+        ltv_json_field(j, "day", day, sizeof(day));
+        ltv_json_field(j, "cohort_from_30d", a1, sizeof(a1));
+        ltv_json_field(j, "cohort_to_30d", a2, sizeof(a2));
+        ltv_json_field(j, "cohort_from_90d", b1, sizeof(b1));
+        ltv_json_field(j, "cohort_to_90d", b2, sizeof(b2));
+        char w1[32], w2[32];
+        snprintf(w1, sizeof(w1), "%s..%s", a1 + 5, a2 + 5);
+        snprintf(w2, sizeof(w2), "%s..%s", b1 + 5, b2 + 5);
+        double r30 = ltv_json_field_f(j, "rolling_f2_rate_30d");
+        double r90 = ltv_json_field_f(j, "rolling_f2_rate_90d");
+        char s30[16] = "-", s90[16] = "-";
+        if (r30 >= 0)
+            snprintf(s30, sizeof(s30), "%.1f%%", 100 * r30);
+        if (r90 >= 0)
+            snprintf(s90, sizeof(s90), "%.1f%%", 100 * r90);
+        printf("%-12s %-25s %9lld %10s   %-25s %9lld %10s\n", day, w1,
+               (long long)ltv_json_field_i64(j, "cohorts_30d"), s30, w2,
+               (long long)ltv_json_field_i64(j, "cohorts_90d"), s90);
+    }
+}
+
+static const char *segs[] = {"champions", "loyal", "potential_loyalist", "new_customer",
+                             "promising", "need_attention", "about_to_sleep", "cant_lose",
+                             "at_risk", "lost", "hibernating"};
+
+static void print_rfm(const ltv_table_t *segt, const ltv_table_t *cust) {
+    if (!segt->n)
+        return;
+    const char *last = segt->rows[segt->n - 1].json;
+    char day[16], fin[8];
+    ltv_json_field(last, "day", day, sizeof(day));
+    ltv_json_field(last, "final", fin, sizeof(fin));
+    int64_t total = ltv_json_field_i64(last, "customers");
+    printf("\nRFM segments as of %s (%lld customers; final: %s)\n", day, (long long)total, fin);
+    for (size_t i = 0; i < sizeof(segs) / sizeof(segs[0]); i++) {
+        int64_t v = ltv_json_field_i64(last, segs[i]);
+        int bar = total ? (int)(60 * v / total) : 0;
+        printf("  %-20s %6lld %5.1f%%  ", segs[i], (long long)v,
+               total ? 100.0 * (double)v / (double)total : 0.0);
+        for (int k = 0; k < bar; k++)
+            putchar('#');
+        putchar('\n');
+    }
+    if (segt->n > 30) {
+        const char *month = segt->rows[segt->n - 31].json;
+        ltv_json_field(month, "day", day, sizeof(day));
+        printf("  (30 days earlier, %s: champions %lld, new_customer %lld, at_risk %lld, "
+               "lost %lld)\n",
+               day, (long long)ltv_json_field_i64(month, "champions"),
+               (long long)ltv_json_field_i64(month, "new_customer"),
+               (long long)ltv_json_field_i64(month, "at_risk"),
+               (long long)ltv_json_field_i64(month, "lost"));
+    }
+    printf("\nltv.customer_rfm: %d customers; a few of them:\n", cust->n);
+    for (int i = 0; i < cust->n && i < 4; i++)
+        printf("  %s\n", cust->rows[i * (cust->n / 4)].json);
+}
+
 int ltv_demo_main(int argc, char **argv) {
     int customers = 4000, days = 120;
     static const struct option lo[] = {{"customers", 1, 0, 'C'}, {"days", 1, 0, 'D'},
@@ -167,7 +239,7 @@ int ltv_demo_main(int argc, char **argv) {
     ltv_redis_t *redis = NULL;
     ltv_conf_t *conf = NULL;
     ltv_stage_t *st = NULL;
-    ltv_table_t f2 = {0}, mix = {0};
+    ltv_table_t f2 = {0}, mix = {0}, roll = {0}, segt = {0}, cust = {0};
 
     ltv_log_setup(LTV_LOG_WARN, 0);
     if (!mkdtemp(tmpdir)) {
@@ -238,13 +310,20 @@ int ltv_demo_main(int argc, char **argv) {
     }
 
     if (ltv_table_read(mock->bootstraps, "ltv.f2_rate", &f2, err, sizeof(err)) ||
-        ltv_table_read(mock->bootstraps, "ltv.retention_mix", &mix, err, sizeof(err)))
+        ltv_table_read(mock->bootstraps, "ltv.retention_mix", &mix, err, sizeof(err)) ||
+        ltv_table_read(mock->bootstraps, "ltv.f2_rolling", &roll, err, sizeof(err)) ||
+        ltv_table_read(mock->bootstraps, "ltv.rfm_segments", &segt, err, sizeof(err)) ||
+        ltv_table_read(mock->bootstraps, "ltv.customer_rfm", &cust, err, sizeof(err)))
         goto done;
-    printf("output topics:     ltv.f2_rate %d rows (%lld versions), ltv.retention_mix %d rows "
-           "(%lld versions)\n",
-           f2.n, (long long)f2.messages, mix.n, (long long)mix.messages);
+    printf("output topics:     rows (versions): ltv.f2_rate %d (%lld), ltv.f2_rolling %d (%lld), "
+           "ltv.retention_mix %d (%lld), ltv.rfm_segments %d (%lld), ltv.customer_rfm %d (%lld)\n",
+           f2.n, (long long)f2.messages, roll.n, (long long)roll.messages, mix.n,
+           (long long)mix.messages, segt.n, (long long)segt.messages, cust.n,
+           (long long)cust.messages);
     print_f2(&f2);
+    print_rolling(&roll);
     print_mix(&mix);
+    print_rfm(&segt, &cust);
     if (f2.n)
         printf("\nexample ltv.f2_rate row:\n  key %s\n  %s\n", f2.rows[f2.n / 2].key,
                f2.rows[f2.n / 2].json);
@@ -255,6 +334,9 @@ done:
         fprintf(stderr, "demo: %s\n", err);
     ltv_table_free(&f2);
     ltv_table_free(&mix);
+    ltv_table_free(&roll);
+    ltv_table_free(&segt);
+    ltv_table_free(&cust);
     ltv_stage_destroy(st);
     ltv_conf_destroy(conf);
     ltv_redis_stop(redis);
