@@ -6,7 +6,7 @@ set -euo pipefail
 
 PKGS=(build-essential cmake pkg-config
       librdkafka-dev libavro-dev libhiredis-dev libcmocka-dev
-      redis-server valgrind)
+      redis-server valgrind python3)
 
 missing=()
 for p in "${PKGS[@]}"; do
