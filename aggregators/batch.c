@@ -275,6 +275,9 @@ void ltv_batch_apply(ltv_batch_t *b, ltv_batch_stats_t *stats) {
                 c->rfm_f = r.f;
                 c->rfm_m = r.m;
                 c->rfm_seg = r.seg;
+                /* One writer per customer (its partition's owner, fenced), so
+                 * the row version can count here and be written with it. */
+                c->rfm_version++;
                 c->dirty |= LTV_D_RFM;
                 stats->rfm_changes++;
                 if (b->nrfmch == b->caprfmch) {

@@ -275,37 +275,14 @@ static int produce_out(ltv_emitter_t *em, batch_t *b, const char *topic, const l
     return 0;
 }
 
-int ltv_emitter_rows(ltv_emitter_t *em, const char *token, const ltv_row_t *rows, int nrows,
-                     const ltv_emit_info_t *info, char *errstr, size_t errstr_size) {
-    if (!nrows)
-        return 0;
-    batch_t *b = batch_new(token, nrows);
-    ltv_buf_t rid;
-    ltv_buf_init(&rid);
-    for (int i = 0; i < nrows; i++) {
-        const ltv_row_t *r = &rows[i];
-        ltv_rowid_format(&r->id, &rid);
-        b->members[b->nmembers++] = ltv_strdup(rid.p);
-        ltv_out_reset(&em->out);
-        r->id.agg->cls->render(r->id.agg, r, info, &em->out);
-        if (produce_out(em, b, r->id.agg->topic, &em->out, errstr, errstr_size))
-            break;
-    }
-    ltv_buf_free(&rid);
-    int failed = b->failed;
-    batch_release(em, b);
-    return failed ? -1 : 0;
-}
-
-int ltv_emitter_outs(ltv_emitter_t *em, const char *token, const char *topic,
-                     ltv_out_t *const *outs, const char *const *members, int n, char *errstr,
-                     size_t errstr_size) {
+int ltv_emitter_send(ltv_emitter_t *em, const char *token, const ltv_emit_item_t *items, int n,
+                     char *errstr, size_t errstr_size) {
     if (!n)
         return 0;
     batch_t *b = batch_new(token, n);
     for (int i = 0; i < n; i++) {
-        b->members[b->nmembers++] = ltv_strdup(members[i]);
-        if (produce_out(em, b, topic, outs[i], errstr, errstr_size))
+        b->members[b->nmembers++] = ltv_strdup(items[i].member);
+        if (produce_out(em, b, items[i].topic, items[i].out, errstr, errstr_size))
             break;
     }
     int failed = b->failed;

@@ -34,15 +34,18 @@ ltv_emitter_t *ltv_emitter_new(const ltv_conf_t *conf, ltv_aggs_t *aggs, char *e
 void ltv_emitter_destroy(ltv_emitter_t *em);
 rd_kafka_t *ltv_emitter_handle(ltv_emitter_t *em);
 
-/* Renders and produces the rows of a committed batch. */
-int ltv_emitter_rows(ltv_emitter_t *em, const char *token, const ltv_row_t *rows, int nrows,
-                     const ltv_emit_info_t *info, char *errstr, size_t errstr_size);
+/* One output row to produce: its topic, rendered fields and the member
+ * naming it in the emission queue (row id, or "c|<customer>"). */
+typedef struct ltv_emit_item_s {
+    const char *topic;
+    const ltv_out_t *out;
+    const char *member;
+} ltv_emit_item_t;
 
-/* Produces already rendered rows (key + fields) to `topic`, tracked under
- * token with the given emission-queue members. */
-int ltv_emitter_outs(ltv_emitter_t *em, const char *token, const char *topic,
-                     ltv_out_t *const *outs, const char *const *members, int n, char *errstr,
-                     size_t errstr_size);
+/* Produces a committed batch's rows, tracked under its emission-queue
+ * token: when all are delivered the token comes back as an ack. */
+int ltv_emitter_send(ltv_emitter_t *em, const char *token, const ltv_emit_item_t *items, int n,
+                     char *errstr, size_t errstr_size);
 
 /* Sends one bad message to the dead-letter topic, unchanged, with headers
  * ltv.reason, ltv.detail, ltv.source.topic, ltv.source.partition,

@@ -536,6 +536,7 @@ static void add_customer_write(ltv_store_t *st, ltv_customer_t *c, ltv_buf_t *sc
     FI(LTV_D_RFM, "r", c->rfm_r);
     FI(LTV_D_RFM, "f", c->rfm_f);
     FI(LTV_D_RFM, "m", c->rfm_m);
+    FI(LTV_D_RFM, "rfm_version", c->rfm_version);
     const char *segname = c->rfm_seg >= 0 ? ltv_aggs_rfm(st->aggs)->names[c->rfm_seg] : "";
     FS(LTV_D_RFM, "segment", segname);
 #undef FI
@@ -591,7 +592,7 @@ static void add_customer_write(ltv_store_t *st, ltv_customer_t *c, ltv_buf_t *sc
  * values. Atomic, so concurrent instances never both finalize a row. */
 static const char finalize_script[] =
     "local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])\n"
-    "local out = {}\n"
+    "local out, rids = {}, {}\n"
     "local seen = {}\n"
     "for _, m in ipairs(due) do\n"
     "  redis.call('ZREM', KEYS[1], m)\n"
@@ -601,12 +602,13 @@ static const char finalize_script[] =
     "    local k = ARGV[3] .. rid\n"
     "    if redis.call('EXISTS', k) == 1 then\n"
     "      redis.call('HINCRBY', k, 'version', 1)\n"
-    "      redis.call('HSET', KEYS[2], rid, ARGV[4])\n"
+    "      rids[#rids + 1] = rid\n"
     "      out[#out + 1] = rid\n"
     "      out[#out + 1] = redis.call('HGETALL', k)\n"
     "    end\n"
     "  end\n"
     "end\n"
+    "if #rids > 0 then redis.call('HSET', KEYS[2], ARGV[4] .. '/f', table.concat(rids, '\\n')) end\n"
     "return out\n";
 
 /* The rfm_segments running sums (see agg_rfm_segments.c). Adds the batch's
@@ -669,15 +671,16 @@ static const char rfm_script[] =
     "    redis.call('ZADD', finalq, target_end, 'rfm_segments|' .. ymd(target) .. '|#0')\n"
     "  end\n"
     "end\n"
-    "local out = {}\n"
+    "local out, rids = {}, {}\n"
     "for t, _ in pairs(touched) do\n"
     "  local k = cpre .. ymd(t) .. '|'\n"
     "  local rid = 'rfm_segments|' .. ymd(t) .. '|'\n"
     "  redis.call('HINCRBY', k, 'version', 1)\n"
-    "  redis.call('HSET', emitq, rid, token)\n"
+    "  rids[#rids + 1] = rid\n"
     "  out[#out + 1] = rid\n"
     "  out[#out + 1] = redis.call('HGETALL', k)\n"
     "end\n"
+    "if #rids > 0 then redis.call('HSET', emitq, token .. '/r', table.concat(rids, '\\n')) end\n"
     "return out\n";
 
 /* Raises the stored watermark, never lowers it. */
@@ -721,31 +724,20 @@ ltv_store_res_t ltv_store_commit(ltv_store_t *st, const ltv_commit_t *c, ltv_row
     pipeline_begin(st);
     resp_cmd(st, 1);
     resp_args(&st->out, "MULTI");
-    int *rfm_at = ltv_malloc(sizeof(int) * (size_t)(c->ncust ? c->ncust : 1));
+    ltv_buf_t emembers; /* this batch's emission-queue entry: members, one a line */
+    ltv_buf_init(&emembers);
     for (int i = 0; i < c->ncust; i++) {
         ltv_customer_t *cu = c->customers[i];
-        rfm_at[i] = -1;
         add_customer_write(st, cu, &scratch);
         if (cu->kind != LTV_ENT_CUSTOMER)
             continue;
         ltv_store_customer_key(st, cu->kind, cu->id, cu->idlen, &st->key);
         if (cu->dirty & LTV_D_RFM) {
-            /* The customer_rfm row's version, and its place in the queue. */
-            resp_cmd(st, 4);
-            resp_args(&st->out, "HINCRBY");
-            resp_arg(&st->out, st->key.p, st->key.n);
-            resp_args(&st->out, "rfm_version");
-            resp_argi(&st->out, 1);
-            rfm_at[i] = st->ncmd - 2;
-            ltv_buf_reset(&scratch);
-            ltv_buf_append(&scratch, "c|", 2);
-            ltv_buf_append(&scratch, cu->id, cu->idlen);
-            emitq_key(st, &st->key);
-            resp_cmd(st, 4);
-            resp_args(&st->out, "HSET");
-            resp_arg(&st->out, st->key.p, st->key.n);
-            resp_arg(&st->out, scratch.p, scratch.n);
-            resp_args(&st->out, c->token);
+            /* Its customer_rfm row is emitted by this batch. */
+            if (emembers.n)
+                ltv_buf_putc(&emembers, '\n');
+            ltv_buf_append(&emembers, "c|", 2);
+            ltv_buf_append(&emembers, cu->id, cu->idlen);
         }
         if (cu->dirty & (LTV_D_LAST_TS | LTV_D_N)) {
             /* Who bought last on which day, for recency ticks. */
@@ -850,16 +842,22 @@ ltv_store_res_t ltv_store_commit(ltv_store_t *st, const ltv_commit_t *c, ltv_row
         ltv_buf_append(&st->out, withheld.p, withheld.n);
     }
     ltv_buf_free(&withheld);
-    if (nrows) {
+    for (int i = 0; i < nrows; i++) {
+        ltv_rowid_format(&rows[i].id, &scratch);
+        if (emembers.n)
+            ltv_buf_putc(&emembers, '\n');
+        ltv_buf_append(&emembers, scratch.p, scratch.n);
+    }
+    if (emembers.n) {
         emitq_key(st, &st->key);
-        resp_cmd(st, 2 + 2 * nrows);
+        resp_cmd(st, 4);
         resp_args(&st->out, "HSET");
         resp_arg(&st->out, st->key.p, st->key.n);
-        for (int i = 0; i < nrows; i++) {
-            ltv_rowid_format(&rows[i].id, &scratch);
-            resp_arg(&st->out, scratch.p, scratch.n);
-            resp_args(&st->out, c->token);
-        }
+        resp_args(&st->out, c->token);
+        resp_arg(&st->out, emembers.p, emembers.n);
+    }
+    ltv_buf_free(&emembers);
+    if (nrows) {
         /* Milestones still ahead of the clock: the finalizer re-emits the
          * row when the watermark reaches each. */
         ltv_buf_t z;
@@ -1024,16 +1022,13 @@ ltv_store_res_t ltv_store_commit(ltv_store_t *st, const ltv_commit_t *c, ltv_row
                 parse_row_list(st, r->element[rfm_script_at], &rows, &nrows, &caprows);
             if (res == LTV_STORE_OK && finalize_at >= 0)
                 parse_row_list(st, r->element[finalize_at], &rows, &nrows, &caprows);
-            for (int i = 0; res == LTV_STORE_OK && i < c->ncust; i++)
-                if (rfm_at[i] >= 0)
-                    c->customers[i]->rfm_version = reply_i64(r->element[rfm_at[i]]);
+
         }
         freeReplyObject(r);
     } else {
         res = LTV_STORE_ERR;
     }
     free(readback);
-    free(rfm_at);
     if (res != LTV_STORE_OK) {
         free(rows);
         return res;
@@ -1139,29 +1134,29 @@ ltv_store_res_t ltv_store_read_clock(ltv_store_t *st, ltv_clockpos_t **out, int 
 
 /* ---- emission queue ------------------------------------------------------------ */
 
-static const char ack_script[] =
-    "local n = 0\n"
-    "for i = 2, #ARGV do\n"
-    "  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[1] then\n"
-    "    redis.call('HDEL', KEYS[1], ARGV[i]); n = n + 1\n"
-    "  end\n"
-    "end\n"
-    "return n\n";
-
-ltv_store_res_t ltv_store_ack(ltv_store_t *st, const char *token, const char *const *members,
-                              int n, char *errstr, size_t errstr_size) {
+ltv_store_res_t ltv_store_ack(ltv_store_t *st, const char *const *tokens, int n, char *errstr,
+                              size_t errstr_size) {
     if (!n)
         return LTV_STORE_OK;
+    /* A batch's entry, and those its scripts added (rows they finalized or
+     * materialized); deleting a field that is not there is harmless. */
     pipeline_begin(st);
-    resp_cmd(st, 5 + n);
-    resp_args(&st->out, "EVAL");
-    resp_args(&st->out, ack_script);
-    resp_args(&st->out, "1");
+    resp_cmd(st, 2 + 3 * n);
+    resp_args(&st->out, "HDEL");
     emitq_key(st, &st->key);
     resp_arg(&st->out, st->key.p, st->key.n);
-    resp_args(&st->out, token);
-    for (int i = 0; i < n; i++)
-        resp_args(&st->out, members[i]);
+    ltv_buf_t f;
+    ltv_buf_init(&f);
+    for (int i = 0; i < n; i++) {
+        resp_args(&st->out, tokens[i]);
+        ltv_buf_reset(&f);
+        ltv_buf_printf(&f, "%s/f", tokens[i]);
+        resp_arg(&st->out, f.p, f.n);
+        ltv_buf_reset(&f);
+        ltv_buf_printf(&f, "%s/r", tokens[i]);
+        resp_arg(&st->out, f.p, f.n);
+    }
+    ltv_buf_free(&f);
     if (pipeline_send(st, errstr, errstr_size))
         return LTV_STORE_ERR;
     return drain(st, 1, errstr, errstr_size);
@@ -1188,12 +1183,24 @@ ltv_store_res_t ltv_store_read_emitq(ltv_store_t *st, char ***members_out, char 
         freeReplyObject(r);
         return LTV_STORE_ERR;
     }
-    int n = (int)(r->elements / 2);
-    char **members = ltv_calloc((size_t)(n ? n : 1), sizeof(char *));
-    char **tokens = ltv_calloc((size_t)(n ? n : 1), sizeof(char *));
-    for (int i = 0; i < n; i++) {
-        members[i] = ltv_strndup(r->element[2 * i]->str, r->element[2 * i]->len);
-        tokens[i] = ltv_strndup(r->element[2 * i + 1]->str, r->element[2 * i + 1]->len);
+    char **members = NULL, **tokens = NULL;
+    int n = 0, cap = 0;
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const redisReply *f = r->element[i], *v = r->element[i + 1];
+        const char *s = v->str, *end = v->str + v->len;
+        while (s < end) {
+            const char *e = memchr(s, '\n', (size_t)(end - s));
+            size_t l = e ? (size_t)(e - s) : (size_t)(end - s);
+            if (n == cap) {
+                cap = cap ? cap * 2 : 64;
+                members = ltv_realloc(members, sizeof(char *) * (size_t)cap);
+                tokens = ltv_realloc(tokens, sizeof(char *) * (size_t)cap);
+            }
+            members[n] = ltv_strndup(s, l);
+            tokens[n] = ltv_strndup(f->str, f->len);
+            n++;
+            s = e ? e + 1 : end;
+        }
     }
     freeReplyObject(r);
     *members_out = members;

@@ -22,8 +22,10 @@
  *   ltv:v:{<visitor_id>}        hash: an anonymous visitor
  *   ltv:row:<agg>|<day>|<dim>   hash: one output row's counters + version
  *   ltv:off:<topic>:<partition> hash: next offset, highest ts
- *   ltv:emitq                   hash: rows committed but not yet confirmed
- *                               delivered to Kafka -> batch token
+ *   ltv:emitq                   hash: batch token -> the rows it committed
+ *                               whose delivery to Kafka is not yet
+ *                               confirmed, one a line ("<token>/f" and
+ *                               "<token>/r": rows its scripts changed)
  *   ltv:finalq                  zset: "<row>#<k>" by the watermark at which
  *                               the row's k-th `final` flag turns true
  *   ltv:clock                   hash: "<topic>:<partition>" -> event-time
@@ -126,14 +128,12 @@ ltv_store_res_t ltv_store_rfm_range(ltv_store_t *st, int32_t partition, const in
 ltv_store_res_t ltv_store_read_clock(ltv_store_t *st, ltv_clockpos_t **out, int *n,
                                      int64_t *watermark, char *errstr, size_t errstr_size);
 
-/* Removes members (row ids, "c|<customer>") from the emission queue if
- * their entry still holds token (a later batch may have queued them
- * again). */
-ltv_store_res_t ltv_store_ack(ltv_store_t *st, const char *token, const char *const *members,
-                              int n, char *errstr, size_t errstr_size);
+/* Removes delivered batches (by token) from the emission queue. */
+ltv_store_res_t ltv_store_ack(ltv_store_t *st, const char *const *tokens, int n, char *errstr,
+                              size_t errstr_size);
 
-/* Reads the emission queue: members and their tokens (free each, and the
- * arrays, with free()). */
+/* Reads the emission queue: members (row ids, "c|<customer>") and the queue
+ * field holding each (free each, and the arrays, with free()). */
 ltv_store_res_t ltv_store_read_emitq(ltv_store_t *st, char ***members, char ***tokens, int *n,
                                      char *errstr, size_t errstr_size);
 

@@ -75,6 +75,7 @@ typedef struct ltv_conf_s {
 
     /* Operation */
     int stop_at_end;
+    char *stats_file;
     int64_t cache_max_customers;
     int64_t log_level;
     int log_json;

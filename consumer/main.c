@@ -116,6 +116,27 @@ static int cmd_run(int argc, char **argv) {
              (unsigned long long)s.consumed, (unsigned long long)s.applied,
              (unsigned long long)s.duplicates, (unsigned long long)dlq,
              (unsigned long long)s.batches, (unsigned long long)s.rows_emitted);
+    if (conf->stats_file[0]) {
+        FILE *fp = fopen(conf->stats_file, "w");
+        if (fp) {
+            double secs = s.first_msg_us && s.last_commit_us > s.first_msg_us
+                              ? (double)(s.last_commit_us - s.first_msg_us) / 1e6
+                              : 0;
+            fprintf(fp,
+                    "{\"consumed\":%llu,\"applied\":%llu,\"duplicates\":%llu,"
+                    "\"dead_lettered\":%llu,\"late\":%llu,\"batches\":%llu,"
+                    "\"rows_emitted\":%llu,\"redis_commands\":%llu,\"seconds\":%.6f,"
+                    "\"events_per_second\":%.1f}\n",
+                    (unsigned long long)s.consumed, (unsigned long long)s.applied,
+                    (unsigned long long)s.duplicates, (unsigned long long)dlq,
+                    (unsigned long long)s.late, (unsigned long long)s.batches,
+                    (unsigned long long)s.rows_emitted, (unsigned long long)s.redis_commands,
+                    secs, secs > 0 ? (double)s.consumed / secs : 0.0);
+            fclose(fp);
+        } else {
+            ltv_err("cannot write %s", conf->stats_file);
+        }
+    }
     ltv_stage_destroy(st);
     ltv_conf_destroy(conf);
     return rc ? 1 : 0;

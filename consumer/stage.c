@@ -36,6 +36,13 @@
 #include <unistd.h>
 #include <librdkafka/rdkafka.h>
 
+typedef struct emitbuf_s {
+    ltv_out_t *outs;
+    ltv_emit_item_t *items;
+    ltv_buf_t *members;
+    int n, cap;
+} emitbuf_t;
+
 typedef struct part_s {
     const char *topic; /* conf-owned */
     ltv_ev_kind_t kind;
@@ -72,6 +79,7 @@ struct ltv_stage_s {
     int64_t clock_read_us;  /* when ltv:clock was last read */
     ltv_clockpos_t *pos;    /* every partition's position, as last read */
     int npos;
+    emitbuf_t eb;
     ltv_stage_stats_t stats;
     ltv_batch_stats_t bstats;
 };
@@ -298,84 +306,127 @@ static void batch_failed(ltv_stage_t *st, ltv_store_res_t res, const char *err) 
     st->need_reposition = 1;
 }
 
-static void emit_customers(ltv_stage_t *st, const char *token, ltv_customer_t **cs, int n) {
-    if (!n)
-        return;
-    ltv_out_t *outs = ltv_calloc((size_t)n, sizeof(*outs));
-    ltv_out_t **po = ltv_calloc((size_t)n, sizeof(*po));
-    char **members = ltv_calloc((size_t)n, sizeof(*members));
-    ltv_emit_info_t info = {st->clock};
-    for (int i = 0; i < n; i++) {
-        ltv_out_init(&outs[i]);
-        ltv_customer_rfm_render(st->aggs, cs[i], &info, st->conf->tz_offset_ms, &outs[i]);
-        po[i] = &outs[i];
-        members[i] = ltv_malloc(cs[i]->idlen + 3);
-        memcpy(members[i], "c|", 2);
-        memcpy(members[i] + 2, cs[i]->id, cs[i]->idlen + 1);
+/* ---- emission ----------------------------------------------------------------- */
+
+/* The rows a commit emits, rendered into reusable buffers and produced in
+ * one go under the batch's token. */
+static ltv_out_t *eb_add(ltv_stage_t *st, const char *topic, const char *member, size_t mlen) {
+    emitbuf_t *eb = &st->eb;
+    if (eb->n == eb->cap) {
+        int ncap = eb->cap ? eb->cap * 2 : 256;
+        eb->outs = ltv_realloc(eb->outs, sizeof(*eb->outs) * (size_t)ncap);
+        eb->items = ltv_realloc(eb->items, sizeof(*eb->items) * (size_t)ncap);
+        eb->members = ltv_realloc(eb->members, sizeof(*eb->members) * (size_t)ncap);
+        for (int i = eb->cap; i < ncap; i++) {
+            ltv_out_init(&eb->outs[i]);
+            ltv_buf_init(&eb->members[i]);
+        }
+        eb->cap = ncap;
     }
-    char err[512];
-    if (ltv_emitter_outs(st->em, token, st->conf->topic_customer_rfm, po,
-                         (const char *const *)members, n, err, sizeof(err)))
-        ltv_err("emitting customer rows: %s (they stay queued and are re-emitted)", err);
-    st->stats.rows_emitted += (uint64_t)n;
-    for (int i = 0; i < n; i++) {
-        ltv_out_free(&outs[i]);
-        free(members[i]);
-    }
-    free(outs);
-    free(po);
-    free(members);
+    ltv_out_t *o = &eb->outs[eb->n];
+    ltv_out_reset(o);
+    ltv_buf_reset(&eb->members[eb->n]);
+    ltv_buf_append(&eb->members[eb->n], member, mlen);
+    eb->items[eb->n].topic = topic;
+    eb->n++;
+    return o;
 }
 
-/* Emits one emission-queue member again with its current values. */
-static void reemit_member(ltv_stage_t *st, const char *member, const char *token) {
-    char err[512];
-    if (!strncmp(member, "c|", 2)) {
-        ltv_customer_t *c = NULL;
-        if (ltv_store_get_customer(st->store, LTV_ENT_CUSTOMER, member + 2, &c, err,
-                                   sizeof(err)) != LTV_STORE_OK) {
-            ltv_warn("re-emit %s: %s", member, err);
-            return;
-        }
-        if (c) {
-            emit_customers(st, token, &c, 1);
-            ltv_customer_destroy(c);
-        }
-        return;
-    }
-    ltv_row_t row;
-    memset(&row, 0, sizeof(row));
-    if (ltv_rowid_parse(st->aggs, member, strlen(member), &row.id)) {
-        ltv_warn("emission queue entry %s names no known row; left alone", member);
-        return;
-    }
-    if (ltv_store_read_row(st->store, &row, err, sizeof(err)) != LTV_STORE_OK) {
-        ltv_warn("re-emit %s: %s", member, err);
-        return;
-    }
+static void eb_row(ltv_stage_t *st, const ltv_row_t *row) {
+    ltv_buf_t rid;
+    ltv_buf_init(&rid);
+    ltv_rowid_format(&row->id, &rid);
+    ltv_out_t *o = eb_add(st, row->id.agg->topic, rid.p, rid.n);
+    ltv_buf_free(&rid);
     ltv_emit_info_t info = {st->clock};
-    if (ltv_emitter_rows(st->em, token, &row, 1, &info, err, sizeof(err)))
-        ltv_err("re-emit %s: %s", member, err);
+    row->id.agg->cls->render(row->id.agg, row, &info, o);
+}
+
+static void eb_customer(ltv_stage_t *st, const ltv_customer_t *c) {
+    char m[512];
+    int n = snprintf(m, sizeof(m), "c|%s", c->id);
+    ltv_out_t *o = eb_add(st, st->conf->topic_customer_rfm, m,
+                          (size_t)(n < (int)sizeof(m) ? n : (int)sizeof(m) - 1));
+    ltv_emit_info_t info = {st->clock};
+    ltv_customer_rfm_render(st->aggs, c, &info, st->conf->tz_offset_ms, o);
+}
+
+static void eb_send(ltv_stage_t *st, const char *token) {
+    emitbuf_t *eb = &st->eb;
+    for (int i = 0; i < eb->n; i++) {
+        eb->items[i].out = &eb->outs[i];
+        eb->items[i].member = eb->members[i].p;
+    }
+    char err[512];
+    if (eb->n && ltv_emitter_send(st->em, token, eb->items, eb->n, err, sizeof(err)))
+        ltv_err("emitting rows: %s (they stay queued and are re-emitted)", err);
+    st->stats.rows_emitted += (uint64_t)eb->n;
+    eb->n = 0;
+}
+
+static void eb_free(emitbuf_t *eb) {
+    for (int i = 0; i < eb->cap; i++) {
+        ltv_out_free(&eb->outs[i]);
+        ltv_buf_free(&eb->members[i]);
+    }
+    free(eb->outs);
+    free(eb->items);
+    free(eb->members);
+}
+
+/* Emits queued members again with their current values, under the queue
+ * field (token) that holds them. */
+static void reemit_members(ltv_stage_t *st, const char *token, char *const *members, int n) {
+    char err[512];
+    for (int i = 0; i < n; i++) {
+        const char *member = members[i];
+        if (!strncmp(member, "c|", 2)) {
+            ltv_customer_t *c = NULL;
+            if (ltv_store_get_customer(st->store, LTV_ENT_CUSTOMER, member + 2, &c, err,
+                                       sizeof(err)) != LTV_STORE_OK) {
+                ltv_warn("re-emit %s: %s", member, err);
+                continue;
+            }
+            if (c) {
+                eb_customer(st, c);
+                ltv_customer_destroy(c);
+            }
+            continue;
+        }
+        ltv_row_t row;
+        memset(&row, 0, sizeof(row));
+        if (ltv_rowid_parse(st->aggs, member, strlen(member), &row.id)) {
+            ltv_warn("emission queue entry %s names no known row; left alone", member);
+            continue;
+        }
+        if (ltv_store_read_row(st->store, &row, err, sizeof(err)) != LTV_STORE_OK) {
+            ltv_warn("re-emit %s: %s", member, err);
+            continue;
+        }
+        eb_row(st, &row);
+    }
+    eb_send(st, token);
 }
 
 static void send_acks(ltv_stage_t *st) {
     ltv_emitter_poll(st->em, 0);
     ltv_ack_t *acks;
     int n = ltv_emitter_take_acks(st->em, &acks);
+    const char **tokens = ltv_calloc((size_t)(n ? n : 1), sizeof(char *));
+    int nt = 0;
     for (int i = 0; i < n; i++) {
-        char err[512];
-        if (acks[i].failed) {
-            /* Re-emit the current values: the queue entry is still there. */
-            for (int k = 0; k < acks[i].nmembers; k++)
-                reemit_member(st, acks[i].members[k], acks[i].token);
-            continue;
-        }
-        if (ltv_store_ack(st->store, acks[i].token, (const char *const *)acks[i].members,
-                          acks[i].nmembers, err, sizeof(err)) != LTV_STORE_OK)
-            /* Harmless: the rows stay queued and are re-emitted at the next
-             * start, as the same versioned upserts. */
-            ltv_warn("clearing the emission queue: %s", err);
+        if (acks[i].failed)
+            /* Emit them again: their queue entry is still there. */
+            reemit_members(st, acks[i].token, acks[i].members, acks[i].nmembers);
+        else
+            tokens[nt++] = acks[i].token;
     }
+    char err[512];
+    if (nt && ltv_store_ack(st->store, tokens, nt, err, sizeof(err)) != LTV_STORE_OK)
+        /* Harmless: the rows stay queued and are re-emitted at the next
+         * start, as the same versioned upserts. */
+        ltv_warn("clearing the emission queue: %s", err);
+    free(tokens);
     ltv_acks_free(acks, n);
 }
 
@@ -550,6 +601,8 @@ static int flush(ltv_stage_t *st, int at_end) {
     if (work) {
         ltv_batch_committed(st->batch);
         st->stats.batches++;
+        if (noffs)
+            st->stats.last_commit_us = ltv_mono_us();
     }
 
     /* 5. Positions and emission. */
@@ -570,16 +623,16 @@ static int flush(ltv_stage_t *st, int at_end) {
         rd_kafka_offsets_store(st->rk, kofs);
     rd_kafka_topic_partition_list_destroy(kofs);
 
-    ltv_emit_info_t info = {st->clock};
-    if (nrows && ltv_emitter_rows(st->em, token, rows, nrows, &info, err, sizeof(err)))
-        ltv_err("emitting rows: %s (they stay queued and are re-emitted)", err);
-    st->stats.rows_emitted += (uint64_t)nrows;
+    for (int i = 0; i < nrows; i++)
+        eb_row(st, &rows[i]);
     free(rows);
     if (work) {
         ltv_customer_t **ch;
         int nch = ltv_batch_rfm_changed(st->batch, &ch);
-        emit_customers(st, token, ch, nch);
+        for (int i = 0; i < nch; i++)
+            eb_customer(st, ch[i]);
     }
+    eb_send(st, token);
 
     ltv_batch_begin(st->batch, ++st->seq);
     ltv_cache_evict(st->cache, st->seq);
@@ -612,6 +665,8 @@ static void handle_message(ltv_stage_t *st, rd_kafka_message_t *m) {
         p->batch_max_ts = INT64_MIN;
     }
     p->batch_next = m->offset + 1;
+    if (!st->stats.first_msg_us)
+        st->stats.first_msg_us = ltv_mono_us();
 
     char detail[512];
     ltv_event_t *ev = ltv_batch_add(st->batch, m->partition);
@@ -774,6 +829,7 @@ void ltv_stage_destroy(ltv_stage_t *st) {
     ltv_schemas_destroy(st->schemas);
     free(st->parts);
     free(st->pos);
+    eb_free(&st->eb);
     free(st);
 }
 
@@ -791,8 +847,16 @@ static void reemit_queue(ltv_stage_t *st) {
     }
     if (n)
         ltv_info("re-emitting %d rows committed before the last stop", n);
+    /* Members of one queue entry are consecutive: re-emit each entry as one
+     * batch, so its acknowledgement clears it only when all are delivered. */
+    for (int i = 0; i < n;) {
+        int j = i;
+        while (j < n && !strcmp(tokens[j], tokens[i]))
+            j++;
+        reemit_members(st, tokens[i], members + i, j - i);
+        i = j;
+    }
     for (int i = 0; i < n; i++) {
-        reemit_member(st, members[i], tokens[i]);
         free(members[i]);
         free(tokens[i]);
     }

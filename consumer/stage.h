@@ -26,6 +26,8 @@ typedef struct ltv_stage_stats_s {
     uint64_t late;              /* events older than the watermark when processed */
     uint64_t finalized;         /* rows re-emitted because they became final */
     uint64_t redis_commands;
+    int64_t first_msg_us;       /* monotonic time of the first message consumed; 0 none */
+    int64_t last_commit_us;     /* monotonic time of the last commit with events */
     uint64_t cache_evictions;
 } ltv_stage_stats_t;
 
