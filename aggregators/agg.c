@@ -21,8 +21,14 @@ static const ltv_agg_class_t *const classes[] = {
     &ltv_agg_rfm_segments,
 };
 
+typedef struct ientry_s {
+    uint32_t id;
+    uint32_t len;
+    char s[];
+} ientry_t;
+
 typedef struct intern_s {
-    char **slot;
+    ientry_t **slot;
     size_t cap, n;
 } intern_t;
 
@@ -86,11 +92,11 @@ const char *ltv_intern(ltv_aggs_t *aggs, const char *s, size_t n) {
     intern_t *t = &aggs->intern;
     if (t->n * 2 >= t->cap) {
         size_t ncap = t->cap ? t->cap * 2 : 64;
-        char **ns = ltv_calloc(ncap, sizeof(char *));
+        ientry_t **ns = ltv_calloc(ncap, sizeof(*ns));
         for (size_t i = 0; i < t->cap; i++) {
             if (!t->slot[i])
                 continue;
-            size_t h = ltv_hash(t->slot[i], strlen(t->slot[i])) & (ncap - 1);
+            size_t h = ltv_hash(t->slot[i]->s, t->slot[i]->len) & (ncap - 1);
             while (ns[h])
                 h = (h + 1) & (ncap - 1);
             ns[h] = t->slot[i];
@@ -101,13 +107,23 @@ const char *ltv_intern(ltv_aggs_t *aggs, const char *s, size_t n) {
     }
     size_t h = ltv_hash(s, n) & (t->cap - 1);
     while (t->slot[h]) {
-        if (strlen(t->slot[h]) == n && !memcmp(t->slot[h], s, n))
-            return t->slot[h];
+        if (t->slot[h]->len == n && !memcmp(t->slot[h]->s, s, n))
+            return t->slot[h]->s;
         h = (h + 1) & (t->cap - 1);
     }
-    t->slot[h] = ltv_strndup(s, n);
+    ientry_t *e = ltv_malloc(sizeof(*e) + n + 1);
+    e->id = (uint32_t)t->n;
+    e->len = (uint32_t)n;
+    memcpy(e->s, s, n);
+    e->s[n] = '\0';
+    t->slot[h] = e;
     t->n++;
-    return t->slot[h];
+    return e->s;
+}
+
+uint32_t ltv_intern_id(const char *interned) {
+    const ientry_t *e = (const ientry_t *)(const void *)(interned - offsetof(ientry_t, s));
+    return e->id;
 }
 
 void ltv_contribs_init(ltv_contribs_t *cs) {
@@ -134,6 +150,10 @@ void ltv_contrib_add(ltv_contribs_t *cs, const ltv_agg_t *agg, int64_t day, cons
     c->row.dim = dim;
     c->field = field;
     c->value = value;
+    /* agg 4 bits | day + 2^27, 28 bits | dimension id 24 bits | field 8 bits:
+     * the order of ltv_rowid_cmp for interned dims, as one integer. */
+    c->key = ((uint64_t)agg->id << 60) | (((uint64_t)(day + (INT64_C(1) << 27)) & 0xFFFFFFF) << 32) |
+             ((uint64_t)(ltv_intern_id(dim) & 0xFFFFFF) << 8) | (uint64_t)(field & 0xFF);
 }
 
 int ltv_rowid_cmp(const ltv_rowid_t *a, const ltv_rowid_t *b) {
@@ -146,17 +166,55 @@ int ltv_rowid_cmp(const ltv_rowid_t *a, const ltv_rowid_t *b) {
     return 0;
 }
 
-static int contrib_cmp(const void *pa, const void *pb) {
-    const ltv_contrib_t *a = pa, *b = pb;
-    int c = ltv_rowid_cmp(&a->row, &b->row);
-    if (c)
-        return c;
-    return (a->field > b->field) - (a->field < b->field);
+static int contrib_cmp(const ltv_contrib_t *a, const ltv_contrib_t *b) {
+    return (a->key > b->key) - (a->key < b->key);
+}
+
+/* Sorting a customer's contributions is on the hot path of every batch;
+ * an inline sort on the packed keys avoids qsort's callback per
+ * comparison. Contributions come out mostly in order, which insertion sort
+ * finishes quickly for the short ranges quicksort leaves. */
+static void sort_range(ltv_contrib_t *v, int lo, int hi) {
+    while (hi - lo > 16) {
+        int mid = lo + (hi - lo) / 2;
+        uint64_t a = v[lo].key, b = v[mid].key, c = v[hi].key;
+        uint64_t pivot = a < b ? (b < c ? b : (a < c ? c : a)) : (a < c ? a : (b < c ? c : b));
+        int i = lo, j = hi;
+        while (i <= j) {
+            while (v[i].key < pivot)
+                i++;
+            while (v[j].key > pivot)
+                j--;
+            if (i <= j) {
+                ltv_contrib_t t = v[i];
+                v[i] = v[j];
+                v[j] = t;
+                i++;
+                j--;
+            }
+        }
+        if (j - lo < hi - i) {
+            sort_range(v, lo, j);
+            lo = i;
+        } else {
+            sort_range(v, i, hi);
+            hi = j;
+        }
+    }
+    for (int i = lo + 1; i <= hi; i++) {
+        ltv_contrib_t t = v[i];
+        int j = i - 1;
+        while (j >= lo && v[j].key > t.key) {
+            v[j + 1] = v[j];
+            j--;
+        }
+        v[j + 1] = t;
+    }
 }
 
 void ltv_contribs_sort(ltv_contribs_t *cs) {
     if (cs->n > 1)
-        qsort(cs->v, (size_t)cs->n, sizeof(*cs->v), contrib_cmp);
+        sort_range(cs->v, 0, cs->n - 1);
 }
 
 void ltv_aggs_contribute(ltv_aggs_t *aggs, const ltv_customer_t *c, int facets,

@@ -45,6 +45,7 @@ typedef struct ltv_rowid_s {
 } ltv_rowid_t;
 
 typedef struct ltv_contrib_s {
+    uint64_t key; /* (aggregator, day, dimension id, field), packed to sort by */
     ltv_rowid_t row;
     int field;
     int64_t value;
@@ -122,8 +123,9 @@ ltv_agg_t *ltv_aggs_find(ltv_aggs_t *aggs, const char *name);
 struct ltv_rfm_conf_s;
 const struct ltv_rfm_conf_s *ltv_aggs_rfm(const ltv_aggs_t *aggs);
 
-/* Interned copy of s (lives as long as aggs). */
+/* Interned copy of s (lives as long as aggs), and its small sequential id. */
 const char *ltv_intern(ltv_aggs_t *aggs, const char *s, size_t n);
+uint32_t ltv_intern_id(const char *interned);
 
 /* Appends the contributions of all aggregators whose facets intersect
  * `facets`, sorted so two lists can be merged. */

@@ -270,7 +270,13 @@ void ltv_batch_apply(ltv_batch_t *b, ltv_batch_stats_t *stats) {
             (c->n > 0 || c->rfm_seg >= 0)) {
             ltv_rfm_t r;
             ltv_rfm_score(ltv_aggs_rfm(b->aggs), c, b->clock_day, b->tz, &r);
-            if (r.r != c->rfm_r || r.f != c->rfm_f || r.m != c->rfm_m || r.seg != c->rfm_seg) {
+            /* The row shows purchase values too (frequency, monetary, first
+             * and last purchase, channel): it is re-sent when any of them or
+             * a score changes, so its newest version is never stale. */
+            int shown = (c->dirty & (LTV_D_N | LTV_D_MONETARY | LTV_D_FIRST_TS | LTV_D_LAST_TS |
+                                     LTV_D_CHANNEL)) != 0;
+            if (shown || r.r != c->rfm_r || r.f != c->rfm_f || r.m != c->rfm_m ||
+                r.seg != c->rfm_seg) {
                 c->rfm_r = r.r;
                 c->rfm_f = r.f;
                 c->rfm_m = r.m;

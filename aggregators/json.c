@@ -7,23 +7,27 @@ void ltv_json_quote(ltv_buf_t *b, const char *s, size_t n) {
     static const char hex[] = "0123456789abcdef";
     ltv_buf_reserve(b, n + 2);
     ltv_buf_putc(b, '"');
+    /* Runs of characters that need no escaping are copied in one go. */
+    size_t run = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        ltv_buf_append(b, s + run, i - run);
+        run = i + 1;
         switch (c) {
         case '"': ltv_buf_append(b, "\\\"", 2); break;
         case '\\': ltv_buf_append(b, "\\\\", 2); break;
         case '\n': ltv_buf_append(b, "\\n", 2); break;
         case '\r': ltv_buf_append(b, "\\r", 2); break;
         case '\t': ltv_buf_append(b, "\\t", 2); break;
-        default:
-            if (c < 0x20) {
-                char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-                ltv_buf_append(b, u, 6);
-            } else {
-                ltv_buf_putc(b, (char)c);
-            }
+        default: {
+            char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            ltv_buf_append(b, u, 6);
+        }
         }
     }
+    ltv_buf_append(b, s + run, n - run);
     ltv_buf_putc(b, '"');
 }
 

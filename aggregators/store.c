@@ -49,8 +49,15 @@ static void resp_args(ltv_buf_t *b, const char *s) { resp_arg(b, s, strlen(s)); 
 
 static void resp_argi(ltv_buf_t *b, int64_t v) {
     char tmp[24];
-    int n = snprintf(tmp, sizeof(tmp), "%lld", (long long)v);
-    resp_arg(b, tmp, (size_t)n);
+    int i = (int)sizeof(tmp);
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        tmp[--i] = '-';
+    resp_arg(b, tmp + i, sizeof(tmp) - (size_t)i);
 }
 
 /* ---- keys ------------------------------------------------------------------ */

@@ -162,3 +162,35 @@ int ltv_avro_check(avro_schema_t schema, const void *buf, size_t len, char *errs
         return fail(&c, "trailing bytes after the record");
     return 0;
 }
+
+int ltv_avro_check_spans(avro_schema_t schema, const void *buf, size_t len,
+                         ltv_avro_span_t *spans, int nspans, char *errstr, size_t errstr_size) {
+    cur_t c = {buf, (const unsigned char *)buf + len, buf, errstr, errstr_size};
+    if (avro_typeof(schema) != AVRO_RECORD)
+        return ltv_avro_check(schema, buf, len, errstr, errstr_size);
+    size_t n = avro_schema_record_size(schema);
+    for (size_t i = 0; i < n; i++) {
+        avro_schema_t f = avro_schema_record_field_get_by_index(schema, (int)i);
+        int32_t branch = -1;
+        if (avro_typeof(f) == AVRO_UNION) {
+            int64_t v;
+            if (read_long(&c, &v))
+                return -1;
+            if (v < 0 || (uint64_t)v >= avro_schema_union_size(f))
+                return fail(&c, "union branch out of range");
+            branch = (int32_t)v;
+            f = avro_schema_union_branch(f, (int)v);
+        }
+        uint32_t off = (uint32_t)(c.p - c.start);
+        if (check(&c, f, 1))
+            return -1;
+        if ((int)i < nspans) {
+            spans[i].off = off;
+            spans[i].end = (uint32_t)(c.p - c.start);
+            spans[i].branch = branch;
+        }
+    }
+    if (c.p != c.end)
+        return fail(&c, "trailing bytes after the record");
+    return 0;
+}

@@ -10,11 +10,25 @@
 #define LTV_AVRO_CHECK_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <avro.h>
 
 /* Returns 0 when buf holds exactly one datum of `schema` (no bytes left
  * over); otherwise -1 with errstr saying what is wrong and where. */
 int ltv_avro_check(avro_schema_t schema, const void *buf, size_t len, char *errstr,
                    size_t errstr_size);
+
+/* Where one top-level field of a record lies in the data: [off, end), and
+ * for a union the branch taken (-1 otherwise); off is after the branch
+ * index. */
+typedef struct ltv_avro_span_s {
+    uint32_t off, end;
+    int32_t branch;
+} ltv_avro_span_t;
+
+/* As ltv_avro_check for a record schema, also filling spans[i] for its
+ * first nspans fields. */
+int ltv_avro_check_spans(avro_schema_t schema, const void *buf, size_t len,
+                         ltv_avro_span_t *spans, int nspans, char *errstr, size_t errstr_size);
 
 #endif

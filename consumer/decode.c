@@ -27,6 +27,7 @@ static const int vfield_optional[VF__N] = {0, 1, 0, 0, 0, 1, 1};
 static const char *ptype_symbols[] = {"order", "cancel", "refund"};
 
 typedef struct reader_s {
+    int null_branch[MAX_FIELDS]; /* by schema position: union branch that is null, or -1 */
     avro_schema_t schema;
     avro_value_iface_t *iface;
     avro_value_t value;
@@ -112,6 +113,15 @@ static int reader_init(reader_t *r, ltv_ev_kind_t kind, const char *plain_path, 
     }
     int n = nfields_of(kind);
     const char *const *names = names_of(kind);
+    size_t nf = avro_schema_record_size(r->schema);
+    for (size_t i = 0; i < nf && i < MAX_FIELDS; i++) {
+        avro_schema_t f = avro_schema_record_field_get_by_index(r->schema, (int)i);
+        r->null_branch[i] = -1;
+        if (avro_typeof(f) == AVRO_UNION)
+            for (size_t k = 0; k < avro_schema_union_size(f); k++)
+                if (avro_typeof(avro_schema_union_branch(f, (int)k)) == AVRO_NULL)
+                    r->null_branch[i] = (int)k;
+    }
     for (int i = 0; i < n; i++) {
         r->idx[i] = avro_schema_record_field_get_index(r->schema, names[i]);
         if (r->idx[i] < 0) {
@@ -320,6 +330,69 @@ static int get_enum(avro_value_t *rec, int idx) {
     return v;
 }
 
+/* ---- direct decoding ------------------------------------------------------
+ * A record written with our own schema (the normal case) is read straight
+ * from the bytes, at the field positions ltv_avro_check_spans found while
+ * bounds-checking it: no Avro-C value tree, no copies but the arena's. */
+
+static int64_t span_long(const unsigned char *b, const ltv_avro_span_t *sp) {
+    uint64_t v = 0;
+    int shift = 0;
+    for (uint32_t i = sp->off; i < sp->end; i++) {
+        v |= (uint64_t)(b[i] & 0x7f) << shift;
+        if (!(b[i] & 0x80))
+            break;
+        shift += 7;
+    }
+    return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
+static ltv_str_t span_str(const reader_t *r, const unsigned char *b, const ltv_avro_span_t *spans,
+                          int idx, ltv_arena_t *arena) {
+    const ltv_avro_span_t *sp = &spans[idx];
+    if (sp->branch >= 0 && sp->branch == r->null_branch[idx])
+        return LTV_STR_NULL;
+    /* the length varint, then the bytes: the checker verified both fit */
+    uint32_t p = sp->off;
+    while (b[p] & 0x80)
+        p++;
+    p++;
+    return ltv_arena_str(arena, (const char *)b + p, sp->end - p);
+}
+
+static int extract_direct(const reader_t *r, ltv_ev_kind_t kind, const unsigned char *b,
+                          const ltv_avro_span_t *sp, ltv_event_t *ev, ltv_arena_t *arena,
+                          char *errstr, size_t errstr_size) {
+    const int *ix = r->idx;
+    memset(ev, 0, sizeof(*ev));
+    ev->kind = kind;
+    if (kind == LTV_EV_PURCHASE) {
+        int64_t t = span_long(b, &sp[ix[PF_TYPE]]);
+        if (t < 0 || t > LTV_PT_REFUND) {
+            snprintf(errstr, errstr_size, "purchase type index %lld out of range", (long long)t);
+            return -1;
+        }
+        ev->ptype = (ltv_ptype_t)t;
+        ev->event_id = span_str(r, b, sp, ix[PF_EVENT_ID], arena);
+        ev->customer_id = span_str(r, b, sp, ix[PF_CUSTOMER_ID], arena);
+        ev->order_id = span_str(r, b, sp, ix[PF_ORDER_ID], arena);
+        ev->ts = span_long(b, &sp[ix[PF_TS]]);
+        ev->amount = span_long(b, &sp[ix[PF_AMOUNT]]);
+        ev->currency = span_str(r, b, sp, ix[PF_CURRENCY], arena);
+        ev->channel = span_str(r, b, sp, ix[PF_CHANNEL], arena);
+        ev->campaign = span_str(r, b, sp, ix[PF_CAMPAIGN], arena);
+    } else {
+        ev->event_id = span_str(r, b, sp, ix[VF_EVENT_ID], arena);
+        ev->customer_id = span_str(r, b, sp, ix[VF_CUSTOMER_ID], arena);
+        ev->visitor_id = span_str(r, b, sp, ix[VF_VISITOR_ID], arena);
+        ev->ts = span_long(b, &sp[ix[VF_TS]]);
+        ev->page = span_str(r, b, sp, ix[VF_PAGE], arena);
+        ev->channel = span_str(r, b, sp, ix[VF_UTM_SOURCE], arena);
+        ev->campaign = span_str(r, b, sp, ix[VF_UTM_CAMPAIGN], arena);
+    }
+    return 0;
+}
+
 /* Fills ev from the decoded record; returns -1 (with errstr) when a value
  * cannot be represented (an unknown purchase type). */
 static int extract(wcache_t *w, ltv_ev_kind_t kind, ltv_event_t *ev, ltv_arena_t *arena,
@@ -444,6 +517,19 @@ ltv_reason_t ltv_decode(ltv_decoder_t *d, ltv_ev_kind_t kind, const void *buf, s
         return LTV_R_INCOMPATIBLE_SCHEMA;
     }
     char why[200];
+    if (!w->proj) {
+        /* Written with our schema: bounds-check and read in one pass. */
+        ltv_avro_span_t spans[MAX_FIELDS];
+        if (ltv_avro_check_spans(writer, (const char *)b + hdr, len - hdr, spans, MAX_FIELDS, why,
+                                 sizeof(why))) {
+            snprintf(errstr, errstr_size, "not a valid %s record: %s",
+                     avro_schema_name(writer) ? avro_schema_name(writer) : "Avro", why);
+            return LTV_R_AVRO_DECODE;
+        }
+        if (extract_direct(&d->rd[kind], kind, b + hdr, spans, ev, arena, errstr, errstr_size))
+            return LTV_R_AVRO_DECODE;
+        return LTV_OK;
+    }
     if (ltv_avro_check(writer, (const char *)b + hdr, len - hdr, why, sizeof(why))) {
         snprintf(errstr, errstr_size, "not a valid %s record: %s",
                  avro_schema_name(writer) ? avro_schema_name(writer) : "Avro", why);

@@ -99,12 +99,6 @@ void ltv_buf_append(ltv_buf_t *b, const void *p, size_t n) {
 
 void ltv_buf_puts(ltv_buf_t *b, const char *s) { ltv_buf_append(b, s, strlen(s)); }
 
-void ltv_buf_putc(ltv_buf_t *b, char c) {
-    ltv_buf_reserve(b, 1);
-    b->p[b->n++] = c;
-    b->p[b->n] = '\0';
-}
-
 void ltv_buf_vprintf(ltv_buf_t *b, const char *fmt, va_list ap) {
     va_list ap2;
     va_copy(ap2, ap);

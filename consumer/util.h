@@ -37,7 +37,13 @@ void ltv_buf_reset(ltv_buf_t *b);
 void ltv_buf_reserve(ltv_buf_t *b, size_t extra);
 void ltv_buf_append(ltv_buf_t *b, const void *p, size_t n);
 void ltv_buf_puts(ltv_buf_t *b, const char *s);
-void ltv_buf_putc(ltv_buf_t *b, char c);
+/* Appends one byte; inline because encoders call it per character. */
+static inline void ltv_buf_putc(ltv_buf_t *b, char c) {
+    if (b->n + 2 > b->cap)
+        ltv_buf_reserve(b, 1);
+    b->p[b->n++] = c;
+    b->p[b->n] = '\0';
+}
 void ltv_buf_printf(ltv_buf_t *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void ltv_buf_vprintf(ltv_buf_t *b, const char *fmt, va_list ap);
