@@ -221,7 +221,7 @@ void ltv_aggs_contribute(ltv_aggs_t *aggs, const ltv_customer_t *c, int facets,
                          ltv_contribs_t *out) {
     for (int i = 0; i < aggs->n; i++)
         if (aggs->agg[i].cls->facets & facets)
-            aggs->agg[i].cls->contribute(&aggs->agg[i], c, out);
+            aggs->agg[i].cls->contribute(&aggs->agg[i], c, aggs->agg[i].cls->facets & facets, out);
     ltv_contribs_sort(out);
 }
 

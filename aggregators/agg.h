@@ -81,8 +81,10 @@ typedef struct ltv_agg_class_s {
     int internal;       /* rows are not emitted as they are (see agg_rfm_segments.c) */
     /* Sets agg->fields, agg->topic. */
     int (*init)(ltv_agg_t *agg, const ltv_conf_t *conf, char *errstr, size_t errstr_size);
-    /* Appends the customer's whole contribution. */
-    void (*contribute)(const ltv_agg_t *agg, const ltv_customer_t *c, ltv_contribs_t *out);
+    /* Appends the customer's contribution: the part that depends on the
+     * given facets (a subset of .facets). */
+    void (*contribute)(const ltv_agg_t *agg, const ltv_customer_t *c, int facets,
+                       ltv_contribs_t *out);
     /* Optional: what one applied event adds by itself. */
     void (*on_event)(const ltv_agg_t *agg, const ltv_customer_t *c, const ltv_event_t *ev,
                      ltv_contribs_t *out);

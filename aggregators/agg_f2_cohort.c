@@ -46,7 +46,8 @@ static const char *channel_dim(const ltv_agg_t *a, const char *ch) {
     return ltv_intern(a->aggs, ch, strlen(ch));
 }
 
-static void f2_contribute(const ltv_agg_t *a, const ltv_customer_t *c, ltv_contribs_t *out) {
+static void f2_contribute(const ltv_agg_t *a, const ltv_customer_t *c, int facets,
+                          ltv_contribs_t *out) {
     if (c->n < 1)
         return;
     int64_t day = ltv_day_of(c->fts[0], a->tz_offset_ms);

@@ -88,9 +88,12 @@ static void windows_of(const ltv_agg_t *a, const char *dim, int w, const int64_t
     }
 }
 
-static void rm_contribute(const ltv_agg_t *a, const ltv_customer_t *c, ltv_contribs_t *out) {
+static void rm_contribute(const ltv_agg_t *a, const ltv_customer_t *c, int facets,
+                          ltv_contribs_t *out) {
     const char *all = ltv_intern(a->aggs, "", 0);
     int64_t tz = a->tz_offset_ms;
+    if (!(facets & LTV_FACET_ORDERS))
+        goto visits;
 
     /* Orders: active orders are sorted by event time, so the first one met
      * is the customer's first purchase. */
@@ -133,8 +136,9 @@ static void rm_contribute(const ltv_agg_t *a, const ltv_customer_t *c, ltv_contr
     if (odays != odays_stack)
         free(odays);
 
+visits:
     /* Visitors, by distinct visit day. */
-    if (c->nvdays) {
+    if ((facets & LTV_FACET_VISITS) && c->nvdays) {
         int64_t *vd = ltv_malloc(sizeof(int64_t) * (size_t)c->nvdays);
         for (int i = 0; i < c->nvdays; i++) {
             int64_t day = c->vdays[i];

@@ -36,7 +36,8 @@ static int seg_init(ltv_agg_t *a, const ltv_conf_t *conf, char *errstr, size_t e
     return 0;
 }
 
-static void delta_contribute(const ltv_agg_t *a, const ltv_customer_t *c, ltv_contribs_t *out) {
+static void delta_contribute(const ltv_agg_t *a, const ltv_customer_t *c, int facets,
+                             ltv_contribs_t *out) {
     if (c->n < 1)
         return;
     const ltv_rfm_conf_t *rc = ltv_aggs_rfm(a->aggs);

@@ -15,7 +15,7 @@ typedef struct bevent_s {
 typedef struct slot_s {
     ltv_centry_t *e;
     ltv_contribs_t before;
-    uint32_t captured; /* aggregators whose "before" is in `before` */
+    uint8_t captured[LTV_MAX_AGGS]; /* per aggregator: facets whose "before" is in `before` */
 } slot_t;
 
 struct ltv_batch_s {
@@ -194,21 +194,22 @@ static slot_t *slot_of(ltv_batch_t *b, ltv_centry_t *e) {
     slot_t *s = &b->slots[b->nslots];
     e->slot = b->nslots++;
     s->e = e;
-    s->captured = 0;
+    memset(s->captured, 0, sizeof(s->captured));
     ltv_contribs_reset(&s->before);
     return s;
 }
 
-/* Takes the "before" contribution of every aggregator this event can
- * change and that has not been captured yet for this customer. */
+/* Takes the "before" contribution of every aggregator part (facet) this
+ * event can change and that has not been captured yet for this customer. */
 static void capture_before(ltv_batch_t *b, slot_t *s, int facets) {
     int n = ltv_aggs_count(b->aggs);
     for (int i = 0; i < n; i++) {
         ltv_agg_t *a = ltv_aggs_get(b->aggs, i);
-        if (!(a->cls->facets & facets) || (s->captured & (1u << i)))
+        int missing = a->cls->facets & facets & ~s->captured[i];
+        if (!missing)
             continue;
-        a->cls->contribute(a, s->e->c, &s->before);
-        s->captured |= 1u << i;
+        a->cls->contribute(a, s->e->c, missing, &s->before);
+        s->captured[i] |= (uint8_t)missing;
     }
 }
 
@@ -257,9 +258,9 @@ void ltv_batch_apply(ltv_batch_t *b, ltv_batch_stats_t *stats) {
         ltv_customer_t *c = s->e->c;
         ltv_contribs_reset(&b->after);
         for (int k = 0; k < n; k++) {
-            if (s->captured & (1u << k)) {
+            if (s->captured[k]) {
                 ltv_agg_t *a = ltv_aggs_get(b->aggs, k);
-                a->cls->contribute(a, c, &b->after);
+                a->cls->contribute(a, c, s->captured[k], &b->after);
             }
         }
         ltv_contribs_sort(&s->before);
