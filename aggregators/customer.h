@@ -151,11 +151,16 @@ int ltv_order_decode(ltv_order_t *o, const char *order_id, size_t idlen, const c
 /* Adds an order read from the store (keeps the sort order, no dirty bits). */
 void ltv_customer_load_order(ltv_customer_t *c, ltv_order_t *o);
 
-/* Encoding of the recent-visits field: 16 hex digits per hash, newest first. */
+/* The 48-bit hash of a visit event id kept in recent_visits (never 0). */
+uint64_t ltv_visit_hash(const char *id, size_t n);
+
+/* Encoding of the recent-visits field: 8 base64url characters per 48-bit
+ * hash, newest first. */
 void ltv_recent_visits_encode(const ltv_customer_t *c, ltv_buf_t *out);
 int ltv_recent_visits_decode(ltv_customer_t *c, const char *v, size_t vlen);
 
-/* Encoding of the visit-days field: comma-separated day numbers. */
+/* Encoding of the visit-days field: 3 base64url characters per day number,
+ * ascending. */
 int ltv_customer_has_visit_day(const ltv_customer_t *c, int32_t day);
 void ltv_visit_days_encode(const ltv_customer_t *c, ltv_buf_t *out);
 int ltv_visit_days_decode(ltv_customer_t *c, const char *v, size_t vlen);

@@ -30,7 +30,9 @@ void ltv_customer_rfm_render(const ltv_aggs_t *aggs, const ltv_customer_t *c,
     ltv_out_i64(out, "monetary", c->monetary);
     ltv_out_ts_null(out, "first_purchase_ts", c->n > 0 ? c->fts[0] : INT64_MIN);
     ltv_out_ts_null(out, "last_purchase_ts", c->n > 0 ? c->last_ts : INT64_MIN);
-    ltv_out_str_null(out, "first_channel", c->n > 0 ? (c->channel ? c->channel : "") : NULL);
+    /* As in the F2 rows: no (or an empty) channel is "(none)". */
+    ltv_out_str_null(out, "first_channel",
+                     c->n > 0 ? (c->channel && *c->channel ? c->channel : "(none)") : NULL);
     char day[16];
     if (clock_day != INT64_MIN)
         ltv_day_format(clock_day, day);

@@ -189,8 +189,12 @@ int32_t ltv_schema_id_for(const char *mapping, const char *topic) {
                 break;
             }
         if (colon && (size_t)(colon - s) == tl && !strncmp(s, topic, tl)) {
-            long v = strtol(colon + 1, NULL, 10);
-            return v >= 0 && v <= INT32_MAX ? (int32_t)v : -1;
+            /* The whole rest of the entry must be the number. */
+            char *end;
+            long v = strtol(colon + 1, &end, 10);
+            if (end == colon + 1 || end != s + len || v < 0 || v > INT32_MAX)
+                return -1;
+            return (int32_t)v;
         }
         s = e ? e + 1 : NULL;
     }

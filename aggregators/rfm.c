@@ -76,6 +76,26 @@ int ltv_rfm_conf_parse(ltv_rfm_conf_t *rc, const ltv_conf_t *conf, char *errstr,
                      (int)len, s, LTV_RFM_MAX_SEGMENTS);
             return -1;
         }
+        /* A segment name becomes a field of rfm_segments rows (JSON and
+         * Avro): it must be an Avro name and not one of the row's own. */
+        static const char *reserved[] = {"day", "window_start", "window_end", "customers",
+                                         "watermark", "final", "version"};
+        size_t nl = (size_t)(c1 - s);
+        int valid = (s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z') || s[0] == '_';
+        for (size_t k = 1; k < nl; k++)
+            valid &= (s[k] >= 'A' && s[k] <= 'Z') || (s[k] >= 'a' && s[k] <= 'z') ||
+                     (s[k] >= '0' && s[k] <= '9') || s[k] == '_';
+        for (size_t k = 0; k < sizeof(reserved) / sizeof(reserved[0]); k++)
+            if (strlen(reserved[k]) == nl && !strncmp(s, reserved[k], nl))
+                valid = 0;
+        if (!valid) {
+            snprintf(errstr, errstr_size,
+                     "rfm.segments: \"%.*s\" is not a usable segment name (letters, digits and _, "
+                     "not starting with a digit, and not day, window_start, window_end, "
+                     "customers, watermark, final or version)",
+                     (int)nl, s);
+            return -1;
+        }
         int idx = -1;
         for (int i = 0; i < rc->nseg; i++)
             if (strlen(rc->names[i]) == (size_t)(c1 - s) && !strncmp(rc->names[i], s, (size_t)(c1 - s)))

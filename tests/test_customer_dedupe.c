@@ -210,20 +210,35 @@ static void test_visit_days_distinct_and_sorted(void **state) {
     ltv_buf_t b;
     ltv_buf_init(&b);
     ltv_visit_days_encode(c, &b);
-    assert_string_equal(b.p, "19844,19845,19847");
+    /* 3 base64url digits a day: 19844 = 4*4096 + 54*64 + 4 -> "E" "2" "E";
+     * 19845 -> "E2F"; 19847 -> "E2H". */
+    assert_string_equal(b.p, "E2EE2FE2H");
     ltv_customer_t *r = new_customer();
     /* Decoding sorts and de-duplicates; it sets no dirty bit. */
-    assert_int_equal(ltv_visit_days_decode(r, "19847,19844,19845,19844", 23), 0);
+    assert_int_equal(ltv_visit_days_decode(r, "E2HE2EE2FE2E", 12), 0);
     assert_int_equal(r->nvdays, 3);
     assert_int_equal(r->vdays[0], 19844);
     assert_int_equal(r->vdays[2], 19847);
     assert_int_equal(r->dirty, 0);
     assert_true(ltv_customer_has_visit_day(r, 19845));
     assert_false(ltv_customer_has_visit_day(r, 19846));
-    assert_int_equal(ltv_visit_days_decode(r, "1,x", 3), -1);
+    assert_int_equal(ltv_visit_days_decode(r, "E2", 2), -1);  /* not 3 digits a day */
+    assert_int_equal(ltv_visit_days_decode(r, "E2!", 3), -1); /* not base64url */
     ltv_buf_free(&b);
     ltv_customer_destroy(r);
     ltv_customer_destroy(c);
+}
+
+/* The 48-bit hash of an id as 8 base64url digits, written independently of
+ * the encoder. */
+static void b64_48(const char *id, char out[9]) {
+    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    uint64_t h = ltv_hash(id, strlen(id)) & 0xFFFFFFFFFFFFULL;
+    for (int k = 7; k >= 0; k--) {
+        out[k] = a[h % 64];
+        h /= 64;
+    }
+    out[8] = '\0';
 }
 
 static void test_recent_visits_encode_decode_round_trip(void **state) {
@@ -239,13 +254,13 @@ static void test_recent_visits_encode_decode_round_trip(void **state) {
     assert_int_equal(apply(c, ev_visit("p2", T0 + MIN_MS)), LTV_APPLIED);
     assert_int_equal(apply(c, ev_visit("p3", T0 + 2 * MIN_MS)), LTV_APPLIED);
     ltv_recent_visits_encode(c, &b);
-    assert_int_equal(b.n, 48); /* 3 hashes * 16 hex digits */
-    /* Newest first: the first 16 digits are p3's hash. */
-    char hex[17];
-    snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)ltv_hash("p3", 2));
-    assert_memory_equal(b.p, hex, 16);
-    snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)ltv_hash("p1", 2));
-    assert_memory_equal(b.p + 32, hex, 16);
+    assert_int_equal(b.n, 24); /* 3 hashes * 8 base64url digits */
+    /* Newest first: the first 8 digits are p3's hash. */
+    char d[9];
+    b64_48("p3", d);
+    assert_memory_equal(b.p, d, 8);
+    b64_48("p1", d);
+    assert_memory_equal(b.p + 16, d, 8);
 
     ltv_customer_t *r = new_customer();
     assert_int_equal(ltv_recent_visits_decode(r, b.p, b.n), 0);
@@ -256,13 +271,14 @@ static void test_recent_visits_encode_decode_round_trip(void **state) {
     assert_int_equal(apply(r, ev_visit("p4", T0 + 3 * MIN_MS)), LTV_APPLIED);
     assert_int_equal(r->visits, 1);
 
-    /* A full window (8 ids = 128 digits) round-trips too. */
+    /* A full window (8 ids = 64 digits, the most a compact Redis hash value
+     * holds) round-trips too. */
     for (int i = 0; i < 6; i++) {
         static const char *more[] = {"q1", "q2", "q3", "q4", "q5", "q6"};
         assert_int_equal(apply(c, ev_visit(more[i], T0 + (10 + i) * MIN_MS)), LTV_APPLIED);
     }
     ltv_recent_visits_encode(c, &b);
-    assert_int_equal(b.n, 128);
+    assert_int_equal(b.n, 64);
     ltv_customer_t *r2 = new_customer();
     assert_int_equal(ltv_recent_visits_decode(r2, b.p, b.n), 0);
     assert_memory_equal(r2->recent_visits, c->recent_visits, sizeof(c->recent_visits));
@@ -270,13 +286,13 @@ static void test_recent_visits_encode_decode_round_trip(void **state) {
     assert_int_equal(apply(r2, ev_visit("p2", T0)), LTV_DUPLICATE);
     assert_int_equal(apply(r2, ev_visit("p1", T0)), LTV_APPLIED);
 
-    /* Malformed: not a multiple of 16, more than 8 ids, a non-hex digit. */
-    assert_int_equal(ltv_recent_visits_decode(r2, "0123456789abcde", 15), -1);
-    char big[16 * 9 + 1];
-    memset(big, '1', sizeof(big) - 1);
+    /* Malformed: not a multiple of 8, more than 8 ids, a non-base64url digit. */
+    assert_int_equal(ltv_recent_visits_decode(r2, "ABCDEFG", 7), -1);
+    char big[8 * 9 + 1];
+    memset(big, 'A', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
     assert_int_equal(ltv_recent_visits_decode(r2, big, sizeof(big) - 1), -1);
-    assert_int_equal(ltv_recent_visits_decode(r2, "0123456789abcdeg", 16), -1);
+    assert_int_equal(ltv_recent_visits_decode(r2, "ABCDEFG!", 8), -1);
 
     ltv_buf_free(&b);
     ltv_customer_destroy(r2);
