@@ -13,30 +13,33 @@ void ltv_customer_rfm_render(const ltv_aggs_t *aggs, const ltv_customer_t *c,
                              const ltv_emit_info_t *info, int64_t tz, ltv_out_t *out) {
     const ltv_rfm_conf_t *rc = ltv_aggs_rfm(aggs);
     ltv_buf_append(&out->key, c->id, c->idlen);
+    if (c->rfm_seg < 0) {
+        /* No active purchase left (all cancelled): the customer leaves the
+         * table. */
+        out->tombstone = 1;
+        return;
+    }
     ltv_out_str(out, "customer_id", c->id);
-    ltv_out_str_null(out, "segment", c->rfm_seg >= 0 ? rc->names[c->rfm_seg] : NULL);
+    ltv_out_str_null(out, "segment", rc->names[c->rfm_seg]);
     ltv_out_i64(out, "r_score", c->rfm_r);
     ltv_out_i64(out, "f_score", c->rfm_f);
     ltv_out_i64(out, "m_score", c->rfm_m);
-    int64_t clock_day = info->watermark != INT64_MIN ? ltv_day_of(info->watermark, tz) : INT64_MIN;
-    int64_t recency = -1;
-    if (c->n > 0 && clock_day != INT64_MIN) {
-        recency = clock_day - ltv_day_of(c->last_ts, tz);
-        if (recency < 0)
-            recency = 0;
-    }
-    ltv_out_i64(out, "recency_days", recency);
+    /* The day the current R score began: the last purchase day for R=5,
+     * the day after the last purchase plus the R edge that was crossed
+     * otherwise. A function of the state, so the row means the same
+     * whenever it is read (recency in days is today minus the last
+     * purchase day). */
+    int64_t last = ltv_day_of(c->last_ts, tz);
+    int64_t since = c->rfm_r >= 5 || c->rfm_r < 1 ? last : last + rc->r_days[4 - c->rfm_r] + 1;
+    char day[16];
+    ltv_day_format(since, day);
+    ltv_out_str(out, "r_score_since", day);
     ltv_out_i64(out, "frequency", c->n);
     ltv_out_i64(out, "monetary", c->monetary);
-    ltv_out_ts_null(out, "first_purchase_ts", c->n > 0 ? c->fts[0] : INT64_MIN);
-    ltv_out_ts_null(out, "last_purchase_ts", c->n > 0 ? c->last_ts : INT64_MIN);
+    ltv_out_ts(out, "first_purchase_ts", c->fts[0]);
+    ltv_out_ts(out, "last_purchase_ts", c->last_ts);
     /* As in the F2 rows: no (or an empty) channel is "(none)". */
-    ltv_out_str_null(out, "first_channel",
-                     c->n > 0 ? (c->channel && *c->channel ? c->channel : "(none)") : NULL);
-    char day[16];
-    if (clock_day != INT64_MIN)
-        ltv_day_format(clock_day, day);
-    ltv_out_str_null(out, "as_of_day", clock_day != INT64_MIN ? day : NULL);
+    ltv_out_str(out, "first_channel", c->channel && *c->channel ? c->channel : "(none)");
     ltv_out_ts_null(out, "watermark", info->watermark);
     ltv_out_i64(out, "version", c->rfm_version);
 }

@@ -248,6 +248,18 @@ static void batch_release(ltv_emitter_t *em, batch_t *b) {
 
 static int produce_out(ltv_emitter_t *em, batch_t *b, const char *topic, const ltv_out_t *o,
                        char *errstr, size_t errstr_size) {
+    if (o->tombstone) {
+        b->outstanding++;
+        em->outstanding++;
+        if (produce(em, topic, o->key.p, o->key.n, NULL, 0, NULL, b, errstr, errstr_size)) {
+            b->outstanding--;
+            em->outstanding--;
+            b->failed = 1;
+            return -1;
+        }
+        em->st.rows_produced++;
+        return 0;
+    }
     if (em->navro) {
         ltv_avro_out_t *ao = NULL;
         for (int i = 0; i < em->navro; i++)
@@ -410,6 +422,13 @@ void ltv_acks_free(ltv_ack_t *acks, int n) {
 }
 
 int ltv_emitter_outstanding(ltv_emitter_t *em) { return em->outstanding; }
+
+int ltv_emitter_has_failed(ltv_emitter_t *em) {
+    for (batch_t *b = em->done_head; b; b = b->next)
+        if (b->failed)
+            return 1;
+    return 0;
+}
 
 int ltv_emitter_flush(ltv_emitter_t *em, int timeout_ms) {
     rd_kafka_flush(em->rk, timeout_ms);

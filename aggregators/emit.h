@@ -65,6 +65,8 @@ void ltv_emitter_poll(ltv_emitter_t *em, int timeout_ms);
  * frees them with ltv_acks_free. */
 int ltv_emitter_take_acks(ltv_emitter_t *em, ltv_ack_t **acks);
 void ltv_acks_free(ltv_ack_t *acks, int n);
+/* Whether some finished batch had a failed delivery (to re-emit). */
+int ltv_emitter_has_failed(ltv_emitter_t *em);
 
 /* Rows produced but not yet acknowledged. */
 int ltv_emitter_outstanding(ltv_emitter_t *em);

@@ -33,6 +33,7 @@ typedef struct ltv_ofield_s {
 } ltv_ofield_t;
 
 typedef struct ltv_out_s {
+    int tombstone; /* produce the key with a null value: the row is deleted */
     ltv_buf_t key;
     ltv_ofield_t f[LTV_OUT_MAX_FIELDS];
     int n;

@@ -57,6 +57,8 @@ int ltv_outschemas(ltv_aggs_t *aggs, const ltv_conf_t *conf, ltv_outschema_t **o
         add_schema(out, &n, a->cls->name, a->topic, &o, doc);
     }
     ltv_customer_t *c = ltv_customer_new(LTV_ENT_CUSTOMER, "sample", 6);
+    c->rfm_seg = 0; /* a customer with a segment: tombstones have no schema */
+    c->rfm_r = 5;
     ltv_out_reset(&o);
     ltv_customer_rfm_render(aggs, c, &info, conf->tz_offset_ms, &o);
     add_schema(out, &n, "customer_rfm", conf->topic_customer_rfm, &o,

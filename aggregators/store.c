@@ -21,6 +21,10 @@ struct ltv_store_s {
     int ncmd;       /* commands in `out` */
     uint64_t commands;
     char *ns;
+    /* A commit sent but whose replies are not read yet. */
+    int c_pending, c_queued, c_nrows, c_caprows, c_finalize_at, c_rfm_at;
+    ltv_row_t *c_rows;
+    int *c_readback;
 };
 
 /* ---- RESP building ---------------------------------------------------------
@@ -113,12 +117,22 @@ void ltv_store_disconnect(ltv_store_t *st) {
     if (st->rc)
         redisFree(st->rc);
     st->rc = NULL;
+    /* Replies still expected are lost with the connection. */
+    if (st->c_pending) {
+        free(st->c_rows);
+        free(st->c_readback);
+        st->c_rows = NULL;
+        st->c_readback = NULL;
+        st->c_pending = 0;
+    }
 }
 
 void ltv_store_destroy(ltv_store_t *st) {
     if (!st)
         return;
     ltv_store_disconnect(st);
+    free(st->c_rows);
+    free(st->c_readback);
     ltv_buf_free(&st->out);
     ltv_buf_free(&st->tmp);
     ltv_buf_free(&st->key);
@@ -146,6 +160,12 @@ static ltv_store_res_t pipeline_send(ltv_store_t *st, char *errstr, size_t sz) {
     }
     if (redisAppendFormattedCommand(st->rc, st->out.p, st->out.n) != REDIS_OK)
         return io_fail(st, errstr, sz, "write");
+    /* Out to the socket now, so Redis works while we do something else
+     * before reading the replies. */
+    int done = 0;
+    while (!done)
+        if (redisBufferWrite(st->rc, &done) != REDIS_OK)
+            return io_fail(st, errstr, sz, "write");
     st->commands += (uint64_t)st->ncmd;
     return LTV_STORE_OK;
 }
@@ -413,38 +433,75 @@ ltv_store_res_t ltv_store_read_offsets(ltv_store_t *st, ltv_offset_t *offs, int 
 
 /* ---- load ---------------------------------------------------------------------- */
 
-ltv_store_res_t ltv_store_load(ltv_store_t *st, const ltv_offset_t *fence, int nfence,
-                               int *fenced, ltv_load_t *loads, int nloads, char *errstr,
-                               size_t errstr_size) {
+ltv_store_res_t ltv_store_load_send(ltv_store_t *st, const ltv_load_req_t *q, char *errstr,
+                                    size_t errstr_size) {
     pipeline_begin(st);
-    if (nfence) {
-        resp_cmd(st, 1 + nfence);
-        resp_args(&st->out, "WATCH");
-        for (int i = 0; i < nfence; i++) {
-            offset_key(st, fence[i].topic, fence[i].partition, &st->key);
+    if (q->nacks) {
+        /* Delivered batches leave the emission queue: their entries, and
+         * those their scripts added. */
+        resp_cmd(st, 2 + 3 * q->nacks);
+        resp_args(&st->out, "HDEL");
+        emitq_key(st, &st->key);
+        resp_arg(&st->out, st->key.p, st->key.n);
+        for (int i = 0; i < q->nacks; i++) {
+            resp_args(&st->out, q->acks[i]);
+            ltv_buf_reset(&st->key);
+            ltv_buf_printf(&st->key, "%s/f", q->acks[i]);
+            resp_arg(&st->out, st->key.p, st->key.n);
+            ltv_buf_reset(&st->key);
+            ltv_buf_printf(&st->key, "%s/r", q->acks[i]);
             resp_arg(&st->out, st->key.p, st->key.n);
         }
-        for (int i = 0; i < nfence; i++)
-            add_offset_read(st, &fence[i]);
     }
-    for (int i = 0; i < nloads; i++) {
-        ltv_store_customer_key(st, loads[i].kind, loads[i].id, loads[i].idlen, &st->key);
+    if (q->read_clock) {
+        ns_key(st, "clock", &st->key);
         resp_cmd(st, 2);
         resp_args(&st->out, "HGETALL");
         resp_arg(&st->out, st->key.p, st->key.n);
-        loads[i].out = NULL;
+    }
+    if (q->nfence) {
+        resp_cmd(st, 1 + q->nfence);
+        resp_args(&st->out, "WATCH");
+        for (int i = 0; i < q->nfence; i++) {
+            offset_key(st, q->fence[i].topic, q->fence[i].partition, &st->key);
+            resp_arg(&st->out, st->key.p, st->key.n);
+        }
+        for (int i = 0; i < q->nfence; i++)
+            add_offset_read(st, &q->fence[i]);
+    }
+    for (int i = 0; i < q->nloads; i++) {
+        ltv_store_customer_key(st, q->loads[i].kind, q->loads[i].id, q->loads[i].idlen, &st->key);
+        resp_cmd(st, 2);
+        resp_args(&st->out, "HGETALL");
+        resp_arg(&st->out, st->key.p, st->key.n);
+        q->loads[i].out = NULL;
     }
     if (!st->ncmd)
         return LTV_STORE_OK;
-    if (pipeline_send(st, errstr, errstr_size))
-        return LTV_STORE_ERR;
+    return pipeline_send(st, errstr, errstr_size);
+}
 
+static ltv_store_res_t parse_clock(const redisReply *r, ltv_clockpos_t **out, int *n,
+                                   int64_t *watermark, char *errstr, size_t errstr_size);
+
+ltv_store_res_t ltv_store_load_recv(ltv_store_t *st, const ltv_load_req_t *q, int *fenced,
+                                    ltv_clockpos_t **pos, int *npos, int64_t *floor_wm,
+                                    char *errstr, size_t errstr_size) {
     ltv_store_res_t res = LTV_STORE_OK;
     redisReply *r;
-    if (nfence) {
-        if (drain(st, 1, errstr, errstr_size))
+    if (q->nacks && drain(st, 1, errstr, errstr_size))
+        res = LTV_STORE_ERR;
+    if (q->read_clock) {
+        if (!st->rc || get_reply(st, &r, errstr, errstr_size))
+            return LTV_STORE_ERR;
+        if (parse_clock(r, pos, npos, floor_wm, errstr, errstr_size))
             res = LTV_STORE_ERR;
-        for (int i = 0; i < nfence; i++) {
+        freeReplyObject(r);
+    }
+    if (q->nfence) {
+        if (!st->rc || drain(st, 1, errstr, errstr_size))
+            res = LTV_STORE_ERR;
+        for (int i = 0; i < q->nfence; i++) {
             if (!st->rc || get_reply(st, &r, errstr, errstr_size))
                 return LTV_STORE_ERR;
             int64_t next, maxts;
@@ -452,26 +509,26 @@ ltv_store_res_t ltv_store_load(ltv_store_t *st, const ltv_offset_t *fence, int n
             if (r->type == REDIS_REPLY_ERROR) {
                 snprintf(errstr, errstr_size, "redis: %s", r->str);
                 res = LTV_STORE_ERR;
-            } else if (next != fence[i].next_offset) {
+            } else if (next != q->fence[i].next_offset) {
                 if (fenced)
                     fenced[i] = 1;
                 if (res == LTV_STORE_OK) {
                     snprintf(errstr, errstr_size,
                              "%s [%d]: stored offset is %lld, expected %lld: another instance "
                              "has processed this partition",
-                             fence[i].topic, (int)fence[i].partition, (long long)next,
-                             (long long)fence[i].next_offset);
+                             q->fence[i].topic, (int)q->fence[i].partition, (long long)next,
+                             (long long)q->fence[i].next_offset);
                     res = LTV_STORE_FENCED;
                 }
             }
             freeReplyObject(r);
         }
     }
-    for (int i = 0; i < nloads; i++) {
+    for (int i = 0; i < q->nloads; i++) {
         if (!st->rc || get_reply(st, &r, errstr, errstr_size)) {
             for (int k = 0; k < i; k++) {
-                ltv_customer_destroy(loads[k].out);
-                loads[k].out = NULL;
+                ltv_customer_destroy(q->loads[k].out);
+                q->loads[k].out = NULL;
             }
             return LTV_STORE_ERR;
         }
@@ -479,14 +536,15 @@ ltv_store_res_t ltv_store_load(ltv_store_t *st, const ltv_offset_t *fence, int n
             snprintf(errstr, errstr_size, "redis: %s", r->str);
             res = LTV_STORE_ERR;
         } else if (res == LTV_STORE_OK) {
-            loads[i].out = parse_customer(st, loads[i].kind, loads[i].id, loads[i].idlen, r);
+            q->loads[i].out = parse_customer(st, q->loads[i].kind, q->loads[i].id,
+                                             q->loads[i].idlen, r);
         }
         freeReplyObject(r);
     }
     if (res != LTV_STORE_OK) {
-        for (int i = 0; i < nloads; i++) {
-            ltv_customer_destroy(loads[i].out);
-            loads[i].out = NULL;
+        for (int i = 0; i < q->nloads; i++) {
+            ltv_customer_destroy(q->loads[i].out);
+            q->loads[i].out = NULL;
         }
         if (res == LTV_STORE_FENCED && st->rc) {
             pipeline_begin(st);
@@ -497,6 +555,16 @@ ltv_store_res_t ltv_store_load(ltv_store_t *st, const ltv_offset_t *fence, int n
         }
     }
     return res;
+}
+
+ltv_store_res_t ltv_store_load(ltv_store_t *st, const ltv_offset_t *fence, int nfence,
+                               int *fenced, ltv_load_t *loads, int nloads, char *errstr,
+                               size_t errstr_size) {
+    ltv_load_req_t q = {.fence = fence, .nfence = nfence, .loads = loads, .nloads = nloads};
+    ltv_store_res_t r = ltv_store_load_send(st, &q, errstr, errstr_size);
+    if (r)
+        return r;
+    return ltv_store_load_recv(st, &q, fenced, NULL, NULL, NULL, errstr, errstr_size);
 }
 
 /* ---- commit -------------------------------------------------------------------- */
@@ -597,9 +665,19 @@ static void add_customer_write(ltv_store_t *st, ltv_customer_t *c, ltv_buf_t *sc
 /* Pops the rows whose finality milestone the watermark has reached, bumps
  * their version, queues them for emission and returns them with their
  * values. Atomic, so concurrent instances never both finalize a row. */
+/* Raises the shared watermark to ours if ours is higher (never lowers it),
+ * then pops the rows whose finality milestone that watermark has reached,
+ * bumps their version, queues them for emission and returns
+ * {watermark, row id, fields, row id, fields ...}. Every row a commit emits
+ * is rendered with this one watermark: transactions run one at a time, so
+ * a row's later versions never show an earlier watermark, whichever
+ * instance wrote them. */
 static const char finalize_script[] =
-    "local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])\n"
-    "local out, rids = {}, {}\n"
+    "local wm = tonumber(ARGV[1])\n"
+    "local cur = tonumber(redis.call('HGET', KEYS[3], 'watermark'))\n"
+    "if cur and cur > wm then wm = cur else redis.call('HSET', KEYS[3], 'watermark', ARGV[1]) end\n"
+    "local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', wm, 'LIMIT', 0, ARGV[2])\n"
+    "local out, rids = {tostring(wm)}, {}\n"
     "local seen = {}\n"
     "for _, m in ipairs(due) do\n"
     "  redis.call('ZREM', KEYS[1], m)\n"
@@ -690,20 +768,12 @@ static const char rfm_script[] =
     "if #rids > 0 then redis.call('HSET', emitq, token .. '/r', table.concat(rids, '\\n')) end\n"
     "return out\n";
 
-/* Raises the stored watermark, never lowers it. */
-static const char wm_script[] =
-    "local cur = tonumber(redis.call('HGET', KEYS[1], 'watermark'))\n"
-    "if not cur or tonumber(ARGV[1]) > cur then\n"
-    "  redis.call('HSET', KEYS[1], 'watermark', ARGV[1])\n"
-    "end\n"
-    "return 1\n";
-
 /* Appends the rows of a finalize reply ({rid, fields, rid, fields ...}). */
-static void parse_row_list(ltv_store_t *st, const redisReply *r, ltv_row_t **rows, int *n,
-                           int *cap) {
+static void parse_row_list(ltv_store_t *st, const redisReply *r, size_t from, ltv_row_t **rows,
+                           int *n, int *cap) {
     if (r->type != REDIS_REPLY_ARRAY)
         return;
-    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+    for (size_t i = from; i + 1 < r->elements; i += 2) {
         const redisReply *rid = r->element[i];
         if (rid->type != REDIS_REPLY_STRING)
             continue;
@@ -720,13 +790,11 @@ static void parse_row_list(ltv_store_t *st, const redisReply *r, ltv_row_t **row
     }
 }
 
-ltv_store_res_t ltv_store_commit(ltv_store_t *st, const ltv_commit_t *c, ltv_row_t **rows_out,
-                                 int *nrows_out, char *errstr, size_t errstr_size) {
+ltv_store_res_t ltv_store_commit_send(ltv_store_t *st, const ltv_commit_t *c, char *errstr,
+                                      size_t errstr_size) {
     ltv_buf_t scratch, rid;
     ltv_buf_init(&scratch);
     ltv_buf_init(&rid);
-    *rows_out = NULL;
-    *nrows_out = 0;
 
     pipeline_begin(st);
     resp_cmd(st, 1);
@@ -959,27 +1027,20 @@ ltv_store_res_t ltv_store_commit(ltv_store_t *st, const ltv_commit_t *c, ltv_row
         rfm_script_at = st->ncmd - 2;
     }
     ltv_buf_free(&rfmargs);
-    if (c->watermark != INT64_MIN) {
-        resp_cmd(st, 5);
-        resp_args(&st->out, "EVAL");
-        resp_args(&st->out, wm_script);
-        resp_args(&st->out, "1");
-        ns_key(st, "clock", &st->key);
-        resp_arg(&st->out, st->key.p, st->key.n);
-        resp_argi(&st->out, c->watermark);
-    }
     int finalize_at = -1;
-    if (c->watermark != INT64_MIN && c->finalize_limit > 0) {
-        resp_cmd(st, 9);
+    if (c->watermark != INT64_MIN) {
+        resp_cmd(st, 10);
         resp_args(&st->out, "EVAL");
         resp_args(&st->out, finalize_script);
-        resp_args(&st->out, "2");
+        resp_args(&st->out, "3");
         ns_key(st, "finalq", &st->key);
         resp_arg(&st->out, st->key.p, st->key.n);
         emitq_key(st, &st->key);
         resp_arg(&st->out, st->key.p, st->key.n);
+        ns_key(st, "clock", &st->key);
+        resp_arg(&st->out, st->key.p, st->key.n);
         resp_argi(&st->out, c->watermark);
-        resp_argi(&st->out, c->finalize_limit);
+        resp_argi(&st->out, c->finalize_limit > 0 ? c->finalize_limit : 0);
         ns_key(st, "row:", &st->key);
         resp_arg(&st->out, st->key.p, st->key.n);
         resp_args(&st->out, c->token);
@@ -991,9 +1052,41 @@ ltv_store_res_t ltv_store_commit(ltv_store_t *st, const ltv_commit_t *c, ltv_row
     ltv_buf_free(&scratch);
     ltv_buf_free(&rid);
 
+    st->c_pending = 1;
+    st->c_queued = queued;
+    st->c_rows = rows;
+    st->c_nrows = nrows;
+    st->c_caprows = caprows;
+    st->c_readback = readback;
+    st->c_finalize_at = finalize_at;
+    st->c_rfm_at = rfm_script_at;
     ltv_store_res_t res = pipeline_send(st, errstr, errstr_size);
-    if (res == LTV_STORE_OK)
-        res = drain(st, 1 + queued, errstr, errstr_size); /* +OK, +QUEUED ... */
+    if (res != LTV_STORE_OK)
+        ltv_store_disconnect(st);
+    return res;
+}
+
+int ltv_store_commit_pending(const ltv_store_t *st) { return st->c_pending; }
+
+ltv_store_res_t ltv_store_commit_recv(ltv_store_t *st, ltv_row_t **rows_out, int *nrows_out,
+                                      int64_t *wm_out, char *errstr, size_t errstr_size) {
+    *rows_out = NULL;
+    *nrows_out = 0;
+    if (wm_out)
+        *wm_out = INT64_MIN;
+    if (!st->c_pending) {
+        snprintf(errstr, errstr_size, "no commit in flight");
+        return LTV_STORE_ERR;
+    }
+    int queued = st->c_queued, nrows = st->c_nrows, caprows = st->c_caprows;
+    int finalize_at = st->c_finalize_at, rfm_script_at = st->c_rfm_at;
+    ltv_row_t *rows = st->c_rows;
+    int *readback = st->c_readback;
+    st->c_pending = 0;
+    st->c_rows = NULL;
+    st->c_readback = NULL;
+
+    ltv_store_res_t res = st->rc ? drain(st, 1 + queued, errstr, errstr_size) : LTV_STORE_ERR;
     redisReply *r = NULL;
     if (st->rc && get_reply(st, &r, errstr, errstr_size) == LTV_STORE_OK) {
         if (r->type == REDIS_REPLY_NIL) {
@@ -1026,10 +1119,13 @@ ltv_store_res_t ltv_store_commit(ltv_store_t *st, const ltv_commit_t *c, ltv_row
             for (int i = 0; res == LTV_STORE_OK && i < nrows; i++)
                 parse_row(&rows[i], r->element[readback[i]]);
             if (res == LTV_STORE_OK && rfm_script_at >= 0)
-                parse_row_list(st, r->element[rfm_script_at], &rows, &nrows, &caprows);
-            if (res == LTV_STORE_OK && finalize_at >= 0)
-                parse_row_list(st, r->element[finalize_at], &rows, &nrows, &caprows);
-
+                parse_row_list(st, r->element[rfm_script_at], 0, &rows, &nrows, &caprows);
+            if (res == LTV_STORE_OK && finalize_at >= 0) {
+                const redisReply *fr = r->element[finalize_at];
+                if (wm_out && fr->type == REDIS_REPLY_ARRAY && fr->elements > 0)
+                    *wm_out = reply_i64(fr->element[0]);
+                parse_row_list(st, fr, 1, &rows, &nrows, &caprows);
+            }
         }
         freeReplyObject(r);
     } else {
@@ -1043,6 +1139,16 @@ ltv_store_res_t ltv_store_commit(ltv_store_t *st, const ltv_commit_t *c, ltv_row
     *rows_out = rows;
     *nrows_out = nrows;
     return LTV_STORE_OK;
+}
+
+ltv_store_res_t ltv_store_commit(ltv_store_t *st, const ltv_commit_t *c, ltv_row_t **rows_out,
+                                 int *nrows_out, char *errstr, size_t errstr_size) {
+    *rows_out = NULL;
+    *nrows_out = 0;
+    ltv_store_res_t r = ltv_store_commit_send(st, c, errstr, errstr_size);
+    if (r)
+        return r;
+    return ltv_store_commit_recv(st, rows_out, nrows_out, NULL, errstr, errstr_size);
 }
 
 ltv_store_res_t ltv_store_rfm_range(ltv_store_t *st, int32_t partition, const int64_t *lo,
@@ -1098,34 +1204,29 @@ ltv_store_res_t ltv_store_rfm_range(ltv_store_t *st, int32_t partition, const in
     return LTV_STORE_OK;
 }
 
-ltv_store_res_t ltv_store_read_clock(ltv_store_t *st, ltv_clockpos_t **out, int *n,
-                                     int64_t *watermark, char *errstr, size_t errstr_size) {
-    *out = NULL;
-    *n = 0;
-    *watermark = INT64_MIN;
-    pipeline_begin(st);
-    ns_key(st, "clock", &st->key);
-    resp_cmd(st, 2);
-    resp_args(&st->out, "HGETALL");
-    resp_arg(&st->out, st->key.p, st->key.n);
-    if (pipeline_send(st, errstr, errstr_size))
-        return LTV_STORE_ERR;
-    redisReply *r;
-    if (get_reply(st, &r, errstr, errstr_size))
-        return LTV_STORE_ERR;
+static ltv_store_res_t parse_clock(const redisReply *r, ltv_clockpos_t **out, int *n,
+                                   int64_t *watermark, char *errstr, size_t errstr_size) {
+    if (out)
+        *out = NULL;
+    if (n)
+        *n = 0;
+    if (watermark)
+        *watermark = INT64_MIN;
     if (r->type != REDIS_REPLY_ARRAY) {
         snprintf(errstr, errstr_size, "redis HGETALL clock: %s",
                  r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-        freeReplyObject(r);
         return LTV_STORE_ERR;
     }
+    if (!out)
+        return LTV_STORE_OK;
     int m = (int)(r->elements / 2);
     ltv_clockpos_t *p = ltv_calloc((size_t)(m ? m : 1), sizeof(*p));
     int k = 0;
     for (int i = 0; i < m; i++) {
         const redisReply *f = r->element[2 * i], *v = r->element[2 * i + 1];
         if (field_is(f, "watermark")) {
-            *watermark = reply_i64(v);
+            if (watermark)
+                *watermark = reply_i64(v);
             continue;
         }
         if (ltv_clockpos_parse(&p[k], v->str, (int)v->len))
@@ -1133,10 +1234,18 @@ ltv_store_res_t ltv_store_read_clock(ltv_store_t *st, ltv_clockpos_t **out, int 
         snprintf(p[k].name, sizeof(p[k].name), "%.*s", (int)f->len, f->str);
         k++;
     }
-    freeReplyObject(r);
     *out = p;
     *n = k;
     return LTV_STORE_OK;
+}
+
+ltv_store_res_t ltv_store_read_clock(ltv_store_t *st, ltv_clockpos_t **out, int *n,
+                                     int64_t *watermark, char *errstr, size_t errstr_size) {
+    ltv_load_req_t q = {.read_clock = 1};
+    ltv_store_res_t r = ltv_store_load_send(st, &q, errstr, errstr_size);
+    if (r)
+        return r;
+    return ltv_store_load_recv(st, &q, NULL, out, n, watermark, errstr, errstr_size);
 }
 
 /* ---- emission queue ------------------------------------------------------------ */

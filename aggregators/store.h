@@ -110,6 +110,27 @@ typedef struct ltv_commit_s {
     int nrfm_days;
 } ltv_commit_t;
 
+/* The halves of the load round trip, so a batch's load can be sent before
+ * the previous batch's commit replies are read (the connection keeps the
+ * order). The request must stay valid until ltv_store_load_recv. It can
+ * also carry emission-queue acknowledgements and a read of the clock. */
+typedef struct ltv_load_req_s {
+    const ltv_offset_t *fence;
+    int nfence;
+    ltv_load_t *loads;
+    int nloads;
+    const char *const *acks; /* tokens of delivered batches */
+    int nacks;
+    int read_clock;
+} ltv_load_req_t;
+
+ltv_store_res_t ltv_store_load_send(ltv_store_t *st, const ltv_load_req_t *q, char *errstr,
+                                    size_t errstr_size);
+/* pos/npos/floor_wm receive the clock when q->read_clock (free(*pos)). */
+ltv_store_res_t ltv_store_load_recv(ltv_store_t *st, const ltv_load_req_t *q, int *fenced,
+                                    ltv_clockpos_t **pos, int *npos, int64_t *floor_wm,
+                                    char *errstr, size_t errstr_size);
+
 /* Round trip 2. The rows to emit (updated ones, read back after their
  * change; and rows whose `final` flag the watermark has just turned) are
  * returned in rows_out (free() it). */
@@ -121,6 +142,15 @@ ltv_store_res_t ltv_store_commit(ltv_store_t *st, const ltv_commit_t *c, ltv_row
 ltv_store_res_t ltv_store_rfm_range(ltv_store_t *st, int32_t partition, const int64_t *lo,
                                     const int64_t *hi, int nranges, char ***ids, int *n,
                                     char *errstr, size_t errstr_size);
+
+/* The halves of ltv_store_commit: send it, do other work, read the result. */
+ltv_store_res_t ltv_store_commit_send(ltv_store_t *st, const ltv_commit_t *c, char *errstr,
+                                      size_t errstr_size);
+int ltv_store_commit_pending(const ltv_store_t *st);
+/* wm_out: the shared watermark after this commit (the rows are to be
+ * rendered with it), INT64_MIN if unknown. */
+ltv_store_res_t ltv_store_commit_recv(ltv_store_t *st, ltv_row_t **rows_out, int *nrows_out,
+                                      int64_t *wm_out, char *errstr, size_t errstr_size);
 
 /* Every partition's event-time position (free() *out), and the highest
  * watermark any commit has used (INT64_MIN: none): the clock never goes

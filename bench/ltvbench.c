@@ -203,6 +203,9 @@ static int run_stage(const char *binary, const char *brokers, int port, int run,
     }
     fclose(fp);
     unlink(statsf);
+    const char *ph = strstr(buf, "\"phase_seconds\"");
+    if (ph && getenv("LTVBENCH_PHASES"))
+        printf("  stage phases: %.*s\n", (int)strcspn(ph, "}") + 1, ph);
     const char *c = strstr(buf, "\"consumed\":"), *s = strstr(buf, "\"seconds\":");
     out->consumed = c ? atoll(c + 11) : 0;
     out->seconds = s ? atof(s + 10) : 0;

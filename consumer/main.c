@@ -126,12 +126,16 @@ static int cmd_run(int argc, char **argv) {
                     "{\"consumed\":%llu,\"applied\":%llu,\"duplicates\":%llu,"
                     "\"dead_lettered\":%llu,\"late\":%llu,\"batches\":%llu,"
                     "\"rows_emitted\":%llu,\"redis_commands\":%llu,\"seconds\":%.6f,"
-                    "\"events_per_second\":%.1f}\n",
+                    "\"events_per_second\":%.1f,\"phase_seconds\":{\"poll\":%.3f,"
+                    "\"complete\":%.3f,\"emit\":%.3f,\"load\":%.3f,\"apply\":%.3f,"
+                    "\"commit\":%.3f}}\n",
                     (unsigned long long)s.consumed, (unsigned long long)s.applied,
                     (unsigned long long)s.duplicates, (unsigned long long)dlq,
                     (unsigned long long)s.late, (unsigned long long)s.batches,
                     (unsigned long long)s.rows_emitted, (unsigned long long)s.redis_commands,
-                    secs, secs > 0 ? (double)s.consumed / secs : 0.0);
+                    secs, secs > 0 ? (double)s.consumed / secs : 0.0, (double)s.us_poll / 1e6,
+                    (double)s.us_complete / 1e6, (double)s.us_emit / 1e6, (double)s.us_load / 1e6,
+                    (double)s.us_apply / 1e6, (double)s.us_commit / 1e6);
             fclose(fp);
         } else {
             ltv_err("cannot write %s", conf->stats_file);

@@ -26,6 +26,13 @@ typedef struct ltv_stage_stats_s {
     uint64_t late;              /* events older than the watermark when processed */
     uint64_t finalized;         /* rows re-emitted because they became final */
     uint64_t redis_commands;
+    /* Where the time goes, in microseconds summed over batches. */
+    int64_t us_poll;     /* polling and decoding */
+    int64_t us_complete; /* waiting for the previous commit's result, emitting its rows */
+    int64_t us_load;     /* the load round trip */
+    int64_t us_apply;    /* applying events, contributions, deltas */
+    int64_t us_commit;   /* building and sending the commit */
+    int64_t us_emit;     /* rendering and producing rows (part of us_complete) */
     int64_t first_msg_us;       /* monotonic time of the first message consumed; 0 none */
     int64_t last_commit_us;     /* monotonic time of the last commit with events */
     uint64_t cache_evictions;

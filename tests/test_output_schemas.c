@@ -482,44 +482,44 @@ static void test_avro_customer_rfm(void **state) {
     assert_string_equal(dec_str(&d, "customer_id"), "cust-42");
     assert_string_equal(dec_str(&d, "segment"), "potential_loyalist");
     assert_int_equal(dec_long(&d, "r_score"), 5);
-    assert_int_equal(dec_long(&d, "recency_days"), 14);
+    /* R=5 (05-11 purchase): the score began on the purchase day. */
+    assert_string_equal(dec_str(&d, "r_score_since"), "2024-05-11");
     assert_int_equal(dec_long(&d, "frequency"), 2);
     assert_int_equal(dec_long(&d, "monetary"), 7000);
     assert_true(dec_long(&d, "first_purchase_ts") == T0 + 10 * HOUR_MS);
     assert_true(dec_long(&d, "last_purchase_ts") == T0 + 10 * DAY_MS + 23 * HOUR_MS);
     assert_string_equal(dec_str(&d, "first_channel"), "google");
-    assert_string_equal(dec_str(&d, "as_of_day"), "2024-05-25");
     assert_true(dec_long(&d, "watermark") == WM_RFM);
     assert_int_equal(dec_long(&d, "version"), 3);
     dec_free(&d);
 
-    /* A clock behind the last purchase (2024-05-06T00:00Z, before 05-11):
-     * recency 0, not negative. */
+    /* The row is a function of the customer's state, not of the clock it
+     * is rendered with (only the watermark field differs). */
     info.watermark = T0 + 5 * DAY_MS;
     ltv_out_reset(&o);
     ltv_customer_rfm_render(t.aggs, c, &info, 0, &o);
     encode_decode("customer_rfm", &o, &d);
     check_all_fields(&d, &o);
-    assert_int_equal(dec_long(&d, "recency_days"), 0);
-    assert_string_equal(dec_str(&d, "as_of_day"), "2024-05-06");
+    assert_string_equal(dec_str(&d, "r_score_since"), "2024-05-11");
     dec_free(&d);
 
-    /* A customer without purchases, clock unknown: the nullable fields null. */
+    /* R=3 after a 30-day edge: since the purchase day + 31 (05-11 -> 06-11). */
+    c->rfm_r = 3;
+    ltv_out_reset(&o);
+    ltv_customer_rfm_render(t.aggs, c, &info, 0, &o);
+    encode_decode("customer_rfm", &o, &d);
+    assert_string_equal(dec_str(&d, "r_score_since"), "2024-06-11");
+    dec_free(&d);
+    c->rfm_r = 5;
+
+    /* A customer without purchases leaves the table: a tombstone (null
+     * value) for its key. */
     ltv_customer_t *e = ltv_customer_new(LTV_ENT_CUSTOMER, "nobody", 6);
-    info.watermark = INT64_MIN;
     ltv_out_reset(&o);
     ltv_customer_rfm_render(t.aggs, e, &info, 0, &o);
-    encode_decode("customer_rfm", &o, &d);
-    check_all_fields(&d, &o);
-    assert_true(dec_is_null(&d, "segment"));
-    assert_true(dec_is_null(&d, "first_purchase_ts"));
-    assert_true(dec_is_null(&d, "last_purchase_ts"));
-    assert_true(dec_is_null(&d, "first_channel"));
-    assert_true(dec_is_null(&d, "as_of_day"));
-    assert_true(dec_is_null(&d, "watermark"));
-    assert_int_equal(dec_long(&d, "recency_days"), -1);
-    assert_int_equal(dec_long(&d, "frequency"), 0);
-    dec_free(&d);
+    assert_true(o.tombstone);
+    assert_string_equal(tc_key(&o), "nobody");
+    assert_int_equal(o.n, 0);
     ltv_customer_destroy(e);
 
     ltv_out_free(&o);
@@ -580,6 +580,8 @@ static void test_avro_large_row(void **state) {
         id[i] = (char)('a' + i % 26);
     id[10000] = '\0';
     ltv_customer_t *c = ltv_customer_new(LTV_ENT_CUSTOMER, id, 10000);
+    c->rfm_seg = 0; /* in a segment: customers without one are tombstones */
+    c->rfm_r = 5;
     ltv_out_t o;
     ltv_out_init(&o);
     ltv_emit_info_t info = {.watermark = WM_RFM};
@@ -716,11 +718,12 @@ static void test_json_rendering(void **state) {
     ltv_buf_putc(&js, '\0');
     /* 05-01 10:00, 05-11 23:00, watermark 05-25 01:00. */
     assert_string_equal(js.p, "{\"customer_id\":\"cust-42\",\"segment\":\"potential_loyalist\","
-                              "\"r_score\":5,\"f_score\":2,\"m_score\":2,\"recency_days\":14,"
+                              "\"r_score\":5,\"f_score\":2,\"m_score\":2,"
+                              "\"r_score_since\":\"2024-05-11\","
                               "\"frequency\":2,\"monetary\":7000,"
                               "\"first_purchase_ts\":\"2024-05-01T10:00:00.000Z\","
                               "\"last_purchase_ts\":\"2024-05-11T23:00:00.000Z\","
-                              "\"first_channel\":\"google\",\"as_of_day\":\"2024-05-25\","
+                              "\"first_channel\":\"google\","
                               "\"watermark\":\"2024-05-25T01:00:00.000Z\",\"version\":3}");
     ltv_customer_destroy(c);
 

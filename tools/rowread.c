@@ -15,6 +15,17 @@ const ltv_table_row_t *ltv_table_get(const ltv_table_t *t, const char *key) {
     return bsearch(&k, t->rows, (size_t)t->n, sizeof(*t->rows), row_cmp);
 }
 
+static void delete_key(ltv_table_t *t, const char *key, size_t keylen) {
+    for (int i = 0; i < t->n; i++) {
+        if (strlen(t->rows[i].key) == keylen && !memcmp(t->rows[i].key, key, keylen)) {
+            free(t->rows[i].key);
+            free(t->rows[i].json);
+            t->rows[i] = t->rows[--t->n];
+            return;
+        }
+    }
+}
+
 static void upsert(ltv_table_t *t, const char *key, size_t keylen, const char *json, size_t len) {
     int64_t version = 0;
     char *j = ltv_strndup(json, len);
@@ -93,7 +104,11 @@ int ltv_table_read(const char *brokers, const char *topic, ltv_table_t *t, char 
             continue;
         if (!m->err) {
             t->messages++;
-            upsert(t, m->key ? m->key : "", m->key_len, m->payload ? m->payload : "", m->len);
+            /* A null value is a tombstone: the row is deleted (compaction). */
+            if (!m->payload)
+                delete_key(t, m->key ? m->key : "", m->key_len);
+            else
+                upsert(t, m->key ? m->key : "", m->key_len, m->payload, m->len);
             if (end[m->partition] >= 0 && m->offset + 1 >= end[m->partition]) {
                 end[m->partition] = -1;
                 remaining--;

@@ -1,0 +1,422 @@
+/*
+ * Each batch's way into Redis, and the clock.
+ *
+ *   load     WATCH the batch's offset keys and check they hold what we
+ *            last wrote; HGETALL the customers not in the cache; also clear
+ *            delivered batches from the emission queue and read the clock.
+ *   apply    events to customer state, contributions to row deltas.
+ *   commit   one MULTI/EXEC: customers, deltas, offsets, clock, scripts.
+ *
+ * Pipelined across batches: a batch's commit is sent and not waited for;
+ * the next batch is polled and decoded while Redis executes it; the next
+ * load is sent before the commit's replies are read (the connection keeps
+ * the order, so the new WATCH follows the old EXEC). Part state (offsets,
+ * tick days) is advanced when a commit is sent; if the commit turns out to
+ * have failed, the batch being built is dropped too and every partition is
+ * re-positioned from Redis, as after any failed batch.
+ */
+#include "stage_int.h"
+#include "log.h"
+#include "rfm.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int stage_batch_has_work(ltv_stage_t *st) {
+    for (int i = 0; i < st->nparts; i++)
+        if (st->parts[i].in_batch)
+            return 1;
+    return 0;
+}
+
+void stage_batch_reset(ltv_stage_t *st) {
+    for (int i = 0; i < st->nparts; i++)
+        st->parts[i].in_batch = 0;
+    ltv_batch_begin(st->batch, ++st->seq);
+}
+
+static void batch_failed(ltv_stage_t *st, ltv_store_res_t res, const char *err) {
+    if (res == LTV_STORE_FENCED) {
+        st->stats.fenced++;
+        ltv_warn("batch discarded: %s; re-reading positions from Redis", err);
+    } else {
+        st->stats.redis_errors++;
+        ltv_err("batch discarded: %s; will resume from the offsets in Redis", err);
+    }
+    /* Replies may still be pending on the connection (a load sent behind a
+     * commit): a fresh connection is the only clean state. */
+    ltv_store_disconnect(st->store);
+    if (st->inflight) {
+        st->inflight = 0;
+        stage_emit_discard(st);
+        if (st->inflight_kofs)
+            rd_kafka_topic_partition_list_destroy(st->inflight_kofs);
+        st->inflight_kofs = NULL;
+    }
+    stage_batch_reset(st);
+    st->need_reposition = 1;
+}
+
+/* ---- clock ----------------------------------------------------------------------- */
+
+/* Our position for partition p in the shared clock, as of the batch. */
+static void part_pos(const part_t *p, int at_end, ltv_clockpos_t *out) {
+    memset(out, 0, sizeof(*out));
+    snprintf(out->name, sizeof(out->name), "%s:%d", p->topic, (int)p->partition);
+    out->maxts = p->max_ts;
+    if (p->in_batch && p->batch_max_ts > out->maxts)
+        out->maxts = p->batch_max_ts;
+    out->active_ms = ltv_now_ms();
+    out->at_end = at_end;
+}
+
+/* Recomputes the watermark from the shared positions, with this
+ * instance's in-batch progress on top. It never goes back. */
+static void clock_update(ltv_stage_t *st) {
+    ltv_clockpos_t *pos = ltv_calloc((size_t)(st->npos + st->nparts + 1), sizeof(*pos));
+    int n = st->npos;
+    memcpy(pos, st->pos, sizeof(*pos) * (size_t)st->npos);
+    for (int i = 0; i < st->nparts; i++) {
+        part_t *p = &st->parts[i];
+        if (!p->in_batch)
+            continue;
+        ltv_clockpos_t mine;
+        part_pos(p, 0, &mine);
+        int k = 0;
+        while (k < n && strcmp(pos[k].name, mine.name))
+            k++;
+        if (k == n)
+            n++;
+        pos[k] = mine;
+    }
+    int64_t wm = ltv_clock_watermark(pos, n, ltv_now_ms(), st->conf->idle_timeout_ms,
+                                     st->conf->allowed_lateness_ms);
+    free(pos);
+    if (wm > st->clock)
+        st->clock = wm;
+}
+
+static void clock_set(ltv_stage_t *st, ltv_clockpos_t *pos, int n, int64_t floor_wm) {
+    free(st->pos);
+    st->pos = pos;
+    st->npos = n;
+    if (floor_wm > st->clock)
+        st->clock = floor_wm;
+}
+
+int stage_clock_read(ltv_stage_t *st) {
+    char err[512];
+    ltv_clockpos_t *pos;
+    int n;
+    int64_t floor_wm;
+    if (ltv_store_read_clock(st->store, &pos, &n, &floor_wm, err, sizeof(err)) != LTV_STORE_OK) {
+        ltv_warn("reading the clock: %s", err);
+        return -1;
+    }
+    clock_set(st, pos, n, floor_wm);
+    clock_update(st);
+    return 0;
+}
+
+/* ---- recency ticks -------------------------------------------------------------- */
+
+/* Purchases partitions whose customers were scored at an earlier clock day
+ * get tick_to = the clock's day. The invariant: every customer of partition
+ * p holds scores valid at rfm_day(p). A partition without a day gets one as
+ * soon as the clock is known, without a tick: no customer of it can have
+ * been scored before (scoring and setting the day commit together). */
+static int plan_ticks(ltv_stage_t *st, int64_t clock_day, int *need_query) {
+    int ticks = 0;
+    *need_query = 0;
+    for (int i = 0; i < st->nparts; i++) {
+        part_t *p = &st->parts[i];
+        p->tick_to = INT64_MIN;
+        if (!p->assigned || p->kind != LTV_EV_PURCHASE || clock_day == INT64_MIN)
+            continue;
+        if (p->rfm_day == INT64_MIN || clock_day > p->rfm_day) {
+            p->tick_to = clock_day;
+            ticks++;
+            if (p->rfm_day != INT64_MIN)
+                *need_query = 1;
+        }
+    }
+    return ticks;
+}
+
+/* Who crossed an R edge between the last tick and now: last purchase day L
+ * with rfm_day - edge <= L <= tick_to - edge - 1, for each edge. */
+static int query_ticks(ltv_stage_t *st, char *err, size_t errsz) {
+    const ltv_rfm_conf_t *rc = ltv_aggs_rfm(st->aggs);
+    for (int i = 0; i < st->nparts; i++) {
+        part_t *p = &st->parts[i];
+        if (p->tick_to == INT64_MIN || p->rfm_day == INT64_MIN)
+            continue;
+        int64_t lo[LTV_RFM_EDGES], hi[LTV_RFM_EDGES];
+        for (int e = 0; e < LTV_RFM_EDGES; e++) {
+            lo[e] = p->rfm_day - rc->r_days[e];
+            hi[e] = p->tick_to - rc->r_days[e] - 1;
+        }
+        char **ids;
+        int nids;
+        if (ltv_store_rfm_range(st->store, p->partition, lo, hi, LTV_RFM_EDGES, &ids, &nids, err,
+                                errsz) != LTV_STORE_OK)
+            return -1;
+        for (int k = 0; k < nids; k++) {
+            ltv_batch_rescore(st->batch, ids[k], strlen(ids[k]), p->partition);
+            free(ids[k]);
+        }
+        free(ids);
+    }
+    return 0;
+}
+
+/* ---- commits -------------------------------------------------------------------- */
+
+static int complete(ltv_stage_t *st);
+
+int stage_complete(ltv_stage_t *st) {
+    if (!st->inflight)
+        return 0;
+    int64_t t0 = ltv_mono_us();
+    int rc = complete(st);
+    st->stats.us_complete += ltv_mono_us() - t0;
+    return rc;
+}
+
+static int complete(ltv_stage_t *st) {
+    char err[512];
+    ltv_row_t *rows = NULL;
+    int nrows = 0;
+    int64_t wm;
+    ltv_store_res_t res = ltv_store_commit_recv(st->store, &rows, &nrows, &wm, err, sizeof(err));
+    if (res != LTV_STORE_OK) {
+        batch_failed(st, res, err);
+        return -1;
+    }
+    /* Another instance may have moved the shared watermark further. The
+     * commit's rows show the watermark its transaction left, exactly: that
+     * value only grows from one transaction to the next. */
+    if (wm > st->clock)
+        st->clock = wm;
+    if (wm == INT64_MIN)
+        wm = st->clock;
+    st->inflight = 0;
+    if (st->inflight_work) {
+        st->stats.batches++;
+        st->stats.last_commit_us = ltv_mono_us();
+    }
+    /* Kafka's committed offsets are for lag monitoring only. */
+    if (st->inflight_kofs) {
+        rd_kafka_offsets_store(st->rk, st->inflight_kofs);
+        rd_kafka_topic_partition_list_destroy(st->inflight_kofs);
+        st->inflight_kofs = NULL;
+    }
+    /* Customer rows were rendered when the commit was sent (the batch has
+     * moved on since); the aggregate rows come from its replies. */
+    int64_t t0 = ltv_mono_us();
+    for (int i = 0; i < nrows; i++)
+        stage_emit_row(st, &rows[i], wm);
+    free(rows);
+    stage_emit_send(st, st->inflight_token);
+    st->stats.us_emit += ltv_mono_us() - t0;
+    return 0;
+}
+
+int stage_flush(ltv_stage_t *st, int at_end) {
+    if (st->inflight && !ltv_store_connected(st->store)) {
+        batch_failed(st, LTV_STORE_ERR, "the connection closed with a commit in flight");
+        return -1;
+    }
+    if (stage_redis_ensure(st))
+        return -1;
+    char err[512];
+    int work = stage_batch_has_work(st);
+    clock_update(st);
+    int64_t clock_day =
+        st->clock != INT64_MIN ? ltv_day_of(st->clock, st->conf->tz_offset_ms) : INT64_MIN;
+    int need_query;
+    int ticks = plan_ticks(st, clock_day, &need_query);
+
+    /* What needs a reply before the load goes out: recency candidates, and
+     * re-emitting rows whose delivery failed. Both are rare. */
+    if (need_query || ltv_emitter_has_failed(st->em)) {
+        if (stage_complete(st))
+            return -1;
+    }
+    char **acks;
+    int nacks = stage_take_acks(st, &acks);
+    if (!work && !ticks && !at_end && st->clock == st->committed_wm) {
+        /* Nothing to commit: let the commit in flight finish, and clear
+         * delivered batches from the queue. */
+        int rc = stage_complete(st);
+        if (!rc && nacks && ltv_store_ack(st->store, (const char *const *)acks, nacks, err,
+                                          sizeof(err)) != LTV_STORE_OK)
+            ltv_warn("clearing the emission queue: %s", err);
+        for (int i = 0; i < nacks; i++)
+            free(acks[i]);
+        free(acks);
+        return rc;
+    }
+    ltv_batch_set_clock_day(st->batch, clock_day);
+    if (need_query && query_ticks(st, err, sizeof(err))) {
+        for (int i = 0; i < nacks; i++)
+            free(acks[i]);
+        free(acks);
+        batch_failed(st, LTV_STORE_ERR, err);
+        return -1;
+    }
+
+    /* 1. Load: fenced on the offsets we believe are stored (or will be,
+     * once the commit in flight is in). */
+    size_t np = (size_t)(st->nparts ? st->nparts : 1);
+    ltv_offset_t *offs = ltv_calloc(np, sizeof(*offs));
+    ltv_offset_t *fence = ltv_calloc(np, sizeof(*fence));
+    ltv_offset_t *rdays = ltv_calloc(np, sizeof(*rdays));
+    ltv_clockpos_t *cpos = ltv_calloc(np, sizeof(*cpos));
+    int noffs = 0, ncpos = 0, nfence = 0, nrdays = 0;
+    for (int i = 0; i < st->nparts; i++) {
+        part_t *p = &st->parts[i];
+        if (p->in_batch || p->tick_to != INT64_MIN) {
+            fence[nfence].topic = p->topic;
+            fence[nfence].partition = p->partition;
+            fence[nfence].next_offset = p->stored_next;
+            nfence++;
+        }
+        if (p->tick_to != INT64_MIN) {
+            rdays[nrdays].topic = p->topic;
+            rdays[nrdays].partition = p->partition;
+            rdays[nrdays].rfm_day = p->tick_to;
+            nrdays++;
+        }
+        if (p->in_batch) {
+            offs[noffs].topic = p->topic;
+            offs[noffs].partition = p->partition;
+            offs[noffs].next_offset = p->batch_next;
+            offs[noffs].max_ts = p->batch_max_ts > p->max_ts ? p->batch_max_ts : p->max_ts;
+            noffs++;
+        }
+        if (p->assigned && (p->in_batch || at_end) &&
+            (p->max_ts != INT64_MIN || (p->in_batch && p->batch_max_ts != INT64_MIN)))
+            part_pos(p, at_end, &cpos[ncpos++]);
+    }
+    ltv_load_t *loads;
+    int nloads = ltv_batch_loads(st->batch, &loads);
+    ltv_load_req_t q = {.fence = fence,
+                        .nfence = nfence,
+                        .loads = loads,
+                        .nloads = nloads,
+                        .acks = (const char *const *)acks,
+                        .nacks = nacks,
+                        .read_clock = 1};
+    ltv_store_res_t res = ltv_store_load_send(st->store, &q, err, sizeof(err));
+    /* The previous commit's replies come first on the connection. */
+    if (res == LTV_STORE_OK && stage_complete(st))
+        res = LTV_STORE_ERR, snprintf(err, sizeof(err), "the previous commit failed");
+    ltv_clockpos_t *pos = NULL;
+    int npos = 0;
+    int64_t floor_wm = INT64_MIN;
+    int64_t t0 = ltv_mono_us();
+    if (res == LTV_STORE_OK)
+        res = ltv_store_load_recv(st->store, &q, NULL, &pos, &npos, &floor_wm, err, sizeof(err));
+    int64_t t1 = ltv_mono_us();
+    st->stats.us_load += t1 - t0;
+    for (int i = 0; i < nacks; i++)
+        free(acks[i]);
+    free(acks);
+    if (res != LTV_STORE_OK) {
+        free(pos);
+        free(offs);
+        free(fence);
+        free(rdays);
+        free(cpos);
+        if (st->need_reposition)
+            return -1; /* stage_complete already failed the batch */
+        batch_failed(st, res, err);
+        return -1;
+    }
+    clock_set(st, pos, npos, floor_wm);
+    clock_update(st);
+    ltv_batch_loaded(st->batch);
+
+    /* 2. Apply. */
+    ltv_batch_apply(st->batch, &st->bstats);
+    int64_t t2 = ltv_mono_us();
+    st->stats.us_apply += t2 - t1;
+
+    /* 3. Dead letters must be safely in their topic before the offsets move
+     * past them. */
+    while (work && ltv_emitter_dlq_wait(st->em, 5000)) {
+        ltv_err("dead-letter messages not yet acknowledged; holding the batch");
+        if (st->stop && *st->stop) {
+            free(offs);
+            free(fence);
+            free(rdays);
+            free(cpos);
+            batch_failed(st, LTV_STORE_ERR, "stopping with unacknowledged dead letters");
+            return -1;
+        }
+    }
+
+    /* 4. Commit, sent and not waited for. */
+    ltv_customer_t **dirty = NULL;
+    int ndirty = ltv_batch_dirty(st->batch, &dirty);
+    snprintf(st->inflight_token, sizeof(st->inflight_token), "%s:%u", st->instance, st->seq);
+    ltv_commit_t c = {
+        .customers = dirty,
+        .ncust = ndirty,
+        .deltas = ltv_batch_deltas(st->batch),
+        .offsets = offs,
+        .noffsets = noffs,
+        .clock = cpos,
+        .nclock = ncpos,
+        .token = st->inflight_token,
+        .watermark = st->clock,
+        .finalize_limit = 2000,
+        .clock_day = clock_day,
+        .rfm_days = rdays,
+        .nrfm_days = nrdays,
+    };
+    res = ltv_store_commit_send(st->store, &c, err, sizeof(err));
+    free(fence);
+    free(rdays);
+    free(cpos);
+    if (res != LTV_STORE_OK) {
+        free(offs);
+        batch_failed(st, res, err);
+        return -1;
+    }
+    st->stats.us_commit += ltv_mono_us() - t2;
+    st->inflight = 1;
+    st->inflight_work = work;
+    st->committed_wm = st->clock;
+
+    /* What the commit will have written, assumed from now on. */
+    st->inflight_kofs = noffs ? rd_kafka_topic_partition_list_new(noffs) : NULL;
+    for (int i = 0, k = 0; i < st->nparts; i++) {
+        part_t *p = &st->parts[i];
+        if (p->tick_to != INT64_MIN)
+            p->rfm_day = p->tick_to;
+        if (!p->in_batch)
+            continue;
+        p->stored_next = offs[k].next_offset;
+        p->max_ts = offs[k].max_ts;
+        p->in_batch = 0;
+        rd_kafka_topic_partition_list_add(st->inflight_kofs, p->topic, p->partition)->offset =
+            p->stored_next;
+        k++;
+    }
+    free(offs);
+
+    /* The customer rows, rendered now: the batch is reused next. */
+    ltv_customer_t **ch;
+    int nch = ltv_batch_rfm_changed(st->batch, &ch);
+    for (int i = 0; i < nch; i++)
+        stage_emit_customer(st, ch[i]);
+    ltv_batch_committed(st->batch);
+    ltv_batch_begin(st->batch, ++st->seq);
+    /* Evicting now is safe: an evicted customer's write is already on the
+     * connection, ahead of any load that would read it back. */
+    ltv_cache_evict(st->cache, st->seq);
+    return 0;
+}

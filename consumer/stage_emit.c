@@ -1,0 +1,165 @@
+/*
+ * Emission: a commit's rows (aggregate rows read back in its transaction,
+ * customers whose RFM row changed) are rendered into reusable buffers and
+ * produced in one go under the batch's token; the emitter hands the token
+ * back once all are delivered, and the next load round trip clears it from
+ * the emission queue.
+ */
+#include "stage_int.h"
+#include "customer_rfm.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static ltv_out_t *eb_add(ltv_stage_t *st, const char *topic, const char *member, size_t mlen) {
+    emitbuf_t *eb = &st->eb;
+    if (eb->n == eb->cap) {
+        int ncap = eb->cap ? eb->cap * 2 : 256;
+        eb->outs = ltv_realloc(eb->outs, sizeof(*eb->outs) * (size_t)ncap);
+        eb->items = ltv_realloc(eb->items, sizeof(*eb->items) * (size_t)ncap);
+        eb->members = ltv_realloc(eb->members, sizeof(*eb->members) * (size_t)ncap);
+        for (int i = eb->cap; i < ncap; i++) {
+            ltv_out_init(&eb->outs[i]);
+            ltv_buf_init(&eb->members[i]);
+        }
+        eb->cap = ncap;
+    }
+    ltv_out_t *o = &eb->outs[eb->n];
+    ltv_out_reset(o);
+    ltv_buf_reset(&eb->members[eb->n]);
+    ltv_buf_append(&eb->members[eb->n], member, mlen);
+    eb->items[eb->n].topic = topic;
+    eb->n++;
+    return o;
+}
+
+void stage_emit_row(ltv_stage_t *st, const ltv_row_t *row, int64_t watermark) {
+    ltv_buf_t rid;
+    ltv_buf_init(&rid);
+    ltv_rowid_format(&row->id, &rid);
+    ltv_out_t *o = eb_add(st, row->id.agg->topic, rid.p, rid.n);
+    ltv_buf_free(&rid);
+    ltv_emit_info_t info = {watermark};
+    row->id.agg->cls->render(row->id.agg, row, &info, o);
+}
+
+void stage_emit_customer(ltv_stage_t *st, const ltv_customer_t *c) {
+    char m[512];
+    int n = snprintf(m, sizeof(m), "c|%s", c->id);
+    ltv_out_t *o = eb_add(st, st->conf->topic_customer_rfm, m,
+                          (size_t)(n < (int)sizeof(m) ? n : (int)sizeof(m) - 1));
+    ltv_emit_info_t info = {st->clock};
+    ltv_customer_rfm_render(st->aggs, c, &info, st->conf->tz_offset_ms, o);
+}
+
+void stage_emit_send(ltv_stage_t *st, const char *token) {
+    emitbuf_t *eb = &st->eb;
+    for (int i = 0; i < eb->n; i++) {
+        eb->items[i].out = &eb->outs[i];
+        eb->items[i].member = eb->members[i].p;
+    }
+    char err[512];
+    if (eb->n && ltv_emitter_send(st->em, token, eb->items, eb->n, err, sizeof(err)))
+        ltv_err("emitting rows: %s (they stay queued and are re-emitted)", err);
+    st->stats.rows_emitted += (uint64_t)eb->n;
+    eb->n = 0;
+}
+
+void stage_emit_discard(ltv_stage_t *st) { st->eb.n = 0; }
+
+void stage_emit_free(ltv_stage_t *st) {
+    emitbuf_t *eb = &st->eb;
+    for (int i = 0; i < eb->cap; i++) {
+        ltv_out_free(&eb->outs[i]);
+        ltv_buf_free(&eb->members[i]);
+    }
+    free(eb->outs);
+    free(eb->items);
+    free(eb->members);
+    memset(eb, 0, sizeof(*eb));
+}
+
+void stage_reemit(ltv_stage_t *st, const char *token, char *const *members, int n) {
+    char err[512];
+    for (int i = 0; i < n; i++) {
+        const char *member = members[i];
+        if (!strncmp(member, "c|", 2)) {
+            ltv_customer_t *c = NULL;
+            if (ltv_store_get_customer(st->store, LTV_ENT_CUSTOMER, member + 2, &c, err,
+                                       sizeof(err)) != LTV_STORE_OK) {
+                ltv_warn("re-emit %s: %s", member, err);
+                continue;
+            }
+            if (c) {
+                stage_emit_customer(st, c);
+                ltv_customer_destroy(c);
+            }
+            continue;
+        }
+        ltv_row_t row;
+        memset(&row, 0, sizeof(row));
+        if (ltv_rowid_parse(st->aggs, member, strlen(member), &row.id)) {
+            ltv_warn("emission queue entry %s names no known row; left alone", member);
+            continue;
+        }
+        if (ltv_store_read_row(st->store, &row, err, sizeof(err)) != LTV_STORE_OK) {
+            ltv_warn("re-emit %s: %s", member, err);
+            continue;
+        }
+        stage_emit_row(st, &row, st->clock);
+    }
+    stage_emit_send(st, token);
+}
+
+/* Rows that were committed but whose delivery was never confirmed (the
+ * previous process died first) are emitted again with their current
+ * values. */
+void stage_reemit_queue(ltv_stage_t *st) {
+    char **members, **tokens;
+    int n;
+    char err[512];
+    if (ltv_store_read_emitq(st->store, &members, &tokens, &n, err, sizeof(err)) !=
+        LTV_STORE_OK) {
+        ltv_warn("reading the emission queue: %s", err);
+        return;
+    }
+    if (n)
+        ltv_info("re-emitting %d rows committed before the last stop", n);
+    /* Members of one queue entry are consecutive: re-emit each entry as one
+     * batch, so its acknowledgement clears it only when all are delivered. */
+    for (int i = 0; i < n;) {
+        int j = i;
+        while (j < n && !strcmp(tokens[j], tokens[i]))
+            j++;
+        stage_reemit(st, tokens[i], members + i, j - i);
+        i = j;
+    }
+    for (int i = 0; i < n; i++) {
+        free(members[i]);
+        free(tokens[i]);
+    }
+    free(members);
+    free(tokens);
+}
+
+int stage_take_acks(ltv_stage_t *st, char ***tokens_out) {
+    ltv_emitter_poll(st->em, 0);
+    ltv_ack_t *acks;
+    int n = ltv_emitter_take_acks(st->em, &acks);
+    char **tokens = ltv_calloc((size_t)(n ? n : 1), sizeof(char *));
+    int nt = 0;
+    for (int i = 0; i < n; i++) {
+        if (acks[i].failed) {
+            /* Emit them again: their queue entry is still there. */
+            stage_reemit(st, acks[i].token, acks[i].members, acks[i].nmembers);
+            continue;
+        }
+        tokens[nt++] = acks[i].token;
+        acks[i].token = NULL; /* now owned by tokens */
+    }
+    ltv_acks_free(acks, n);
+    *tokens_out = tokens;
+    return nt;
+}

@@ -1,0 +1,107 @@
+/*
+ * The stage's internals, shared by its files:
+ *
+ *   stage.c            messages, rebalances, lifecycle, the run loop
+ *   stage_positions.c  Redis connection, stored offsets, partition assignment
+ *   stage_commit.c     the clock, recency ticks, and each batch's way into
+ *                      Redis: load, apply, commit (pipelined across batches)
+ *   stage_emit.c       rendering committed rows and producing them
+ */
+#ifndef LTV_STAGE_INT_H
+#define LTV_STAGE_INT_H
+
+#include "batch.h"
+#include "cache.h"
+#include "clock.h"
+#include "decode.h"
+#include "emit.h"
+#include "stage.h"
+#include "store.h"
+
+#include <librdkafka/rdkafka.h>
+
+typedef struct emitbuf_s {
+    ltv_out_t *outs;
+    ltv_emit_item_t *items;
+    ltv_buf_t *members;
+    int n, cap;
+} emitbuf_t;
+
+typedef struct part_s {
+    const char *topic; /* conf-owned */
+    ltv_ev_kind_t kind;
+    int32_t partition;
+    int assigned;
+    int64_t stored_next; /* next offset in Redis (or in the commit in flight); -1 none */
+    int64_t max_ts;      /* highest event time committed; INT64_MIN none */
+    int64_t low, end;    /* watermarks at assignment, for run.stop.at.end */
+    int in_batch;
+    int64_t batch_next, batch_max_ts;
+    int64_t rfm_day;     /* purchases partitions: clock day customers were scored at */
+    int64_t tick_to;     /* this flush re-scores up to this day; INT64_MIN: no */
+} part_t;
+
+struct ltv_stage_s {
+    const ltv_conf_t *conf;
+    rd_kafka_t *rk;
+    ltv_schemas_t *schemas;
+    ltv_decoder_t *dec;
+    ltv_aggs_t *aggs;
+    ltv_store_t *store;
+    ltv_emitter_t *em;
+    ltv_cache_t *cache;
+    ltv_batch_t *batch;
+    part_t *parts;
+    int nparts, capparts;
+    uint32_t seq;
+    char instance[24];
+    volatile sig_atomic_t *stop;
+    int need_reposition; /* set after a failed batch */
+    int assigned_once;
+    int64_t clock;        /* the watermark: monotonic, INT64_MIN while unknown */
+    int64_t committed_wm; /* the watermark of the last commit */
+    ltv_clockpos_t *pos;  /* every partition's position, as last read */
+    int npos;
+    emitbuf_t eb;
+    /* The commit in flight: sent, result not read yet. */
+    int inflight, inflight_work;
+    char inflight_token[64];
+    rd_kafka_topic_partition_list_t *inflight_kofs;
+    ltv_stage_stats_t stats;
+    ltv_batch_stats_t bstats;
+};
+
+/* stage_positions.c */
+void stage_sleep_ms(ltv_stage_t *st, int ms);
+part_t *stage_part(ltv_stage_t *st, const char *topic, int32_t partition, int create);
+int stage_redis_ensure(ltv_stage_t *st);
+int stage_assign_from_redis(ltv_stage_t *st, rd_kafka_topic_partition_list_t *list);
+void stage_reposition(ltv_stage_t *st);
+
+/* stage_commit.c */
+int stage_batch_has_work(ltv_stage_t *st);
+void stage_batch_reset(ltv_stage_t *st);
+/* Sends the batch's commit (or, with no batch, the clock's effects)
+ * without waiting for it; at_end marks the partitions read to the end. */
+int stage_flush(ltv_stage_t *st, int at_end);
+/* Waits for the commit in flight, if any, and emits its rows. */
+int stage_complete(ltv_stage_t *st);
+/* Reads every partition's position (nothing may be in flight). */
+int stage_clock_read(ltv_stage_t *st);
+
+/* stage_emit.c */
+/* Renders a row with the given watermark (its commit's shared one). */
+void stage_emit_row(ltv_stage_t *st, const ltv_row_t *row, int64_t watermark);
+void stage_emit_customer(ltv_stage_t *st, const ltv_customer_t *c);
+void stage_emit_send(ltv_stage_t *st, const char *token);
+void stage_emit_discard(ltv_stage_t *st);
+void stage_emit_free(ltv_stage_t *st);
+/* Emits queued members again with their current values (reads Redis:
+ * nothing may be in flight). */
+void stage_reemit(ltv_stage_t *st, const char *token, char *const *members, int n);
+void stage_reemit_queue(ltv_stage_t *st);
+/* Takes the delivered batches' tokens (re-emitting failed ones first, which
+ * needs nothing in flight); free each and the array. */
+int stage_take_acks(ltv_stage_t *st, char ***tokens);
+
+#endif

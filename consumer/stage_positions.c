@@ -1,0 +1,141 @@
+/*
+ * Where each partition stands: its offset in Redis, read at assignment and
+ * after a failed batch, is where consumption resumes. Kafka's committed
+ * offsets only serve lag monitoring.
+ */
+#include "stage_int.h"
+#include "log.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void stage_sleep_ms(ltv_stage_t *st, int ms) {
+    while (ms > 0 && !(st->stop && *st->stop)) {
+        int step = ms > 50 ? 50 : ms;
+        struct timespec ts = {0, (long)step * 1000000L};
+        nanosleep(&ts, NULL);
+        ms -= step;
+    }
+}
+
+part_t *stage_part(ltv_stage_t *st, const char *topic, int32_t partition, int create) {
+    for (int i = 0; i < st->nparts; i++)
+        if (st->parts[i].partition == partition && !strcmp(st->parts[i].topic, topic))
+            return &st->parts[i];
+    if (!create)
+        return NULL;
+    if (st->nparts == st->capparts) {
+        st->capparts = st->capparts ? st->capparts * 2 : 64;
+        st->parts = ltv_realloc(st->parts, sizeof(*st->parts) * (size_t)st->capparts);
+    }
+    part_t *p = &st->parts[st->nparts++];
+    memset(p, 0, sizeof(*p));
+    int purchases = !strcmp(topic, st->conf->topic_purchases);
+    p->topic = purchases ? st->conf->topic_purchases : st->conf->topic_visits;
+    p->kind = purchases ? LTV_EV_PURCHASE : LTV_EV_VISIT;
+    p->partition = partition;
+    p->stored_next = -1;
+    p->max_ts = INT64_MIN;
+    p->rfm_day = p->tick_to = INT64_MIN;
+    return p;
+}
+
+/* Blocks until Redis answers (or stop): a stage without its state store can
+ * only wait. Backoff doubles from 100 ms to 5 s. */
+int stage_redis_ensure(ltv_stage_t *st) {
+    int backoff = 100;
+    int logged = 0;
+    while (!(st->stop && *st->stop)) {
+        char err[512];
+        if (ltv_store_connect(st->store, err, sizeof(err)) == LTV_STORE_OK) {
+            if (logged)
+                ltv_info("redis: connected again");
+            return 0;
+        }
+        if (!logged++)
+            ltv_err("%s; retrying with backoff", err);
+        stage_sleep_ms(st, backoff);
+        backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+    }
+    return -1;
+}
+
+/* Reads the stored offsets of the given parts, retrying through outages. */
+static int read_offsets(ltv_stage_t *st, part_t **ps, int n) {
+    ltv_offset_t *offs = ltv_calloc((size_t)(n ? n : 1), sizeof(*offs));
+    for (int i = 0; i < n; i++) {
+        offs[i].topic = ps[i]->topic;
+        offs[i].partition = ps[i]->partition;
+    }
+    int rc = -1;
+    while (stage_redis_ensure(st) == 0) {
+        char err[512];
+        if (ltv_store_read_offsets(st->store, offs, n, err, sizeof(err)) == LTV_STORE_OK) {
+            for (int i = 0; i < n; i++) {
+                ps[i]->stored_next = offs[i].next_offset;
+                ps[i]->max_ts = offs[i].max_ts;
+                ps[i]->rfm_day = offs[i].rfm_day;
+            }
+            rc = 0;
+            break;
+        }
+        ltv_err("reading offsets: %s", err);
+        ltv_store_disconnect(st->store);
+    }
+    free(offs);
+    return rc;
+}
+
+/* Assigns `list` with each partition positioned at its offset in Redis (or
+ * the beginning for a partition the namespace has never seen). */
+int stage_assign_from_redis(ltv_stage_t *st, rd_kafka_topic_partition_list_t *list) {
+    part_t **ps = ltv_calloc((size_t)(list->cnt ? list->cnt : 1), sizeof(*ps));
+    for (int i = 0; i < list->cnt; i++) {
+        ps[i] = stage_part(st, list->elems[i].topic, list->elems[i].partition, 1);
+        ps[i]->in_batch = 0;
+    }
+    if (read_offsets(st, ps, list->cnt)) {
+        free(ps);
+        return -1;
+    }
+    for (int i = 0; i < list->cnt; i++) {
+        list->elems[i].offset =
+            ps[i]->stored_next >= 0 ? ps[i]->stored_next : RD_KAFKA_OFFSET_BEGINNING;
+        ps[i]->assigned = 1;
+        if (st->conf->stop_at_end) {
+            int64_t lo = 0, hi = 0;
+            rd_kafka_resp_err_t e;
+            while ((e = rd_kafka_query_watermark_offsets(st->rk, ps[i]->topic, ps[i]->partition,
+                                                         &lo, &hi, 5000)) &&
+                   !(st->stop && *st->stop))
+                ltv_warn("watermarks of %s [%d]: %s; retrying", ps[i]->topic,
+                         (int)ps[i]->partition, rd_kafka_err2str(e));
+            ps[i]->low = lo;
+            ps[i]->end = hi;
+        }
+        ltv_dbg("assign %s [%d] at %lld", ps[i]->topic, (int)ps[i]->partition,
+                (long long)list->elems[i].offset);
+    }
+    free(ps);
+    rd_kafka_resp_err_t e = rd_kafka_assign(st->rk, list);
+    if (e) {
+        ltv_err("assign: %s", rd_kafka_err2str(e));
+        return -1;
+    }
+    st->assigned_once = 1;
+    return 0;
+}
+
+/* After a failed batch: every assigned partition goes back to Redis's
+ * offset, and the cache, now possibly ahead of Redis, is emptied. */
+void stage_reposition(ltv_stage_t *st) {
+    ltv_cache_clear(st->cache);
+    rd_kafka_topic_partition_list_t *cur = NULL;
+    if (rd_kafka_assignment(st->rk, &cur) || !cur)
+        return;
+    if (cur->cnt)
+        stage_assign_from_redis(st, cur);
+    rd_kafka_topic_partition_list_destroy(cur);
+    st->need_reposition = 0;
+}
