@@ -45,8 +45,7 @@ static void dead_letter(ltv_stage_t *st, const rd_kafka_message_t *m, ltv_reason
 }
 
 static void handle_message(ltv_stage_t *st, rd_kafka_message_t *m) {
-    const char *topic = rd_kafka_topic_name(m->rkt);
-    part_t *p = stage_part(st, topic, m->partition, 0);
+    part_t *p = stage_part_of(st, m);
     if (!p || !p->assigned)
         return; /* left over from a revoked assignment */
     st->stats.consumed++;
@@ -198,6 +197,7 @@ ltv_stage_t *ltv_stage_new(const ltv_conf_t *conf, char *errstr, size_t errstr_s
     }
     kc = NULL; /* now owned by st->rk */
     rd_kafka_poll_set_consumer(st->rk);
+    st->cq = rd_kafka_queue_get_consumer(st->rk);
     ltv_batch_begin(st->batch, ++st->seq);
     st->clock = st->committed_wm = INT64_MIN;
     return st;
@@ -210,6 +210,8 @@ err:
 void ltv_stage_destroy(ltv_stage_t *st) {
     if (!st)
         return;
+    if (st->cq)
+        rd_kafka_queue_destroy(st->cq);
     if (st->rk)
         rd_kafka_destroy(st->rk);
     ltv_emitter_destroy(st->em);
@@ -220,6 +222,8 @@ void ltv_stage_destroy(ltv_stage_t *st) {
     ltv_decoder_destroy(st->dec);
     ltv_schemas_destroy(st->schemas);
     free(st->parts);
+    free(st->pidx[0]);
+    free(st->pidx[1]);
     free(st->pos);
     stage_emit_free(st);
     if (st->inflight_kofs)
@@ -255,20 +259,30 @@ int ltv_stage_run(ltv_stage_t *st, volatile sig_atomic_t *stop) {
             int64_t left = (deadline - ltv_mono_us()) / 1000;
             if (left <= 0)
                 break;
-            rd_kafka_message_t *m = rd_kafka_consumer_poll(st->rk, (int)(left > 100 ? 100 : left));
-            if (!m) {
+            /* Messages in bulk: one queue operation for many, instead of
+             * one per message. */
+            rd_kafka_message_t *ms[1024];
+            size_t want = (size_t)(st->conf->batch_max_events - ltv_batch_count(st->batch));
+            if (want > sizeof(ms) / sizeof(ms[0]))
+                want = sizeof(ms) / sizeof(ms[0]);
+            ssize_t got =
+                rd_kafka_consume_batch_queue(st->cq, (int)(left > 100 ? 100 : left), ms, want);
+            if (got <= 0) {
                 if (!stage_batch_has_work(st) && st->conf->stop_at_end && st->assigned_once &&
                     at_end(st))
                     break;
                 continue;
             }
-            if (m->err) {
-                if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                    ltv_warn("consumer: %s", rd_kafka_message_errstr(m));
-            } else {
-                handle_message(st, m);
+            for (ssize_t i = 0; i < got; i++) {
+                rd_kafka_message_t *m = ms[i];
+                if (m->err) {
+                    if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                        ltv_warn("consumer: %s", rd_kafka_message_errstr(m));
+                } else {
+                    handle_message(st, m);
+                }
+                rd_kafka_message_destroy(m);
             }
-            rd_kafka_message_destroy(m);
         }
         st->stats.us_poll += ltv_mono_us() - tpoll;
         /* Sends the batch's commit, or on a quiet stream lets the clock

@@ -53,6 +53,12 @@ struct ltv_stage_s {
     ltv_batch_t *batch;
     part_t *parts;
     int nparts, capparts;
+    /* Per-message lookup of a message's part: by topic handle (purchases,
+     * visits) and partition number, an index into parts (-1: none). */
+    const void *rkt_of[2];
+    int *pidx[2];
+    int npidx[2];
+    rd_kafka_queue_t *cq; /* the consumer queue, polled in bulk */
     uint32_t seq;
     char instance[24];
     volatile sig_atomic_t *stop;
@@ -74,6 +80,8 @@ struct ltv_stage_s {
 /* stage_positions.c */
 void stage_sleep_ms(ltv_stage_t *st, int ms);
 part_t *stage_part(ltv_stage_t *st, const char *topic, int32_t partition, int create);
+/* The part a message belongs to, or NULL (not assigned here). */
+part_t *stage_part_of(ltv_stage_t *st, const rd_kafka_message_t *m);
 int stage_redis_ensure(ltv_stage_t *st);
 int stage_assign_from_redis(ltv_stage_t *st, rd_kafka_topic_partition_list_t *list);
 void stage_reposition(ltv_stage_t *st);

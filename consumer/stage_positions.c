@@ -38,7 +38,41 @@ part_t *stage_part(ltv_stage_t *st, const char *topic, int32_t partition, int cr
     p->stored_next = -1;
     p->max_ts = INT64_MIN;
     p->rfm_day = p->tick_to = INT64_MIN;
+    int k = purchases ? 0 : 1;
+    if (partition >= 0) {
+        if (partition >= st->npidx[k]) {
+            int n = partition + 1 > 2 * st->npidx[k] ? partition + 1 : 2 * st->npidx[k];
+            st->pidx[k] = ltv_realloc(st->pidx[k], sizeof(int) * (size_t)n);
+            for (int i = st->npidx[k]; i < n; i++)
+                st->pidx[k][i] = -1;
+            st->npidx[k] = n;
+        }
+        st->pidx[k][partition] = (int)(p - st->parts);
+    }
     return p;
+}
+
+part_t *stage_part_of(ltv_stage_t *st, const rd_kafka_message_t *m) {
+    /* The topic handle of a topic is stable, so after one name comparison
+     * a message's part is two array lookups. */
+    int k;
+    if (m->rkt == st->rkt_of[0])
+        k = 0;
+    else if (m->rkt == st->rkt_of[1])
+        k = 1;
+    else {
+        const char *name = rd_kafka_topic_name(m->rkt);
+        if (!strcmp(name, st->conf->topic_purchases))
+            k = 0;
+        else if (!strcmp(name, st->conf->topic_visits))
+            k = 1;
+        else
+            return NULL;
+        st->rkt_of[k] = m->rkt;
+    }
+    if (m->partition < 0 || m->partition >= st->npidx[k] || st->pidx[k][m->partition] < 0)
+        return NULL;
+    return &st->parts[st->pidx[k][m->partition]];
 }
 
 /* Blocks until Redis answers (or stop): a stage without its state store can
