@@ -212,6 +212,9 @@ void ltv_stage_destroy(ltv_stage_t *st) {
         return;
     if (st->cq)
         rd_kafka_queue_destroy(st->cq);
+    for (int k = 0; k < 2; k++)
+        if (st->rkt_of[k])
+            rd_kafka_topic_destroy(st->rkt_of[k]);
     if (st->rk)
         rd_kafka_destroy(st->rk);
     ltv_emitter_destroy(st->em);

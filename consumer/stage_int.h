@@ -55,7 +55,7 @@ struct ltv_stage_s {
     int nparts, capparts;
     /* Per-message lookup of a message's part: by topic handle (purchases,
      * visits) and partition number, an index into parts (-1: none). */
-    const void *rkt_of[2];
+    rd_kafka_topic_t *rkt_of[2]; /* references held by the stage */
     int *pidx[2];
     int npidx[2];
     rd_kafka_queue_t *cq; /* the consumer queue, polled in bulk */

@@ -68,7 +68,13 @@ part_t *stage_part_of(ltv_stage_t *st, const rd_kafka_message_t *m) {
             k = 1;
         else
             return NULL;
-        st->rkt_of[k] = m->rkt;
+        /* Cache the handle only while holding a reference to it: a freed
+         * handle's address could be reused by another topic. */
+        rd_kafka_topic_t *ref = rd_kafka_topic_new(st->rk, name, NULL);
+        if (ref == m->rkt && !st->rkt_of[k])
+            st->rkt_of[k] = ref; /* reference owned by st */
+        else if (ref)
+            rd_kafka_topic_destroy(ref);
     }
     if (m->partition < 0 || m->partition >= st->npidx[k] || st->pidx[k][m->partition] < 0)
         return NULL;
@@ -124,9 +130,13 @@ static int read_offsets(ltv_stage_t *st, part_t **ps, int n) {
 /* Assigns `list` with each partition positioned at its offset in Redis (or
  * the beginning for a partition the namespace has never seen). */
 int stage_assign_from_redis(ltv_stage_t *st, rd_kafka_topic_partition_list_t *list) {
+    /* Creating a part may move the parts array, so every part is created
+     * before any pointer into the array is kept. */
+    for (int i = 0; i < list->cnt; i++)
+        stage_part(st, list->elems[i].topic, list->elems[i].partition, 1);
     part_t **ps = ltv_calloc((size_t)(list->cnt ? list->cnt : 1), sizeof(*ps));
     for (int i = 0; i < list->cnt; i++) {
-        ps[i] = stage_part(st, list->elems[i].topic, list->elems[i].partition, 1);
+        ps[i] = stage_part(st, list->elems[i].topic, list->elems[i].partition, 0);
         ps[i]->in_batch = 0;
     }
     if (read_offsets(st, ps, list->cnt)) {

@@ -36,7 +36,10 @@ static const char *const topics[] = {"ltv.f2_rate", "ltv.f2_rolling", "ltv.reten
 #define NTOPICS ((int)(sizeof(topics) / sizeof(topics[0])))
 
 static int setup(void **state) {
-    H = h_start(8, 0);
+    /* 40 partitions per topic: the stage holds 80 partitions, more than its
+     * first allocation of 64, so assignment must survive its parts array
+     * growing (it once kept pointers across that). */
+    H = h_start(40, 0);
     snprintf(dump_path, sizeof(dump_path), "%s/events.txt", H->dir);
     snprintf(expected_path, sizeof(expected_path), "%s/expected.jsonl", H->dir);
     ltv_gen_opts_t o;
