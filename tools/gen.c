@@ -159,6 +159,8 @@ static void generate(const ltv_gen_opts_t *o, vec_t *v, ltv_gen_stats_t *s) {
             g->channel = (uint8_t)pick_channel(&r);
             g->campaign = (uint8_t)rndi(&r, 0, 2);
             s->buyers++;
+            s->purchases++;
+            s->orders++;
         }
         free(vseq);
         return;
