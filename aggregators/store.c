@@ -431,6 +431,50 @@ ltv_store_res_t ltv_store_read_offsets(ltv_store_t *st, ltv_offset_t *offs, int 
     return res;
 }
 
+/* A bounded run (a backfill) stops at end offsets chosen once, when its
+ * first instance is assigned the partition: pinned in `<ns>:runend` with
+ * HSETNX, so a restarted or an additional instance stops at the same offset
+ * instead of at a high watermark that has moved on since. */
+ltv_store_res_t ltv_store_pin_ends(ltv_store_t *st, ltv_offset_t *offs, int n, char *errstr,
+                                   size_t errstr_size) {
+    if (!n)
+        return LTV_STORE_OK;
+    pipeline_begin(st);
+    ltv_buf_t field;
+    ltv_buf_init(&field);
+    ns_key(st, "runend", &st->key);
+    for (int i = 0; i < n; i++) {
+        ltv_buf_reset(&field);
+        ltv_buf_printf(&field, "%s:%d", offs[i].topic, (int)offs[i].partition);
+        resp_cmd(st, 4);
+        resp_args(&st->out, "HSETNX");
+        resp_arg(&st->out, st->key.p, st->key.n);
+        resp_arg(&st->out, field.p, field.n);
+        resp_argi(&st->out, offs[i].next_offset);
+        resp_cmd(st, 3);
+        resp_args(&st->out, "HGET");
+        resp_arg(&st->out, st->key.p, st->key.n);
+        resp_arg(&st->out, field.p, field.n);
+    }
+    ltv_buf_free(&field);
+    if (pipeline_send(st, errstr, errstr_size))
+        return LTV_STORE_ERR;
+    ltv_store_res_t res = LTV_STORE_OK;
+    for (int i = 0; i < 2 * n; i++) {
+        redisReply *r;
+        if (get_reply(st, &r, errstr, errstr_size))
+            return LTV_STORE_ERR;
+        if (r->type == REDIS_REPLY_ERROR) {
+            snprintf(errstr, errstr_size, "redis: %s", r->str);
+            res = LTV_STORE_ERR;
+        } else if (i % 2 == 1 && r->type == REDIS_REPLY_STRING) {
+            offs[i / 2].next_offset = reply_i64(r);
+        }
+        freeReplyObject(r);
+    }
+    return res;
+}
+
 /* ---- load ---------------------------------------------------------------------- */
 
 ltv_store_res_t ltv_store_load_send(ltv_store_t *st, const ltv_load_req_t *q, char *errstr,
@@ -665,7 +709,9 @@ static void add_customer_write(ltv_store_t *st, ltv_customer_t *c, ltv_buf_t *sc
 /* Pops the rows whose finality milestone the watermark has reached, bumps
  * their version, queues them for emission and returns them with their
  * values. Atomic, so concurrent instances never both finalize a row. */
-/* Raises the shared watermark to ours if ours is higher (never lowers it),
+/* Raises the shared watermark to ours if ours is higher (never lowers it;
+ * an instance whose own clock is not known yet passes "" and takes the
+ * shared one, so its rows never show less than another instance's did),
  * then pops the rows whose finality milestone that watermark has reached,
  * bumps their version, queues them for emission and returns
  * {watermark, row id, fields, row id, fields ...}. Every row a commit emits
@@ -675,7 +721,11 @@ static void add_customer_write(ltv_store_t *st, ltv_customer_t *c, ltv_buf_t *sc
 static const char finalize_script[] =
     "local wm = tonumber(ARGV[1])\n"
     "local cur = tonumber(redis.call('HGET', KEYS[3], 'watermark'))\n"
-    "if cur and cur > wm then wm = cur else redis.call('HSET', KEYS[3], 'watermark', ARGV[1]) end\n"
+    "if not wm then\n"
+    "  if not cur then return {} end\n"
+    "  wm = cur\n"
+    "elseif cur and cur > wm then wm = cur\n"
+    "else redis.call('HSET', KEYS[3], 'watermark', ARGV[1]) end\n"
     "local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', wm, 'LIMIT', 0, ARGV[2])\n"
     "local out, rids = {tostring(wm)}, {}\n"
     "local seen = {}\n"
@@ -1028,7 +1078,7 @@ ltv_store_res_t ltv_store_commit_send(ltv_store_t *st, const ltv_commit_t *c, ch
     }
     ltv_buf_free(&rfmargs);
     int finalize_at = -1;
-    if (c->watermark != INT64_MIN) {
+    {
         resp_cmd(st, 10);
         resp_args(&st->out, "EVAL");
         resp_args(&st->out, finalize_script);
@@ -1039,7 +1089,10 @@ ltv_store_res_t ltv_store_commit_send(ltv_store_t *st, const ltv_commit_t *c, ch
         resp_arg(&st->out, st->key.p, st->key.n);
         ns_key(st, "clock", &st->key);
         resp_arg(&st->out, st->key.p, st->key.n);
-        resp_argi(&st->out, c->watermark);
+        if (c->watermark != INT64_MIN)
+            resp_argi(&st->out, c->watermark);
+        else
+            resp_arg(&st->out, "", 0);
         resp_argi(&st->out, c->finalize_limit > 0 ? c->finalize_limit : 0);
         ns_key(st, "row:", &st->key);
         resp_arg(&st->out, st->key.p, st->key.n);

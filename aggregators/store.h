@@ -85,6 +85,12 @@ int ltv_store_connected(const ltv_store_t *st);
 ltv_store_res_t ltv_store_read_offsets(ltv_store_t *st, ltv_offset_t *offs, int n, char *errstr,
                                        size_t errstr_size);
 
+/* Pins the end offsets of a bounded run: offs[i].next_offset is the
+ * candidate in and the pinned end out (the first candidate ever stored for
+ * that partition in this namespace wins). */
+ltv_store_res_t ltv_store_pin_ends(ltv_store_t *st, ltv_offset_t *offs, int n, char *errstr,
+                                   size_t errstr_size);
+
 /* Round trip 1. fence[i].next_offset holds what we expect to be stored; on
  * a mismatch returns LTV_STORE_FENCED and sets fenced[i] = 1 for the
  * partitions that moved (fenced may be NULL). Loaded customers have no

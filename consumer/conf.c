@@ -90,6 +90,15 @@ static const conf_prop_t props[] = {
      "last commit, events/s) to this file."},
     {"run.stop.at.end", T_BOOL, "false", O(stop_at_end), 0, 0, NULL,
      "Stop once every assigned partition is consumed up to its end offset at assignment."},
+    {"run.start.ms", T_INT, "-1", O(start_ms), -1, INT64_MAX, NULL,
+     "Where a partition this namespace has never seen starts: the first message with a Kafka "
+     "timestamp at or after this (ms since the epoch); -1: the beginning."},
+    {"run.stop.at.ms", T_INT, "-1", O(stop_at_ms), -1, INT64_MAX, NULL,
+     "With run.stop.at.end: each partition ends before its first message with a Kafka timestamp "
+     "after this (ms since the epoch); -1: at its end offset."},
+    {"run.stop.pin", T_BOOL, "false", O(stop_pin), 0, 0, NULL,
+     "With run.stop.at.end: end offsets are chosen once and pinned in Redis (<namespace>:runend), "
+     "so restarted and additional instances stop at the same offsets (backfills)."},
     {"cache.max.customers", T_INT, "1000000", O(cache_max_customers), 1000, INT64_MAX, NULL,
      "Customers kept in memory between batches (least recently used are evicted)."},
     {"f2.rolling.window.days", T_INT, "30", O(f2_rolling_days), 1, 3650, NULL,

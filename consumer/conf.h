@@ -75,6 +75,9 @@ typedef struct ltv_conf_s {
 
     /* Operation */
     int stop_at_end;
+    int64_t start_ms;   /* -1: beginning */
+    int64_t stop_at_ms; /* -1: end offsets */
+    int stop_pin;
     char *stats_file;
     int64_t cache_max_customers;
     int64_t log_level;

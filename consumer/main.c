@@ -7,6 +7,7 @@
  *   ltvstream demo                                                everything, end to end
  *   ltvstream -X list                                             configuration keys
  */
+#include "cli.h"
 #include "conf.h"
 #include "gen.h"
 #include "log.h"
@@ -38,6 +39,8 @@ static void usage(FILE *fp) {
             "  run      run the stage: -c <properties file>, -X key=value, -b <brokers>\n"
             "  broker   start the embedded Kafka-protocol broker (librdkafka mock cluster)\n"
             "  gen      produce synthetic events (ltvstream gen --help)\n"
+            "  backfill rebuild a namespace from the input topics between two times, then stop\n"
+            "           (ltvstream backfill --help)\n"
             "  demo     embedded broker + private Redis + generator + stage, prints the metrics\n"
             "  schemas  print the Avro schemas of the output topics (-d <dir>: write <row>.avsc)\n\n"
             "  -X list  print every configuration key\n"
@@ -46,7 +49,7 @@ static void usage(FILE *fp) {
 }
 
 /* Parses -c/-X/-b into conf. Returns 0, or 2 after printing the error. */
-static int parse_conf(int argc, char **argv, ltv_conf_t *conf) {
+int ltv_cli_parse_conf(int argc, char **argv, ltv_conf_t *conf) {
     char err[512];
     int c;
     optind = 1;
@@ -87,7 +90,7 @@ static int parse_conf(int argc, char **argv, ltv_conf_t *conf) {
 
 static int cmd_run(int argc, char **argv) {
     ltv_conf_t *conf = ltv_conf_new();
-    int rc = parse_conf(argc, argv, conf);
+    int rc = ltv_cli_parse_conf(argc, argv, conf);
     if (rc) {
         ltv_conf_destroy(conf);
         return rc;
@@ -159,7 +162,7 @@ static int cmd_schemas(int argc, char **argv) {
             args[n++] = argv[i];
     }
     ltv_conf_t *conf = ltv_conf_new();
-    int rc = parse_conf(n, args, conf);
+    int rc = ltv_cli_parse_conf(n, args, conf);
     free(args);
     char err[512];
     ltv_aggs_t *aggs = rc ? NULL : ltv_aggs_new(conf, err, sizeof(err));
@@ -214,6 +217,8 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(cmd, "run"))
         return cmd_run(argc - 1, argv + 1);
+    if (!strcmp(cmd, "backfill"))
+        return ltv_backfill_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "broker"))
         return ltv_broker_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "gen"))

@@ -48,6 +48,14 @@ static void handle_message(ltv_stage_t *st, rd_kafka_message_t *m) {
     part_t *p = stage_part_of(st, m);
     if (!p || !p->assigned)
         return; /* left over from a revoked assignment */
+    int skip = 0;
+    if (st->conf->start_ms >= 0 || st->conf->stop_at_ms >= 0) {
+        switch (stage_time_cut(st, p, m)) {
+        case 1: return;          /* past the run's end: not read */
+        case 2: skip = 1; break; /* before the run's start: read past */
+        default: break;
+        }
+    }
     st->stats.consumed++;
     if (!p->in_batch) {
         p->in_batch = 1;
@@ -57,6 +65,10 @@ static void handle_message(ltv_stage_t *st, rd_kafka_message_t *m) {
     p->batch_next = m->offset + 1;
     if (!st->stats.first_msg_us)
         st->stats.first_msg_us = ltv_mono_us();
+    if (skip) {
+        st->stats.skipped++;
+        return;
+    }
 
     char detail[512];
     ltv_event_t *ev = ltv_batch_add(st->batch, m->partition);
@@ -97,7 +109,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     for (int i = 0; i < parts->cnt; i++) {
         part_t *p = stage_part(st, parts->elems[i].topic, parts->elems[i].partition, 0);
         if (p)
-            p->assigned = 0;
+            p->assigned = p->eof_seen = 0;
         ltv_cache_drop_partition(st->cache, parts->elems[i].partition);
     }
     rd_kafka_assign(rk, NULL);
@@ -172,7 +184,9 @@ ltv_stage_t *ltv_stage_new(const ltv_conf_t *conf, char *errstr, size_t errstr_s
         {"enable.auto.commit", "true"},
         {"auto.offset.reset", "earliest"},
         {"partition.assignment.strategy", "range"},
-        {"enable.partition.eof", "false"},
+        /* End-of-partition events tell the clock that a partition which
+         * has delivered nothing is caught up rather than behind. */
+        {"enable.partition.eof", "true"},
     };
     for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
         rd_kafka_conf_set(kc, defaults[i][0], defaults[i][1], tmp, sizeof(tmp));
@@ -278,9 +292,12 @@ int ltv_stage_run(ltv_stage_t *st, volatile sig_atomic_t *stop) {
             }
             for (ssize_t i = 0; i < got; i++) {
                 rd_kafka_message_t *m = ms[i];
-                if (m->err) {
-                    if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                        ltv_warn("consumer: %s", rd_kafka_message_errstr(m));
+                if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                    part_t *p = stage_part_of(st, m);
+                    if (p && p->assigned)
+                        p->eof_seen = 1;
+                } else if (m->err) {
+                    ltv_warn("consumer: %s", rd_kafka_message_errstr(m));
                 } else {
                     handle_message(st, m);
                 }
@@ -293,8 +310,13 @@ int ltv_stage_run(ltv_stage_t *st, volatile sig_atomic_t *stop) {
         stage_flush(st, 0);
         if (st->need_reposition && stage_redis_ensure(st) == 0)
             stage_reposition(st);
+        if (st->tick_cb && ltv_mono_us() - st->tick_last_us >= st->tick_every_us) {
+            st->tick_last_us = ltv_mono_us();
+            st->tick_cb(st, st->tick_opaque);
+        }
         if (st->conf->stop_at_end && st->assigned_once && at_end(st)) {
             ltv_info("all assigned partitions consumed to their end offsets");
+            st->reached_end = 1;
             /* Read to the end: our partitions no longer hold the clock
              * back, exactly as if they had gone idle in a live run. */
             stage_flush(st, 1);
@@ -322,6 +344,30 @@ int ltv_stage_run(ltv_stage_t *st, volatile sig_atomic_t *stop) {
     rd_kafka_consumer_close(st->rk);
     st->stats.redis_commands = ltv_store_commands(st->store);
     return 0;
+}
+
+void ltv_stage_set_tick(ltv_stage_t *st, int every_ms, void (*cb)(ltv_stage_t *, void *),
+                        void *opaque) {
+    st->tick_cb = cb;
+    st->tick_opaque = opaque;
+    st->tick_every_us = (int64_t)every_ms * 1000;
+    st->tick_last_us = ltv_mono_us();
+}
+
+int ltv_stage_reached_end(const ltv_stage_t *st) { return st->reached_end; }
+
+void ltv_stage_progress(ltv_stage_t *st, int64_t *done, int64_t *total) {
+    *done = *total = 0;
+    for (int i = 0; i < st->nparts; i++) {
+        const part_t *p = &st->parts[i];
+        if (!p->assigned || p->end < p->progress_from)
+            continue;
+        int64_t pos = p->stored_next >= 0 ? p->stored_next : p->progress_from;
+        if (pos > p->end)
+            pos = p->end;
+        *total += p->end - p->progress_from;
+        *done += pos > p->progress_from ? pos - p->progress_from : 0;
+    }
 }
 
 void ltv_stage_stats(ltv_stage_t *st, ltv_stage_stats_t *out) {

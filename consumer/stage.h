@@ -24,6 +24,7 @@ typedef struct ltv_stage_stats_s {
     uint64_t rows_emitted;
     uint64_t misrouted;
     uint64_t late;              /* events older than the watermark when processed */
+    uint64_t skipped;           /* messages before run.start.ms, read past */
     uint64_t finalized;         /* rows re-emitted because they became final */
     uint64_t redis_commands;
     /* Where the time goes, in microseconds summed over batches. */
@@ -48,6 +49,18 @@ void ltv_stage_destroy(ltv_stage_t *st);
 int ltv_stage_run(ltv_stage_t *st, volatile sig_atomic_t *stop);
 
 void ltv_stage_stats(ltv_stage_t *st, ltv_stage_stats_t *out);
+
+/* Calls cb from the run loop (between batches) at most every every_ms. */
+void ltv_stage_set_tick(ltv_stage_t *st, int every_ms, void (*cb)(ltv_stage_t *, void *),
+                        void *opaque);
+
+/* With run.stop.at.end: 1 once the run stopped because every assigned
+ * partition was consumed to its end. */
+int ltv_stage_reached_end(const ltv_stage_t *st);
+
+/* With run.stop.at.end: offsets committed since assignment and offsets to
+ * commit in all, over the assigned partitions. */
+void ltv_stage_progress(ltv_stage_t *st, int64_t *done, int64_t *total);
 
 /* The stage's current watermark (event time, ms; INT64_MIN while unknown). */
 int64_t ltv_stage_watermark(ltv_stage_t *st);

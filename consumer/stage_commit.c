@@ -74,6 +74,30 @@ static void part_pos(const part_t *p, int at_end, ltv_clockpos_t *out) {
 /* Recomputes the watermark from the shared positions, with this
  * instance's in-batch progress on top. It never goes back. */
 static void clock_update(ltv_stage_t *st) {
+    /* A partition we were assigned but have not heard from yet holds the
+     * clock back, exactly like one that is behind: its first messages may be
+     * from the beginning of time. Without this, the first batch to reach
+     * Redis (say, a small purchases partition read to its end in one fetch)
+     * would set the watermark for everyone, and every later event of the
+     * other partitions would be late and rows final too early. It stops
+     * holding when it delivers anything, goes idle, or (bounded run) has
+     * nothing to deliver. */
+    int64_t now = ltv_now_ms();
+    for (int i = 0; i < st->nparts; i++) {
+        const part_t *p = &st->parts[i];
+        /* Heard from: an event time, any message at all (a partition whose
+         * messages were all dead letters has delivered, too), or its end
+         * (caught up: what it gets later is new, or late like any late
+         * event). */
+        if (!p->assigned || p->max_ts != INT64_MIN || p->in_batch || p->stored_next >= 0 ||
+            p->eof_seen)
+            continue;
+        if (st->conf->idle_timeout_ms > 0 && now - p->assigned_ms > st->conf->idle_timeout_ms)
+            continue;
+        if (st->conf->stop_at_end && p->low >= p->end)
+            continue;
+        return;
+    }
     ltv_clockpos_t *pos = ltv_calloc((size_t)(st->npos + st->nparts + 1), sizeof(*pos));
     int n = st->npos;
     memcpy(pos, st->pos, sizeof(*pos) * (size_t)st->npos);
@@ -124,8 +148,9 @@ int stage_clock_read(ltv_stage_t *st) {
 /* Purchases partitions whose customers were scored at an earlier clock day
  * get tick_to = the clock's day. The invariant: every customer of partition
  * p holds scores valid at rfm_day(p). A partition without a day gets one as
- * soon as the clock is known, without a tick: no customer of it can have
- * been scored before (scoring and setting the day commit together). */
+ * soon as the clock is known; its customers applied while the clock was
+ * unknown hold no scores yet, so that first day scores every customer the
+ * partition has (once per partition in a namespace's life). */
 static int plan_ticks(ltv_stage_t *st, int64_t clock_day, int *need_query) {
     int ticks = 0;
     *need_query = 0;
@@ -137,8 +162,7 @@ static int plan_ticks(ltv_stage_t *st, int64_t clock_day, int *need_query) {
         if (p->rfm_day == INT64_MIN || clock_day > p->rfm_day) {
             p->tick_to = clock_day;
             ticks++;
-            if (p->rfm_day != INT64_MIN)
-                *need_query = 1;
+            *need_query = 1;
         }
     }
     return ticks;
@@ -150,16 +174,23 @@ static int query_ticks(ltv_stage_t *st, char *err, size_t errsz) {
     const ltv_rfm_conf_t *rc = ltv_aggs_rfm(st->aggs);
     for (int i = 0; i < st->nparts; i++) {
         part_t *p = &st->parts[i];
-        if (p->tick_to == INT64_MIN || p->rfm_day == INT64_MIN)
+        if (p->tick_to == INT64_MIN)
             continue;
         int64_t lo[LTV_RFM_EDGES], hi[LTV_RFM_EDGES];
-        for (int e = 0; e < LTV_RFM_EDGES; e++) {
-            lo[e] = p->rfm_day - rc->r_days[e];
-            hi[e] = p->tick_to - rc->r_days[e] - 1;
+        int nranges = LTV_RFM_EDGES;
+        if (p->rfm_day == INT64_MIN) { /* first day: everyone */
+            lo[0] = INT64_MIN;
+            hi[0] = INT64_MAX;
+            nranges = 1;
+        } else {
+            for (int e = 0; e < LTV_RFM_EDGES; e++) {
+                lo[e] = p->rfm_day - rc->r_days[e];
+                hi[e] = p->tick_to - rc->r_days[e] - 1;
+            }
         }
         char **ids;
         int nids;
-        if (ltv_store_rfm_range(st->store, p->partition, lo, hi, LTV_RFM_EDGES, &ids, &nids, err,
+        if (ltv_store_rfm_range(st->store, p->partition, lo, hi, nranges, &ids, &nids, err,
                                 errsz) != LTV_STORE_OK)
             return -1;
         for (int k = 0; k < nids; k++) {

@@ -34,7 +34,10 @@ typedef struct part_s {
     int assigned;
     int64_t stored_next; /* next offset in Redis (or in the commit in flight); -1 none */
     int64_t max_ts;      /* highest event time committed; INT64_MIN none */
-    int64_t low, end;    /* watermarks at assignment, for run.stop.at.end */
+    int64_t low, end;    /* run.stop.at.end: first offset and end offset of the run */
+    int64_t progress_from; /* position at assignment, for progress reports */
+    int64_t assigned_ms;   /* wall clock of the assignment: idleness of a silent partition */
+    int eof_seen;          /* reached its end since assignment */
     int in_batch;
     int64_t batch_next, batch_max_ts;
     int64_t rfm_day;     /* purchases partitions: clock day customers were scored at */
@@ -59,6 +62,10 @@ struct ltv_stage_s {
     int *pidx[2];
     int npidx[2];
     rd_kafka_queue_t *cq; /* the consumer queue, polled in bulk */
+    void (*tick_cb)(ltv_stage_t *st, void *opaque);
+    void *tick_opaque;
+    int64_t tick_every_us, tick_last_us;
+    int reached_end; /* run.stop.at.end: stopped because everything was consumed */
     uint32_t seq;
     char instance[24];
     volatile sig_atomic_t *stop;
@@ -83,6 +90,9 @@ part_t *stage_part(ltv_stage_t *st, const char *topic, int32_t partition, int cr
 /* The part a message belongs to, or NULL (not assigned here). */
 part_t *stage_part_of(ltv_stage_t *st, const rd_kafka_message_t *m);
 int stage_redis_ensure(ltv_stage_t *st);
+/* run.start.ms / run.stop.at.ms for message m: 0 process, 1 past the end,
+ * 2 before the start. */
+int stage_time_cut(ltv_stage_t *st, part_t *p, const rd_kafka_message_t *m);
 int stage_assign_from_redis(ltv_stage_t *st, rd_kafka_topic_partition_list_t *list);
 void stage_reposition(ltv_stage_t *st);
 

@@ -127,6 +127,33 @@ static int read_offsets(ltv_stage_t *st, part_t **ps, int n) {
     return rc;
 }
 
+/* The end offsets of a bounded run, pinned: the first choice in this
+ * namespace is the one every instance and restart uses. (run.stop.at.ms
+ * cuts a partition further, at its first message after that time, as the
+ * messages arrive: see stage_time_cut().) */
+static int bounded_ends(ltv_stage_t *st, part_t **ps, int n) {
+    ltv_offset_t *offs = ltv_calloc((size_t)(n ? n : 1), sizeof(*offs));
+    for (int i = 0; i < n; i++) {
+        offs[i].topic = ps[i]->topic;
+        offs[i].partition = ps[i]->partition;
+        offs[i].next_offset = ps[i]->end;
+    }
+    int rc = -1;
+    while (stage_redis_ensure(st) == 0) {
+        char err[512];
+        if (ltv_store_pin_ends(st->store, offs, n, err, sizeof(err)) == LTV_STORE_OK) {
+            for (int i = 0; i < n; i++)
+                ps[i]->end = offs[i].next_offset;
+            rc = 0;
+            break;
+        }
+        ltv_err("pinning end offsets: %s", err);
+        ltv_store_disconnect(st->store);
+    }
+    free(offs);
+    return rc;
+}
+
 /* Assigns `list` with each partition positioned at its offset in Redis (or
  * the beginning for a partition the namespace has never seen). */
 int stage_assign_from_redis(ltv_stage_t *st, rd_kafka_topic_partition_list_t *list) {
@@ -146,6 +173,8 @@ int stage_assign_from_redis(ltv_stage_t *st, rd_kafka_topic_partition_list_t *li
     for (int i = 0; i < list->cnt; i++) {
         list->elems[i].offset =
             ps[i]->stored_next >= 0 ? ps[i]->stored_next : RD_KAFKA_OFFSET_BEGINNING;
+        if (!ps[i]->assigned)
+            ps[i]->assigned_ms = ltv_now_ms();
         ps[i]->assigned = 1;
         if (st->conf->stop_at_end) {
             int64_t lo = 0, hi = 0;
@@ -158,8 +187,13 @@ int stage_assign_from_redis(ltv_stage_t *st, rd_kafka_topic_partition_list_t *li
             ps[i]->low = lo;
             ps[i]->end = hi;
         }
+        ps[i]->progress_from = ps[i]->stored_next >= 0 ? ps[i]->stored_next : ps[i]->low;
         ltv_dbg("assign %s [%d] at %lld", ps[i]->topic, (int)ps[i]->partition,
                 (long long)list->elems[i].offset);
+    }
+    if (st->conf->stop_at_end && st->conf->stop_pin && bounded_ends(st, ps, list->cnt)) {
+        free(ps);
+        return -1;
     }
     free(ps);
     rd_kafka_resp_err_t e = rd_kafka_assign(st->rk, list);
@@ -182,4 +216,34 @@ void stage_reposition(ltv_stage_t *st) {
         stage_assign_from_redis(st, cur);
     rd_kafka_topic_partition_list_destroy(cur);
     st->need_reposition = 0;
+}
+
+/* Bounds by message time (run.start.ms, run.stop.at.ms), applied as the
+ * messages arrive rather than by asking the broker for offsets by time:
+ * that works with any broker (the embedded one cannot look offsets up by
+ * time) and gives the same cut, the first message after the time. With
+ * CreateTime set by producers (when the event happened, as trackers do),
+ * --to T rebuilds the state as it was known at T.
+ * Returns 0 to process m, 1 if m is past the end (the partition is done
+ * and paused), 2 if m is before the start (its offset is consumed, the
+ * event not applied). */
+int stage_time_cut(ltv_stage_t *st, part_t *p, const rd_kafka_message_t *m) {
+    int64_t ts = rd_kafka_message_timestamp(m, NULL);
+    if (st->conf->stop_at_end && st->conf->stop_at_ms >= 0) {
+        if (m->offset >= p->end)
+            return 1;
+        if (ts > st->conf->stop_at_ms) {
+            p->end = m->offset;
+            rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+            rd_kafka_topic_partition_list_add(l, p->topic, p->partition);
+            rd_kafka_pause_partitions(st->rk, l);
+            rd_kafka_topic_partition_list_destroy(l);
+            ltv_dbg("%s [%d] ends at offset %lld (message time %lld)", p->topic,
+                    (int)p->partition, (long long)m->offset, (long long)ts);
+            return 1;
+        }
+    }
+    if (st->conf->start_ms >= 0 && ts >= 0 && ts < st->conf->start_ms)
+        return 2;
+    return 0;
 }

@@ -363,3 +363,50 @@ void ltv_ts_format(int64_t ts_ms, char *out) {
     *p++ = 'Z';
     *p = '\0';
 }
+
+/* Times given by people: milliseconds since the epoch, a day (its start), or
+ * a date and time with an optional zone; without a zone the time is in
+ * tz_offset_ms, the zone days are cut in, which is what an analyst means by
+ * "as of 2025-03-01". */
+int ltv_time_parse(const char *s, int64_t tz_offset_ms, int64_t *ms) {
+    size_t n = strlen(s);
+    if (n && strspn(s, "0123456789") == n) {
+        *ms = strtoll(s, NULL, 10);
+        return 0;
+    }
+    char day[11];
+    int64_t d;
+    if (n < 10)
+        return -1;
+    memcpy(day, s, 10);
+    day[10] = '\0';
+    if (ltv_day_parse(day, &d))
+        return -1;
+    const char *p = s + 10;
+    int64_t t = 0;
+    if (*p == 'T' || *p == ' ') {
+        int hh, mm, ss = 0, fr = 0, k = 0;
+        if (sscanf(p + 1, "%2d:%2d%n", &hh, &mm, &k) != 2 || hh > 23 || mm > 59)
+            return -1;
+        p += 1 + k;
+        if (*p == ':') {
+            if (sscanf(p + 1, "%2d%n", &ss, &k) != 1 || ss > 60)
+                return -1;
+            p += 1 + k;
+            if (*p == '.') {
+                int digits = 0;
+                for (p++; *p >= '0' && *p <= '9'; p++, digits++)
+                    if (digits < 3)
+                        fr = fr * 10 + (*p - '0');
+                for (; digits < 3; digits++)
+                    fr *= 10;
+            }
+        }
+        t = ((int64_t)hh * 3600 + mm * 60 + ss) * 1000 + fr;
+    }
+    int64_t tz = tz_offset_ms;
+    if (*p && ltv_tz_parse(p, &tz))
+        return -1;
+    *ms = ltv_day_start_ms(d, 0) + t - tz;
+    return 0;
+}

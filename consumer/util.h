@@ -86,6 +86,9 @@ void ltv_day_format(int64_t day, char *out);
 int ltv_day_parse(const char *s, int64_t *day);
 /* Parses "+09:00", "-05:30", "Z" or "UTC" into milliseconds. */
 int ltv_tz_parse(const char *s, int64_t *offset_ms);
+/* Parses ms since the epoch, "YYYY-MM-DD" (the day's start) or
+ * "YYYY-MM-DDTHH:MM[:SS[.fff]][zone]"; without a zone, in tz_offset_ms. */
+int ltv_time_parse(const char *s, int64_t tz_offset_ms, int64_t *ms);
 /* ISO-8601 UTC timestamp with milliseconds, e.g. 2024-05-01T12:00:00.000Z (25 bytes). */
 void ltv_ts_format(int64_t ts_ms, char *out);
 

@@ -145,12 +145,18 @@ void h_produce_raw(h_env_t *h, const char *topic, const char *key, const void *b
 }
 
 pid_t h_stage_start(h_env_t *h, const char *ns, const char *const *extra) {
-    const char *argv[64];
+    const char *run[] = {"run", NULL};
+    return h_cmd_start(h, run, ns, extra);
+}
+
+pid_t h_cmd_start(h_env_t *h, const char *const *cmd, const char *ns, const char *const *extra) {
+    const char *argv[80];
     int n = 0;
     static char opts[16][320];
     int k = 0;
     argv[n++] = LTV_BINARY;
-    argv[n++] = "run";
+    for (int i = 0; cmd[i] && n < 16; i++)
+        argv[n++] = cmd[i];
     argv[n++] = "-b";
     argv[n++] = h->mock->bootstraps;
 #define OPT(...)                                                                              \
@@ -170,7 +176,7 @@ pid_t h_stage_start(h_env_t *h, const char *ns, const char *const *extra) {
     OPT("kafka.session.timeout.ms=6000");
     OPT("kafka.heartbeat.interval.ms=500");
 #undef OPT
-    for (int i = 0; extra && extra[i] && n < 60; i++) {
+    for (int i = 0; extra && extra[i] && n < 76; i++) {
         argv[n++] = "-X";
         argv[n++] = extra[i];
     }
@@ -298,7 +304,7 @@ char *h_dump_ns(h_env_t *h, const char *ns) {
             /* Transient bookkeeping: what is still to be emitted or
              * finalized, and each partition's wall-clock activity. */
             if (!strcmp(key + nslen, ":emitq") || !strcmp(key + nslen, ":finalq") ||
-                !strcmp(key + nslen, ":clock"))
+                !strcmp(key + nslen, ":clock") || !strcmp(key + nslen, ":runend"))
                 continue;
             redisReply *ty = redisCommand(h->rc, "TYPE %s", key);
             int is_zset = ty && ty->type == REDIS_REPLY_STATUS && !strcmp(ty->str, "zset");

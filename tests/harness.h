@@ -38,6 +38,9 @@ void h_produce_raw(h_env_t *h, const char *topic, const char *key, const void *b
  * namespace (also used as consumer group), and extra "-X k=v" strings
  * (NULL-terminated). stdout/stderr go to <dir>/<ns>.<n>.log. */
 pid_t h_stage_start(h_env_t *h, const char *ns, const char *const *extra);
+/* The same for another subcommand: cmd is its words (NULL-terminated),
+ * e.g. {"backfill", "--namespace", "bf", NULL}. */
+pid_t h_cmd_start(h_env_t *h, const char *const *cmd, const char *ns, const char *const *extra);
 /* Waits for exit up to timeout_ms; returns the exit status (or -1 on
  * timeout, after killing it). */
 int h_stage_wait(pid_t pid, int timeout_ms);

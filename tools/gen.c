@@ -449,7 +449,7 @@ int ltv_gen_run(const ltv_gen_opts_t *o, ltv_gen_stats_t *stats, char *errstr,
                 rd_kafka_resp_err_t e = rd_kafka_producev(
                     rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY((void *)key, strlen(key)),
                     RD_KAFKA_V_VALUE(out.p, out.n), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                    RD_KAFKA_V_END);
+                    RD_KAFKA_V_TIMESTAMP(o->kafka_ts ? g->arrival : 0), RD_KAFKA_V_END);
                 if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
                     rd_kafka_poll(rk, 50);
                     continue;
@@ -509,6 +509,8 @@ static void usage(void) {
             "  --framing confluent|single-object|plain (default confluent)\n"
             "  --schema-dir DIR      write the Confluent writer schemas as DIR/<id>.avsc\n"
             "  --worst-case          purchases only, each by a different customer\n"
+            "  --kafka-timestamps    message timestamps = arrival times (default: produce time;\n"
+            "                        a real broker's time retention would delete old ones)\n"
             "  --seed N              (default 42)\n"
             "  --topic-purchases T --topic-visits T\n"
             "  --dump FILE           write every valid event as a text line\n");
@@ -522,7 +524,7 @@ int ltv_gen_main(int argc, char **argv) {
         {"days", 1, 0, 'D'},        {"start", 1, 0, 'S'},       {"visits-per-purchase", 1, 0, 'V'},
         {"dup-rate", 1, 0, 'd'},    {"late-rate", 1, 0, 'l'},   {"bad-rate", 1, 0, 'x'},
         {"cancel-rate", 1, 0, 'c'}, {"refund-rate", 1, 0, 'r'}, {"framing", 1, 0, 'F'},
-        {"schema-dir", 1, 0, 's'},  {"worst-case", 0, 0, 'W'},  {"seed", 1, 0, 'z'},
+        {"schema-dir", 1, 0, 's'},  {"worst-case", 0, 0, 'W'}, {"kafka-timestamps", 0, 0, 1001},  {"seed", 1, 0, 'z'},
         {"topic-purchases", 1, 0, 'P'}, {"topic-visits", 1, 0, 'T'}, {"dump", 1, 0, 'u'},
         {"help", 0, 0, 'h'},        {0, 0, 0, 0}};
     FILE *dump = NULL;
@@ -562,6 +564,7 @@ int ltv_gen_main(int argc, char **argv) {
             break;
         case 's': o.schema_dir = optarg; break;
         case 'W': o.worst_case = 1; break;
+        case 1001: o.kafka_ts = 1; break;
         case 'z': o.seed = strtoull(optarg, NULL, 10); break;
         case 'P': o.topic_purchases = optarg; break;
         case 'T': o.topic_visits = optarg; break;

@@ -30,6 +30,7 @@ typedef struct ltv_gen_opts_s {
     double dup_rate, late_rate, bad_rate, cancel_rate, refund_rate;
     int64_t late_max_ms;        /* how late a late event arrives, at most */
     int worst_case;             /* purchases only, each by a different customer */
+    int kafka_ts;               /* message timestamps = arrival times (as a tracker's CreateTime) */
     int framing;                /* ltv_framing_t of the messages */
     int32_t purchase_schema_id, visit_schema_id;
     const char *schema_dir;     /* Confluent: write <id>.avsc here */

@@ -1,0 +1,16 @@
+/*
+ * The command line shared by the subcommands that run the stage.
+ */
+#ifndef LTV_CLI_H
+#define LTV_CLI_H
+
+#include "conf.h"
+
+/* Parses -c <file>, -X key=value and -b <brokers> into conf (optind reset).
+ * Returns 0, or 2 after printing the error. -X list and -h print and exit. */
+int ltv_cli_parse_conf(int argc, char **argv, ltv_conf_t *conf);
+
+/* `ltvstream backfill ...` (consumer/backfill.c). */
+int ltv_backfill_main(int argc, char **argv);
+
+#endif
