@@ -51,10 +51,14 @@ int ltv_outschemas(ltv_aggs_t *aggs, const ltv_conf_t *conf, ltv_outschema_t **o
         row.id.dim = ltv_intern(aggs, "", 0);
         ltv_out_reset(&o);
         a->cls->render(a, &row, &info, &o);
-        char doc[128];
-        snprintf(doc, sizeof(doc), "ltvstream %s row (topic %s), keyed by its identity.",
-                 a->cls->name, a->topic);
-        add_schema(out, &n, a->cls->name, a->topic, &o, doc);
+        /* Not a fixed buffer: cutting a long topic name there could split
+         * a UTF-8 sequence, and the schema would not be valid JSON. */
+        ltv_buf_t doc;
+        ltv_buf_init(&doc);
+        ltv_buf_printf(&doc, "ltvstream %s row (topic %s), keyed by its identity.",
+                       a->cls->name, a->topic);
+        add_schema(out, &n, a->cls->name, a->topic, &o, doc.p);
+        ltv_buf_free(&doc);
     }
     ltv_customer_t *c = ltv_customer_new(LTV_ENT_CUSTOMER, "sample", 6);
     c->rfm_seg = 0; /* a customer with a segment: tombstones have no schema */

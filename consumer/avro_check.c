@@ -8,13 +8,15 @@
  * otherwise be made to recurse as deep as the data asks). */
 #define MAX_DEPTH 64
 /* Items of a zero-sized type (null, empty record) take no bytes, so the
- * remaining length cannot bound their count; this does. */
+ * remaining length cannot bound their count; this does, for the whole
+ * datum (arrays of such arrays would otherwise multiply it). */
 #define MAX_EMPTY_ITEMS 65536
 
 typedef struct cur_s {
     const unsigned char *p, *end, *start;
     char *err;
     size_t errsz;
+    int64_t empty_items; /* zero-sized array items so far in this datum */
 } cur_t;
 
 static int fail(cur_t *c, const char *what) {
@@ -54,17 +56,29 @@ static int skip(cur_t *c, int64_t n, const char *what) {
 
 static int check(cur_t *c, avro_schema_t s, int depth);
 
-static int zero_sized(avro_schema_t s) {
+/* Whether a value of the type takes no bytes at all: null, a fixed of size
+ * 0, or a record whose fields all take none (at any depth: a record of
+ * one null field is as empty as a record of none, and a count of them is
+ * not bounded by the bytes left either). */
+static int zero_sized(avro_schema_t s, int depth) {
+    if (depth > MAX_DEPTH) /* a record that contains itself: check() refuses it */
+        return 0;
     switch (avro_typeof(s)) {
     case AVRO_NULL: return 1;
-    case AVRO_RECORD: return avro_schema_record_size(s) == 0;
     case AVRO_FIXED: return avro_schema_fixed_size(s) == 0;
+    case AVRO_LINK: return zero_sized(avro_schema_link_target(s), depth + 1);
+    case AVRO_RECORD: {
+        size_t n = avro_schema_record_size(s);
+        for (size_t i = 0; i < n; i++)
+            if (!zero_sized(avro_schema_record_field_get_by_index(s, (int)i), depth + 1))
+                return 0;
+        return 1;
+    }
     default: return 0;
     }
 }
 
 static int check_blocks(cur_t *c, avro_schema_t item, int is_map, int depth) {
-    int64_t total = 0;
     for (;;) {
         int64_t count;
         if (read_long(c, &count))
@@ -80,10 +94,13 @@ static int check_blocks(cur_t *c, avro_schema_t item, int is_map, int depth) {
                 return fail(c, "bad block size");
         }
         /* Every item takes at least one byte unless its type is empty. */
-        if (!is_map && zero_sized(item)) {
-            total += count;
-            if (total > MAX_EMPTY_ITEMS)
+        if (!is_map && zero_sized(item, depth)) {
+            /* Checked before adding: a block of ~2^63 items would overflow
+             * the sum, and a wrapped (negative) total would let the loop
+             * below run ~2^63 times. */
+            if (count > MAX_EMPTY_ITEMS - c->empty_items)
                 return fail(c, "too many empty items");
+            c->empty_items += count;
         } else if ((uint64_t)count > (uint64_t)(c->end - c->p)) {
             return fail(c, "block count exceeds the data");
         }
@@ -155,7 +172,7 @@ static int check(cur_t *c, avro_schema_t s, int depth) {
 
 int ltv_avro_check(avro_schema_t schema, const void *buf, size_t len, char *errstr,
                    size_t errstr_size) {
-    cur_t c = {buf, (const unsigned char *)buf + len, buf, errstr, errstr_size};
+    cur_t c = {buf, (const unsigned char *)buf + len, buf, errstr, errstr_size, 0};
     if (check(&c, schema, 0))
         return -1;
     if (c.p != c.end)
@@ -165,7 +182,7 @@ int ltv_avro_check(avro_schema_t schema, const void *buf, size_t len, char *errs
 
 int ltv_avro_check_spans(avro_schema_t schema, const void *buf, size_t len,
                          ltv_avro_span_t *spans, int nspans, char *errstr, size_t errstr_size) {
-    cur_t c = {buf, (const unsigned char *)buf + len, buf, errstr, errstr_size};
+    cur_t c = {buf, (const unsigned char *)buf + len, buf, errstr, errstr_size, 0};
     if (avro_typeof(schema) != AVRO_RECORD)
         return ltv_avro_check(schema, buf, len, errstr, errstr_size);
     size_t n = avro_schema_record_size(schema);

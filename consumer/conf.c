@@ -325,10 +325,14 @@ ltv_conf_res_t ltv_conf_load_file(ltv_conf_t *conf, const char *path, char *errs
         errf(errstr, errstr_size, "%s: %s", path, strerror(errno));
         return LTV_CONF_INVALID;
     }
-    char line[4096];
+    /* getline, not a fixed buffer: a value can be long (an inline PEM
+     * certificate for kafka.ssl.ca.pem), and a line cut at a buffer's size
+     * would have its rest parsed as a line of its own. */
+    char *line = NULL;
+    size_t cap = 0;
     int lineno = 0;
     ltv_conf_res_t r = LTV_CONF_OK;
-    while (fgets(line, sizeof(line), fp)) {
+    while (getline(&line, &cap, fp) >= 0) {
         lineno++;
         char *s = trim(line);
         if (!*s || *s == '#' || *s == '!')
@@ -347,6 +351,7 @@ ltv_conf_res_t ltv_conf_load_file(ltv_conf_t *conf, const char *path, char *errs
             break;
         }
     }
+    free(line);
     fclose(fp);
     return r;
 }

@@ -317,6 +317,27 @@ static void test_properties_file(void **state) {
     assert_int_equal(f->conf->framing, LTV_FRAMING_CONFLUENT);
 }
 
+/* A line longer than any fixed buffer is one line: an inline PEM
+ * certificate is several kilobytes. */
+static void test_long_line_is_one_line(void **state) {
+    fx_t *f = *state;
+    char err[512] = "";
+    size_t vn = 10000;
+    char *text = malloc(vn + 64);
+    assert_non_null(text);
+    char *p = text + sprintf(text, "kafka.ssl.ca.pem=");
+    for (size_t i = 0; i < vn; i++)
+        p[i] = i % 64 == 63 ? '=' : 'A' + (char)(i % 26); /* '=' as in base64 padding */
+    strcpy(p + vn, "\nnamespace=after\n");
+    write_props(f, text);
+    free(text);
+    assert_int_equal(ltv_conf_load_file(f->conf, f->path, err, sizeof(err)), LTV_CONF_OK);
+    const char *v = ltv_conf_kafka_get(f->conf, 1, "ssl.ca.pem");
+    assert_non_null(v);
+    assert_int_equal(strlen(v), vn);
+    assert_string_equal(f->conf->namespace_, "after");
+}
+
 static void test_file_errors_name_path_and_line(void **state) {
     fx_t *f = *state;
     char err[512] = "";
@@ -406,6 +427,7 @@ int main(void) {
         T(test_kafka_pass_through),
         T(test_kafka_prefix_alone_is_rejected),
         T(test_properties_file),
+        T(test_long_line_is_one_line),
         T(test_file_errors_name_path_and_line),
         T(test_list_documents_every_key),
     };

@@ -6,7 +6,8 @@ set -euo pipefail
 
 PKGS=(build-essential cmake pkg-config
       librdkafka-dev libavro-dev libhiredis-dev libcmocka-dev
-      redis-server valgrind python3)
+      redis-server valgrind python3
+      clang-14 libclang-rt-14-dev) # libFuzzer and the sanitizer runtimes (tools/fuzz.sh)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -104,6 +104,8 @@ static int set_field(avro_value_t *f, const ltv_str_t *s, const int64_t *i, int 
         return avro_value_set_enum(f, k);
     }
     case AVRO_NULL: return avro_value_set_null(f);
+    /* Avro-C cannot write a bytes value that was never set. */
+    case AVRO_BYTES: return avro_value_set_bytes(f, (void *)"", 0);
     case AVRO_BOOLEAN: return avro_value_set_boolean(f, 0);
     case AVRO_DOUBLE: return avro_value_set_double(f, 0);
     case AVRO_FLOAT: return avro_value_set_float(f, 0);

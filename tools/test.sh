@@ -2,7 +2,8 @@
 # The whole test suite, as CI runs it: installs missing Debian packages,
 # builds with -Wall -Wextra -Werror, runs every test (unit and integration),
 # then rebuilds with AddressSanitizer + UndefinedBehaviorSanitizer and runs
-# them all again, and runs the unit tests under valgrind.
+# them all again, runs the unit tests under valgrind, and fuzzes the decoder
+# and the configuration parser for a minute (tools/fuzz.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/deps.sh
@@ -29,5 +30,13 @@ for t in build/ci/tests/test_*; do
   valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
     "$t" >/dev/null 2>build/ci/valgrind.log || { echo "valgrind: $t"; cat build/ci/valgrind.log; exit 1; }
 done
+for t in decode conf; do  # the fuzz seeds and regressions, without libFuzzer
+  valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
+    build/ci/tests/fuzz/fuzz_replay_$t tests/fuzz/corpus/$t tests/fuzz/regressions/$t \
+    >/dev/null 2>build/ci/valgrind.log || { echo "valgrind: fuzz_replay_$t"; cat build/ci/valgrind.log; exit 1; }
+done
+
+echo "== fuzzing (clang libFuzzer + ASan + UBSan): regressions, then 40 s + 20 s"
+bash tools/fuzz.sh 40 20
 
 echo "== all tests passed in $(( $(date +%s) - start )) s"
