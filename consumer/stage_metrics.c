@@ -67,7 +67,8 @@ void stage_publish(ltv_stage_t *st) {
         mp->position_ms = p->max_ts;
     }
     s->nparts = s->assigned = n;
-    qsort(s->parts, (size_t)n, sizeof(*s->parts), part_cmp);
+    if (n > 1)
+        qsort(s->parts, (size_t)n, sizeof(*s->parts), part_cmp);
     ltv_metrics_publish(st->metrics, s, ltv_mono_us());
 }
 

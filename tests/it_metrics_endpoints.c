@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -152,15 +153,23 @@ static char *scrape(void) {
 
 static int64_t deadline_us(void) { return ltv_mono_us() + (int64_t)DEADLINE_S * 1000000; }
 
-static void poll_pause(void) {
-    struct timespec ts = {0, 20 * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 static void give_up(const char *what, const char *last) {
     fprintf(stderr, "last answer:\n%s\n", last ? last : "(none)");
     fail_msg("timed out waiting for %s (stage logs in %s; LTV_KEEP_TEST_DIR=1 keeps them)",
              what, H->dir);
+}
+
+/* Between polls: a stage that died fails the test at once. */
+static void poll_pause(void) {
+    int st;
+    if (stage > 0 && waitpid(stage, &st, WNOHANG) == stage) {
+        stage = -1;
+        fail_msg("the stage exited (status %d) while the test waited (logs in %s; "
+                 "LTV_KEEP_TEST_DIR=1 keeps them)",
+                 st, H->dir);
+    }
+    struct timespec ts = {0, 20 * 1000000L};
+    nanosleep(&ts, NULL);
 }
 
 /* Polls `path` until it answers `want` (and its body contains `needle`). */
