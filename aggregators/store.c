@@ -260,6 +260,19 @@ ltv_store_res_t ltv_store_connect(ltv_store_t *st, char *errstr, size_t errstr_s
     return LTV_STORE_OK;
 }
 
+ltv_store_res_t ltv_store_ping(ltv_store_t *st, char *errstr, size_t errstr_size) {
+    if (st->c_pending) {
+        snprintf(errstr, errstr_size, "redis ping: a commit's replies are pending");
+        return LTV_STORE_ERR;
+    }
+    pipeline_begin(st);
+    resp_cmd(st, 1);
+    resp_args(&st->out, "PING");
+    if (pipeline_send(st, errstr, errstr_size))
+        return LTV_STORE_ERR;
+    return drain(st, 1, errstr, errstr_size);
+}
+
 /* ---- parsing helpers ------------------------------------------------------- */
 
 static int parse_i64(const char *p, size_t n, int64_t *out) {

@@ -81,6 +81,9 @@ ltv_store_res_t ltv_store_connect(ltv_store_t *st, char *errstr, size_t errstr_s
 void ltv_store_disconnect(ltv_store_t *st);
 int ltv_store_connected(const ltv_store_t *st);
 
+/* PING: is Redis still there? Nothing may be pending on the connection. */
+ltv_store_res_t ltv_store_ping(ltv_store_t *st, char *errstr, size_t errstr_size);
+
 /* Reads stored offsets (next_offset, max_ts) of the given partitions. */
 ltv_store_res_t ltv_store_read_offsets(ltv_store_t *st, ltv_offset_t *offs, int n, char *errstr,
                                        size_t errstr_size);

@@ -142,21 +142,24 @@ typedef struct stage_run_s {
 static int run_stage(const char *binary, const char *brokers, int port, int run,
                      const char *const *extra, redisContext *rc, int64_t expected,
                      stage_run_t *out) {
-    char ns[32], statsf[64], portx[32], nsx[64], groupx[64], statsx[96];
+    char ns[32], statsf[64], portx[32], nsx[64], groupx[64], statsx[96], metricsx[32];
     snprintf(ns, sizeof(ns), "b%d", run);
     snprintf(statsf, sizeof(statsf), "/tmp/ltvbench-%d-%d.json", (int)getpid(), run);
     snprintf(portx, sizeof(portx), "redis.port=%d", port);
     snprintf(nsx, sizeof(nsx), "namespace=%s", ns);
     snprintf(groupx, sizeof(groupx), "kafka.group.id=%s", ns);
     snprintf(statsx, sizeof(statsx), "run.stats.file=%s", statsf);
+    /* Metrics on, as deployed, but on a free port: other processes on the
+     * machine may hold the default one. */
+    snprintf(metricsx, sizeof(metricsx), "metrics.port=%d", ltv_free_port());
     const char *argv[80];
     int n = 0;
     argv[n++] = binary;
     argv[n++] = "run";
     argv[n++] = "-b";
     argv[n++] = brokers;
-    const char *fixed[] = {portx, nsx, groupx, statsx, "run.stop.at.end=true", "log.level=4",
-                           "kafka.log_level=3", NULL};
+    const char *fixed[] = {portx, nsx, groupx, statsx, metricsx, "metrics.bind=127.0.0.1",
+                           "run.stop.at.end=true", "log.level=4", "kafka.log_level=3", NULL};
     for (int i = 0; fixed[i]; i++) {
         argv[n++] = "-X";
         argv[n++] = fixed[i];

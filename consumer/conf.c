@@ -117,6 +117,19 @@ static const conf_prop_t props[] = {
      "Segment rules name:R:F (score or range), first match wins; must cover every R,F."},
     {"log.level", T_INT, "6", O(log_level), 0, 7, NULL, "Syslog level: 3 error, 4 warn, 6 info, 7 debug."},
     {"log.format", T_ENUM, "plain", O(log_json), 0, 0, "plain|json", "Log line format."},
+    /* On by default on every interface: in a container the probes and the
+     * scraper come from outside, and a pod has its own network namespace,
+     * so the fixed port cannot clash. Locally, metrics.port=0 turns it
+     * off or another port avoids a second instance's. */
+    {"metrics.port", T_INT, "9464", O(metrics_port), 0, 65535, NULL,
+     "Port of the HTTP endpoint serving /metrics (Prometheus), /healthz and /readyz; 0 "
+     "disables it."},
+    {"metrics.bind", T_STR, "0.0.0.0", O(metrics_bind), 0, 0, NULL,
+     "Address the HTTP endpoint listens on (0.0.0.0 every IPv4 interface, :: IPv6, "
+     "127.0.0.1 local only)."},
+    {"metrics.healthz.stall.ms", T_INT, "60000", O(metrics_stall_ms), 1000, INT64_MAX, NULL,
+     "/healthz answers 503 once the run loop has made no progress for this long; keep it "
+     "above redis.timeout.ms."},
 };
 
 #define NPROPS (sizeof(props) / sizeof(props[0]))

@@ -82,6 +82,9 @@ typedef struct ltv_conf_s {
     int64_t cache_max_customers;
     int64_t log_level;
     int log_json;
+    int64_t metrics_port;     /* 0: no HTTP endpoint */
+    char *metrics_bind;
+    int64_t metrics_stall_ms; /* /healthz fails after this long without progress */
 
     /* librdkafka pass-through */
     ltv_kprop_t *kprops;

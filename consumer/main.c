@@ -12,6 +12,7 @@
 #include "gen.h"
 #include "log.h"
 #include "agg.h"
+#include "metrics_http.h"
 #include "outschema.h"
 #include "stage.h"
 #include "tools.h"
@@ -103,6 +104,24 @@ static int cmd_run(int argc, char **argv) {
         ltv_conf_destroy(conf);
         return 2;
     }
+    /* The endpoint is up before the stage connects anywhere, so probes get
+     * answers (live, not ready) from the start. A port that cannot be bound
+     * stops the stage: running unobserved is worse than not starting. */
+    ltv_metrics_t *board = NULL;
+    ltv_metrics_http_t *http = NULL;
+    if (conf->metrics_port) {
+        board = ltv_metrics_new(conf->metrics_stall_ms);
+        http = ltv_metrics_http_start(conf->metrics_bind, (int)conf->metrics_port, board, err,
+                                      sizeof(err));
+        if (!http) {
+            fprintf(stderr, "ltvstream: %s\n", err);
+            ltv_metrics_destroy(board);
+            ltv_stage_destroy(st);
+            ltv_conf_destroy(conf);
+            return 2;
+        }
+        ltv_stage_set_metrics(st, board);
+    }
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
@@ -144,7 +163,9 @@ static int cmd_run(int argc, char **argv) {
             ltv_err("cannot write %s", conf->stats_file);
         }
     }
+    ltv_metrics_http_stop(http);
     ltv_stage_destroy(st);
+    ltv_metrics_destroy(board);
     ltv_conf_destroy(conf);
     return rc ? 1 : 0;
 }

@@ -56,7 +56,7 @@ static void handle_message(ltv_stage_t *st, rd_kafka_message_t *m) {
         default: break;
         }
     }
-    st->stats.consumed++;
+    st->stats.consumed_topic[p->kind == LTV_EV_PURCHASE ? 0 : 1]++;
     if (!p->in_batch) {
         p->in_batch = 1;
         p->batch_next = p->stored_next;
@@ -98,6 +98,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
          * rebalance (or repositioning) tries again. */
         if (stage_assign_from_redis(st, parts))
             rd_kafka_assign(rk, NULL);
+        stage_publish(st);
         return;
     }
     /* Revoked or lost. Finish the batch while we still own the partitions;
@@ -114,6 +115,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
     rd_kafka_assign(rk, NULL);
     st->need_reposition = 0;
+    stage_publish(st);
 }
 
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
@@ -214,6 +216,9 @@ ltv_stage_t *ltv_stage_new(const ltv_conf_t *conf, char *errstr, size_t errstr_s
     st->cq = rd_kafka_queue_get_consumer(st->rk);
     ltv_batch_begin(st->batch, ++st->seq);
     st->clock = st->committed_wm = INT64_MIN;
+    ltv_hist_init(&st->stats.redis_load, ltv_hist_redis_bounds, ltv_hist_redis_nbounds);
+    ltv_hist_init(&st->stats.redis_ping, ltv_hist_redis_bounds, ltv_hist_redis_nbounds);
+    ltv_hist_init(&st->stats.batch_flush, ltv_hist_batch_bounds, ltv_hist_batch_nbounds);
     return st;
 
 err:
@@ -243,6 +248,7 @@ void ltv_stage_destroy(ltv_stage_t *st) {
     free(st->pidx[1]);
     free(st->pos);
     stage_emit_free(st);
+    ltv_metrics_snap_free(&st->msnap);
     if (st->inflight_kofs)
         rd_kafka_topic_partition_list_destroy(st->inflight_kofs);
     free(st);
@@ -273,6 +279,7 @@ int ltv_stage_run(ltv_stage_t *st, volatile sig_atomic_t *stop) {
         int64_t tpoll = ltv_mono_us();
         int64_t deadline = tpoll + st->conf->batch_max_ms * 1000;
         while (!*stop && ltv_batch_count(st->batch) < st->conf->batch_max_events) {
+            stage_heartbeat(st);
             int64_t left = (deadline - ltv_mono_us()) / 1000;
             if (left <= 0)
                 break;
@@ -310,6 +317,8 @@ int ltv_stage_run(ltv_stage_t *st, volatile sig_atomic_t *stop) {
         stage_flush(st, 0);
         if (st->need_reposition && stage_redis_ensure(st) == 0)
             stage_reposition(st);
+        stage_idle_check(st);
+        stage_publish(st);
         if (st->tick_cb && ltv_mono_us() - st->tick_last_us >= st->tick_every_us) {
             st->tick_last_us = ltv_mono_us();
             st->tick_cb(st, st->tick_opaque);
@@ -336,8 +345,10 @@ int ltv_stage_run(ltv_stage_t *st, volatile sig_atomic_t *stop) {
     char **acks;
     int nacks = stage_take_acks(st, &acks);
     char err[512];
-    if (nacks && ltv_store_ack(st->store, (const char *const *)acks, nacks, err, sizeof(err)))
+    if (nacks && ltv_store_ack(st->store, (const char *const *)acks, nacks, err, sizeof(err))) {
+        st->stats.redis_errors++;
         ltv_warn("clearing the emission queue: %s", err);
+    }
     for (int i = 0; i < nacks; i++)
         free(acks[i]);
     free(acks);
@@ -372,6 +383,7 @@ void ltv_stage_progress(ltv_stage_t *st, int64_t *done, int64_t *total) {
 
 void ltv_stage_stats(ltv_stage_t *st, ltv_stage_stats_t *out) {
     *out = st->stats;
+    out->consumed = st->stats.consumed_topic[0] + st->stats.consumed_topic[1];
     out->applied = st->bstats.applied;
     out->duplicates = st->bstats.duplicates;
     out->misrouted = st->bstats.misrouted;

@@ -10,17 +10,20 @@
 
 #include "conf.h"
 #include "decode.h"
+#include "hist.h"
 
 typedef struct ltv_stage_s ltv_stage_t;
 
 typedef struct ltv_stage_stats_s {
-    uint64_t consumed;          /* messages read from input topics */
+    uint64_t consumed;          /* messages read from input topics (the sum of:) */
+    uint64_t consumed_topic[2]; /* ... from the purchases, the visits topic */
     uint64_t applied;           /* events that changed state */
     uint64_t duplicates;        /* events already applied */
     uint64_t dlq[LTV_R__COUNT]; /* dead-lettered, by reason */
     uint64_t batches;           /* committed batches */
     uint64_t fenced;            /* batches discarded: another owner */
-    uint64_t redis_errors;      /* batches discarded: Redis failure */
+    uint64_t redis_errors;      /* Redis failures: discarded batches, failed
+                                 * connection attempts, reads and pings */
     uint64_t rows_emitted;
     uint64_t misrouted;
     uint64_t late;              /* events older than the watermark when processed */
@@ -37,6 +40,12 @@ typedef struct ltv_stage_stats_s {
     int64_t first_msg_us;       /* monotonic time of the first message consumed; 0 none */
     int64_t last_commit_us;     /* monotonic time of the last commit with events */
     uint64_t cache_evictions;
+    /* Latencies in seconds. A load round trip: from sending a batch's load
+     * to its replies read (the previous batch's commit executes ahead of it
+     * on the connection). A ping: an idle stage's check that Redis is
+     * still there. A flush: stage_flush of a batch with events, from its
+     * load to its commit sent. */
+    ltv_hist_t redis_load, redis_ping, batch_flush;
 } ltv_stage_stats_t;
 
 /* The stage borrows conf, which must outlive it. */
@@ -64,5 +73,11 @@ void ltv_stage_progress(ltv_stage_t *st, int64_t *done, int64_t *total);
 
 /* The stage's current watermark (event time, ms; INT64_MIN while unknown). */
 int64_t ltv_stage_watermark(ltv_stage_t *st);
+
+/* Publishes the stage's metrics and heartbeat on a board (metrics.h) from
+ * now on: once per turn of the run loop, and while it waits for Redis. The
+ * board must outlive the stage's run. */
+struct ltv_metrics_s;
+void ltv_stage_set_metrics(ltv_stage_t *st, struct ltv_metrics_s *board);
 
 #endif

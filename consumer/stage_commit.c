@@ -135,6 +135,7 @@ int stage_clock_read(ltv_stage_t *st) {
     int n;
     int64_t floor_wm;
     if (ltv_store_read_clock(st->store, &pos, &n, &floor_wm, err, sizeof(err)) != LTV_STORE_OK) {
+        st->stats.redis_errors++;
         ltv_warn("reading the clock: %s", err);
         return -1;
     }
@@ -254,7 +255,20 @@ static int complete(ltv_stage_t *st) {
     return 0;
 }
 
+static int flush(ltv_stage_t *st, int at_end);
+
 int stage_flush(ltv_stage_t *st, int at_end) {
+    /* Only flushes of batches with events are timed: an idle turn of the
+     * loop would fill the histogram with nothing. */
+    int work = stage_batch_has_work(st);
+    int64_t t0 = ltv_mono_us();
+    int rc = flush(st, at_end);
+    if (work && rc == 0)
+        ltv_hist_observe(&st->stats.batch_flush, (double)(ltv_mono_us() - t0) / 1e6);
+    return rc;
+}
+
+static int flush(ltv_stage_t *st, int at_end) {
     if (st->inflight && !ltv_store_connected(st->store)) {
         batch_failed(st, LTV_STORE_ERR, "the connection closed with a commit in flight");
         return -1;
@@ -282,8 +296,10 @@ int stage_flush(ltv_stage_t *st, int at_end) {
          * delivered batches from the queue. */
         int rc = stage_complete(st);
         if (!rc && nacks && ltv_store_ack(st->store, (const char *const *)acks, nacks, err,
-                                          sizeof(err)) != LTV_STORE_OK)
+                                          sizeof(err)) != LTV_STORE_OK) {
+            st->stats.redis_errors++;
             ltv_warn("clearing the emission queue: %s", err);
+        }
         for (int i = 0; i < nacks; i++)
             free(acks[i]);
         free(acks);
@@ -340,6 +356,7 @@ int stage_flush(ltv_stage_t *st, int at_end) {
                         .acks = (const char *const *)acks,
                         .nacks = nacks,
                         .read_clock = 1};
+    int64_t tsend = ltv_mono_us(), emit0 = st->stats.us_emit;
     ltv_store_res_t res = ltv_store_load_send(st->store, &q, err, sizeof(err));
     /* The previous commit's replies come first on the connection. */
     if (res == LTV_STORE_OK && stage_complete(st))
@@ -352,6 +369,11 @@ int stage_flush(ltv_stage_t *st, int at_end) {
         res = ltv_store_load_recv(st->store, &q, NULL, &pos, &npos, &floor_wm, err, sizeof(err));
     int64_t t1 = ltv_mono_us();
     st->stats.us_load += t1 - t0;
+    /* The round trip: Redis executing the previous commit (ahead on the
+     * connection) and this load, less our own emission work meanwhile. */
+    if (res == LTV_STORE_OK)
+        ltv_hist_observe(&st->stats.redis_load,
+                         (double)(t1 - tsend - (st->stats.us_emit - emit0)) / 1e6);
     for (int i = 0; i < nacks; i++)
         free(acks[i]);
     free(acks);
@@ -378,6 +400,7 @@ int stage_flush(ltv_stage_t *st, int at_end) {
     /* 3. Dead letters must be safely in their topic before the offsets move
      * past them. */
     while (work && ltv_emitter_dlq_wait(st->em, 5000)) {
+        stage_heartbeat(st); /* waiting for the broker, not stuck */
         ltv_err("dead-letter messages not yet acknowledged; holding the batch");
         if (st->stop && *st->stop) {
             free(offs);

@@ -82,6 +82,10 @@ void stage_emit_free(ltv_stage_t *st) {
 }
 
 void stage_reemit(ltv_stage_t *st, const char *token, char *const *members, int n) {
+    /* Rows go out with the shared clock at least: an instance that has
+     * just started, or whose partitions hold its own clock back, must not
+     * show an older watermark than another instance already showed. */
+    stage_clock_read(st);
     char err[512];
     for (int i = 0; i < n; i++) {
         const char *member = members[i];
@@ -89,6 +93,7 @@ void stage_reemit(ltv_stage_t *st, const char *token, char *const *members, int 
             ltv_customer_t *c = NULL;
             if (ltv_store_get_customer(st->store, LTV_ENT_CUSTOMER, member + 2, &c, err,
                                        sizeof(err)) != LTV_STORE_OK) {
+                st->stats.redis_errors++;
                 ltv_warn("re-emit %s: %s", member, err);
                 continue;
             }
@@ -105,6 +110,7 @@ void stage_reemit(ltv_stage_t *st, const char *token, char *const *members, int 
             continue;
         }
         if (ltv_store_read_row(st->store, &row, err, sizeof(err)) != LTV_STORE_OK) {
+            st->stats.redis_errors++;
             ltv_warn("re-emit %s: %s", member, err);
             continue;
         }
@@ -122,6 +128,7 @@ void stage_reemit_queue(ltv_stage_t *st) {
     char err[512];
     if (ltv_store_read_emitq(st->store, &members, &tokens, &n, err, sizeof(err)) !=
         LTV_STORE_OK) {
+        st->stats.redis_errors++;
         ltv_warn("reading the emission queue: %s", err);
         return;
     }

@@ -6,6 +6,7 @@
  *   stage_commit.c     the clock, recency ticks, and each batch's way into
  *                      Redis: load, apply, commit (pipelined across batches)
  *   stage_emit.c       rendering committed rows and producing them
+ *   stage_metrics.c    publishing metrics and the heartbeat; idle Redis check
  */
 #ifndef LTV_STAGE_INT_H
 #define LTV_STAGE_INT_H
@@ -15,6 +16,7 @@
 #include "clock.h"
 #include "decode.h"
 #include "emit.h"
+#include "metrics.h"
 #include "stage.h"
 #include "store.h"
 
@@ -82,6 +84,11 @@ struct ltv_stage_s {
     rd_kafka_topic_partition_list_t *inflight_kofs;
     ltv_stage_stats_t stats;
     ltv_batch_stats_t bstats;
+    /* Observability: the board (NULL: metrics off), the snapshot built
+     * for it (kept so its array is reused) and the last idle ping. */
+    ltv_metrics_t *metrics;
+    ltv_metrics_snap_t msnap;
+    int64_t last_ping_us;
 };
 
 /* stage_positions.c */
@@ -106,6 +113,15 @@ int stage_flush(ltv_stage_t *st, int at_end);
 int stage_complete(ltv_stage_t *st);
 /* Reads every partition's position (nothing may be in flight). */
 int stage_clock_read(ltv_stage_t *st);
+
+/* stage_metrics.c */
+/* Publishes a snapshot on the board (metrics on; cheap enough per batch). */
+void stage_publish(ltv_stage_t *st);
+/* Shows that the run loop is alive while it waits. */
+void stage_heartbeat(ltv_stage_t *st);
+/* With nothing in flight and metrics on, PINGs Redis at most once a
+ * second, so an idle stage notices (and /readyz reports) an outage. */
+void stage_idle_check(ltv_stage_t *st);
 
 /* stage_emit.c */
 /* Renders a row with the given watermark (its commit's shared one). */

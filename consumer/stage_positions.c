@@ -12,6 +12,7 @@
 
 void stage_sleep_ms(ltv_stage_t *st, int ms) {
     while (ms > 0 && !(st->stop && *st->stop)) {
+        stage_heartbeat(st);
         int step = ms > 50 ? 50 : ms;
         struct timespec ts = {0, (long)step * 1000000L};
         nanosleep(&ts, NULL);
@@ -93,8 +94,10 @@ int stage_redis_ensure(ltv_stage_t *st) {
                 ltv_info("redis: connected again");
             return 0;
         }
+        st->stats.redis_errors++;
         if (!logged++)
             ltv_err("%s; retrying with backoff", err);
+        stage_publish(st); /* /readyz: Redis unreachable */
         stage_sleep_ms(st, backoff);
         backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
     }
@@ -120,6 +123,7 @@ static int read_offsets(ltv_stage_t *st, part_t **ps, int n) {
             rc = 0;
             break;
         }
+        st->stats.redis_errors++;
         ltv_err("reading offsets: %s", err);
         ltv_store_disconnect(st->store);
     }
@@ -181,9 +185,11 @@ int stage_assign_from_redis(ltv_stage_t *st, rd_kafka_topic_partition_list_t *li
             rd_kafka_resp_err_t e;
             while ((e = rd_kafka_query_watermark_offsets(st->rk, ps[i]->topic, ps[i]->partition,
                                                          &lo, &hi, 5000)) &&
-                   !(st->stop && *st->stop))
+                   !(st->stop && *st->stop)) {
+                stage_heartbeat(st);
                 ltv_warn("watermarks of %s [%d]: %s; retrying", ps[i]->topic,
                          (int)ps[i]->partition, rd_kafka_err2str(e));
+            }
             ps[i]->low = lo;
             ps[i]->end = hi;
         }

@@ -175,6 +175,9 @@ pid_t h_cmd_start(h_env_t *h, const char *const *cmd, const char *ns, const char
      * assigned; a short session keeps restart tests quick. */
     OPT("kafka.session.timeout.ms=6000");
     OPT("kafka.heartbeat.interval.ms=500");
+    /* Several stages run at once (and tests in parallel): none takes the
+     * default metrics port; a test wanting the endpoint passes its own. */
+    OPT("metrics.port=0");
 #undef OPT
     for (int i = 0; extra && extra[i] && n < 76; i++) {
         argv[n++] = "-X";

@@ -97,6 +97,11 @@ static void test_defaults(void **state) {
     assert_int_equal(c->stop_at_end, 0);
     assert_int_equal(c->nkprops, 0);
     assert_null(ltv_conf_kafka_get(c, 1, "bootstrap.servers"));
+    /* the HTTP endpoint is on, on every interface (containers) */
+    assert_int_equal(c->metrics_port, 9464);
+    assert_string_equal(c->metrics_bind, "0.0.0.0");
+    assert_int_equal(c->metrics_stall_ms, 60000);
+    assert_int_equal(c->log_json, 0);
 }
 
 /* ---- -X key=value -------------------------------------------------------------- */
@@ -136,6 +141,13 @@ static void test_set_pair_typed_values(void **state) {
     assert_int_equal(f->conf->redis_port, 65535);
     expect_pair(f->conf, "redis.port=1", LTV_CONF_OK, NULL);
     assert_int_equal(f->conf->redis_port, 1);
+    /* metrics.port=0 turns the endpoint off */
+    expect_pair(f->conf, "metrics.port=0", LTV_CONF_OK, NULL);
+    assert_int_equal(f->conf->metrics_port, 0);
+    expect_pair(f->conf, "metrics.bind=127.0.0.1", LTV_CONF_OK, NULL);
+    assert_string_equal(f->conf->metrics_bind, "127.0.0.1");
+    expect_pair(f->conf, "log.format=json", LTV_CONF_OK, NULL);
+    assert_int_equal(f->conf->log_json, 1);
 }
 
 static void test_later_value_overrides_earlier(void **state) {
@@ -195,6 +207,11 @@ static void test_bad_values_are_rejected_naming_the_key(void **state) {
     expect_pair(f->conf, "redis.port=65536", LTV_CONF_INVALID, "redis.port");
     expect_pair(f->conf, "redis.port=0", LTV_CONF_INVALID, "redis.port");
     expect_pair(f->conf, "log.level=8", LTV_CONF_INVALID, "log.level");
+    expect_pair(f->conf, "metrics.port=65536", LTV_CONF_INVALID, "metrics.port");
+    expect_pair(f->conf, "metrics.port=-1", LTV_CONF_INVALID, "metrics.port");
+    expect_pair(f->conf, "metrics.healthz.stall.ms=999", LTV_CONF_INVALID,
+                "metrics.healthz.stall.ms");
+    expect_pair(f->conf, "log.format=xml", LTV_CONF_INVALID, "log.format");
     /* enums and booleans */
     expect_pair(f->conf, "input.framing=protobuf", LTV_CONF_INVALID, "input.framing");
     expect_pair(f->conf, "input.framing=", LTV_CONF_INVALID, "input.framing");
@@ -387,7 +404,8 @@ static void test_list_documents_every_key(void **state) {
     const char *keys[] = {"topic.purchases", "topic.visits", "input.framing", "schema.dir",
                           "input.plain.purchase.schema", "input.max.future.skew.ms", "topic.dlq",
                           "namespace", "batch.max.events", "tz.offset", "f2.horizons.days",
-                          "redis.host", "redis.port", "kafka."};
+                          "redis.host", "redis.port", "metrics.port", "metrics.bind",
+                          "metrics.healthz.stall.ms", "log.format", "kafka."};
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
         assert_contains(buf, keys[i]);
     /* every key listed is accepted by the parser with its own default */

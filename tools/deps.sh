@@ -5,7 +5,7 @@
 set -euo pipefail
 
 PKGS=(build-essential cmake pkg-config
-      librdkafka-dev libavro-dev libhiredis-dev libcmocka-dev
+      librdkafka-dev libavro-dev libhiredis-dev libmicrohttpd-dev libcmocka-dev
       redis-server valgrind python3
       clang-14 libclang-rt-14-dev) # libFuzzer and the sanitizer runtimes (tools/fuzz.sh)
 
