@@ -8,6 +8,7 @@
  *   ltvstream -X list                                             configuration keys
  */
 #include "conf.h"
+#include "decode.h"
 #include "gen.h"
 #include "log.h"
 #include "agg.h"
@@ -128,7 +129,7 @@ static int cmd_run(int argc, char **argv) {
                     "\"rows_emitted\":%llu,\"redis_commands\":%llu,\"seconds\":%.6f,"
                     "\"events_per_second\":%.1f,\"phase_seconds\":{\"poll\":%.3f,"
                     "\"complete\":%.3f,\"emit\":%.3f,\"load\":%.3f,\"apply\":%.3f,"
-                    "\"commit\":%.3f}}\n",
+                    "\"commit\":%.3f},",
                     (unsigned long long)s.consumed, (unsigned long long)s.applied,
                     (unsigned long long)s.duplicates, (unsigned long long)dlq,
                     (unsigned long long)s.late, (unsigned long long)s.batches,
@@ -136,6 +137,13 @@ static int cmd_run(int argc, char **argv) {
                     secs, secs > 0 ? (double)s.consumed / secs : 0.0, (double)s.us_poll / 1e6,
                     (double)s.us_complete / 1e6, (double)s.us_emit / 1e6, (double)s.us_load / 1e6,
                     (double)s.us_apply / 1e6, (double)s.us_commit / 1e6);
+            /* Dead letters by reason: every reason, zeros too, so every
+             * file has the same members. */
+            fputs("\"dead_lettered_by_reason\":{", fp);
+            for (int i = LTV_OK + 1; i < LTV_R__COUNT; i++)
+                fprintf(fp, "%s\"%s\":%llu", i > LTV_OK + 1 ? "," : "",
+                        ltv_reason_name((ltv_reason_t)i), (unsigned long long)s.dlq[i]);
+            fputs("}}\n", fp);
             fclose(fp);
         } else {
             ltv_err("cannot write %s", conf->stats_file);
