@@ -106,6 +106,12 @@ static int cmd_run(int argc, char **argv) {
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    /* A Redis that dies under us must be an error we retry, not the end
+     * of the process: hiredis writes to its socket with write(2), which
+     * raises SIGPIPE once the server is gone (librdkafka protects its own
+     * sockets). Found by tests/it_redis_outage.c. */
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
     rc = ltv_stage_run(st, &stop_flag);
     ltv_stage_stats_t s;
     ltv_stage_stats(st, &s);
