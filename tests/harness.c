@@ -123,6 +123,15 @@ int64_t h_gen(h_env_t *h, int customers, int days, uint64_t seed) {
 void h_stop(h_env_t *h) {
     if (!h)
         return;
+    /* Stages a failed test left running (waitpid only reports our own
+     * children that have not been reaped yet). */
+    for (int i = 0; i < nstage_logs; i++) {
+        int st;
+        if (waitpid(stage_logs[i].pid, &st, WNOHANG) == 0) {
+            kill(stage_logs[i].pid, SIGKILL);
+            waitpid(stage_logs[i].pid, &st, 0);
+        }
+    }
     if (h->rc)
         redisFree(h->rc);
     ltv_redis_stop(h->redis);
@@ -358,6 +367,8 @@ int64_t h_wait_stored(h_env_t *h, const char *ns, int64_t at_least, int timeout_
 }
 
 char *h_hget(h_env_t *h, const char *key, const char *field) {
+    if (!h->rc)
+        die("redis is down (h_redis_kill without h_redis_restart)");
     redisReply *r = redisCommand(h->rc, "HGET %s %s", key, field);
     if (!r)
         die("redis HGET failed");
@@ -374,6 +385,8 @@ int64_t h_hget_i64(h_env_t *h, const char *key, const char *field) {
 }
 
 int h_exists(h_env_t *h, const char *key) {
+    if (!h->rc)
+        die("redis is down (h_redis_kill without h_redis_restart)");
     redisReply *r = redisCommand(h->rc, "EXISTS %s", key);
     int e = r && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
     if (r)
@@ -610,10 +623,14 @@ void h_assert_same_dump(h_env_t *h, const char *a, const char *b, const char *wh
     fail_msg("%s differ", what);
 }
 
-void h_assert_same_table(h_env_t *h, const char *topic_a, const char *topic_b) {
+static int64_t same_table(h_env_t *h, const char *topic_a, const char *topic_b, int last) {
     ltv_table_t ta, tb;
     h_read_table(h, topic_a, &ta);
-    h_read_table(h, topic_b, &tb);
+    char err[256];
+    if ((last ? ltv_table_read_last : ltv_table_read)(h->mock->bootstraps, topic_b, &tb, err,
+                                                      sizeof(err)))
+        die("read %s: %s", topic_b, err);
+    int64_t regressions = tb.regressions;
     ltv_buf_t a, b;
     ltv_buf_init(&a);
     ltv_buf_init(&b);
@@ -637,4 +654,13 @@ void h_assert_same_table(h_env_t *h, const char *topic_a, const char *topic_b) {
     ltv_buf_free(&b);
     ltv_table_free(&ta);
     ltv_table_free(&tb);
+    return regressions;
+}
+
+void h_assert_same_table(h_env_t *h, const char *topic_a, const char *topic_b) {
+    same_table(h, topic_a, topic_b, 0);
+}
+
+int64_t h_assert_same_table_last(h_env_t *h, const char *topic_a, const char *topic_b) {
+    return same_table(h, topic_a, topic_b, 1);
 }

@@ -99,6 +99,10 @@ int h_row_is_empty(const char *json);
 /* Compares two output tables by key, ignoring version/watermark/final and
  * empty rows. */
 void h_assert_same_table(h_env_t *h, const char *topic_a, const char *topic_b);
+/* The same with each key's last record (ltv_table_read_last) in topic_b;
+ * returns the number of records there whose version was lower than an
+ * earlier one of their key. */
+int64_t h_assert_same_table_last(h_env_t *h, const char *topic_a, const char *topic_b);
 /* A row's JSON without version/watermark/final fields, for comparing runs. */
 char *h_row_stable(const char *json);
 
