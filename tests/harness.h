@@ -44,6 +44,10 @@ void h_redis_restart(h_env_t *h);
  * input topics; returns the number of messages, checked against the
  * topics' end offsets. */
 int64_t h_gen(h_env_t *h, int customers, int days, uint64_t seed);
+/* The same for a period starting `start_day` days after 2025-01-01 (the
+ * generator's default start), appended to what the topics hold; returns
+ * the topics' new total. */
+int64_t h_gen_from(h_env_t *h, int customers, int start_day, int days, uint64_t seed);
 
 /* Produces events (Confluent framing, ids 1/2), keyed by customer (or
  * visitor for anonymous visits), and waits for delivery. */
