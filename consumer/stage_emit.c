@@ -83,6 +83,7 @@ void stage_emit_free(ltv_stage_t *st) {
 
 void stage_reemit(ltv_stage_t *st, const char *token, char *const *members, int n) {
     char err[512];
+    int unread = 0;
     for (int i = 0; i < n; i++) {
         const char *member = members[i];
         if (!strncmp(member, "c|", 2)) {
@@ -90,6 +91,7 @@ void stage_reemit(ltv_stage_t *st, const char *token, char *const *members, int 
             if (ltv_store_get_customer(st->store, LTV_ENT_CUSTOMER, member + 2, &c, err,
                                        sizeof(err)) != LTV_STORE_OK) {
                 ltv_warn("re-emit %s: %s", member, err);
+                unread++;
                 continue;
             }
             if (c) {
@@ -106,11 +108,16 @@ void stage_reemit(ltv_stage_t *st, const char *token, char *const *members, int 
         }
         if (ltv_store_read_row(st->store, &row, err, sizeof(err)) != LTV_STORE_OK) {
             ltv_warn("re-emit %s: %s", member, err);
+            unread++;
             continue;
         }
         stage_emit_row(st, &row, st->clock);
     }
-    stage_emit_send(st, token);
+    /* A row that could not be read back (Redis failing) is not emitted:
+     * the others then go out under no token, so their delivery does not
+     * clear the queue entry, which still names the missing row; the next
+     * start emits it. */
+    stage_emit_send(st, unread ? "" : token);
 }
 
 /* Rows that were committed but whose delivery was never confirmed (the
