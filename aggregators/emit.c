@@ -293,9 +293,15 @@ int ltv_emitter_send(ltv_emitter_t *em, const char *token, const ltv_emit_item_t
         return 0;
     batch_t *b = batch_new(token, n);
     for (int i = 0; i < n; i++) {
+        /* Every member is recorded, also after a refused produce: the
+         * failed batch is re-emitted from its members, and its
+         * acknowledgement then clears the whole queue entry. Stopping at
+         * the first refusal lost the rest of the batch's rows (found by
+         * tests/it_broker_faults.c, Produce errors on the output topics). */
         b->members[b->nmembers++] = ltv_strdup(items[i].member);
-        if (produce_out(em, b, items[i].topic, items[i].out, errstr, errstr_size))
-            break;
+        if (b->failed)
+            continue;
+        produce_out(em, b, items[i].topic, items[i].out, errstr, errstr_size);
     }
     int failed = b->failed;
     batch_release(em, b);

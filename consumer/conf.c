@@ -86,8 +86,8 @@ static const conf_prop_t props[] = {
     {"f2.horizons.days", T_INTLIST, "30,90", 0, 1, 3650, NULL,
      "Horizons H (days) of f2_within_{H}d."},
     {"run.stats.file", T_STR, "", O(stats_file), 0, 0, NULL,
-     "At exit, write a JSON summary (counts, seconds from the first event consumed to the "
-     "last commit, events/s) to this file."},
+     "At exit, write a JSON summary (counts, dead letters by reason, seconds from the first "
+     "event consumed to the last commit, events/s) to this file."},
     {"run.stop.at.end", T_BOOL, "false", O(stop_at_end), 0, 0, NULL,
      "Stop once every assigned partition is consumed up to its end offset at assignment."},
     {"run.start.ms", T_INT, "-1", O(start_ms), -1, INT64_MAX, NULL,

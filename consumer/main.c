@@ -9,6 +9,7 @@
  */
 #include "cli.h"
 #include "conf.h"
+#include "decode.h"
 #include "gen.h"
 #include "log.h"
 #include "agg.h"
@@ -127,6 +128,12 @@ static int cmd_run(int argc, char **argv) {
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    /* A Redis that dies under us must be an error we retry, not the end
+     * of the process: hiredis writes to its socket with write(2), which
+     * raises SIGPIPE once the server is gone (librdkafka protects its own
+     * sockets). Found by tests/it_redis_outage.c. */
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
     rc = ltv_stage_run(st, &stop_flag);
     ltv_stage_stats_t s;
     ltv_stage_stats(st, &s);
@@ -147,17 +154,27 @@ static int cmd_run(int argc, char **argv) {
             fprintf(fp,
                     "{\"consumed\":%llu,\"applied\":%llu,\"duplicates\":%llu,"
                     "\"dead_lettered\":%llu,\"late\":%llu,\"batches\":%llu,"
-                    "\"rows_emitted\":%llu,\"redis_commands\":%llu,\"seconds\":%.6f,"
+                    "\"rows_emitted\":%llu,\"redis_commands\":%llu,\"fenced\":%llu,"
+                    "\"redis_errors\":%llu,\"offsets_went_back\":%llu,\"seconds\":%.6f,"
                     "\"events_per_second\":%.1f,\"phase_seconds\":{\"poll\":%.3f,"
                     "\"complete\":%.3f,\"emit\":%.3f,\"load\":%.3f,\"apply\":%.3f,"
-                    "\"commit\":%.3f}}\n",
+                    "\"commit\":%.3f},",
                     (unsigned long long)s.consumed, (unsigned long long)s.applied,
                     (unsigned long long)s.duplicates, (unsigned long long)dlq,
                     (unsigned long long)s.late, (unsigned long long)s.batches,
                     (unsigned long long)s.rows_emitted, (unsigned long long)s.redis_commands,
-                    secs, secs > 0 ? (double)s.consumed / secs : 0.0, (double)s.us_poll / 1e6,
+                    (unsigned long long)s.fenced, (unsigned long long)s.redis_errors,
+                    (unsigned long long)s.offsets_went_back, secs,
+                    secs > 0 ? (double)s.consumed / secs : 0.0, (double)s.us_poll / 1e6,
                     (double)s.us_complete / 1e6, (double)s.us_emit / 1e6, (double)s.us_load / 1e6,
                     (double)s.us_apply / 1e6, (double)s.us_commit / 1e6);
+            /* Dead letters by reason: every reason, zeros too, so every
+             * file has the same members. */
+            fputs("\"dead_lettered_by_reason\":{", fp);
+            for (int i = LTV_OK + 1; i < LTV_R__COUNT; i++)
+                fprintf(fp, "%s\"%s\":%llu", i > LTV_OK + 1 ? "," : "",
+                        ltv_reason_name((ltv_reason_t)i), (unsigned long long)s.dlq[i]);
+            fputs("}}\n", fp);
             fclose(fp);
         } else {
             ltv_err("cannot write %s", conf->stats_file);

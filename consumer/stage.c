@@ -337,21 +337,38 @@ int ltv_stage_run(ltv_stage_t *st, volatile sig_atomic_t *stop) {
     }
 
     /* Shutdown: finish the batch, flush the producer, clear what was
-     * delivered from the queue, leave the group. */
+     * delivered from the queue, leave the group. Rows whose delivery
+     * failed are emitted again and the producer flushed again, within 10 s
+     * in all: a single flush left them to the next start (the queue in
+     * Redis keeps them), so the topics could end without the rows of the
+     * last batches (tests/it_broker_faults.c). */
     stage_flush(st, 0);
     stage_complete(st);
-    if (ltv_emitter_flush(st->em, 10000))
-        ltv_warn("producer flush timed out; undelivered rows stay queued in Redis");
-    char **acks;
-    int nacks = stage_take_acks(st, &acks);
-    char err[512];
-    if (nacks && ltv_store_ack(st->store, (const char *const *)acks, nacks, err, sizeof(err))) {
-        st->stats.redis_errors++;
-        ltv_warn("clearing the emission queue: %s", err);
+    int64_t deadline = ltv_mono_us() + 10000000;
+    for (;;) {
+        int64_t left_ms = (deadline - ltv_mono_us()) / 1000;
+        int flushed = ltv_emitter_flush(st->em, left_ms > 0 ? (int)left_ms : 0) == 0;
+        int failed = ltv_emitter_has_failed(st->em);
+        char **acks;
+        int nacks = stage_take_acks(st, &acks); /* re-emits the failed ones */
+        char err[512];
+        if (nacks &&
+            ltv_store_ack(st->store, (const char *const *)acks, nacks, err, sizeof(err))) {
+            st->stats.redis_errors++;
+            ltv_warn("clearing the emission queue: %s", err);
+        }
+        for (int i = 0; i < nacks; i++)
+            free(acks[i]);
+        free(acks);
+        if (flushed && !failed)
+            break;
+        if (ltv_mono_us() >= deadline) {
+            ltv_warn("rows still undelivered at shutdown; they stay queued in Redis and are "
+                     "emitted again at the next start");
+            break;
+        }
+        ltv_emitter_poll(st->em, 100); /* a produce refused at once: back off */
     }
-    for (int i = 0; i < nacks; i++)
-        free(acks[i]);
-    free(acks);
     rd_kafka_consumer_close(st->rk);
     st->stats.redis_commands = ltv_store_commands(st->store);
     return 0;

@@ -24,6 +24,7 @@ typedef struct ltv_stage_stats_s {
     uint64_t fenced;            /* batches discarded: another owner */
     uint64_t redis_errors;      /* Redis failures: discarded batches, failed
                                  * connection attempts, reads and pings */
+    uint64_t offsets_went_back; /* partitions found behind what Redis had acknowledged */
     uint64_t rows_emitted;
     uint64_t misrouted;
     uint64_t late;              /* events older than the watermark when processed */

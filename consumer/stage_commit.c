@@ -238,6 +238,9 @@ static int complete(ltv_stage_t *st) {
         st->stats.batches++;
         st->stats.last_commit_us = ltv_mono_us();
     }
+    /* Redis holds what the commit wrote (nothing newer has been sent). */
+    for (int i = 0; i < st->nparts; i++)
+        st->parts[i].confirmed_next = st->parts[i].stored_next;
     /* Kafka's committed offsets are for lag monitoring only. */
     if (st->inflight_kofs) {
         rd_kafka_offsets_store(st->rk, st->inflight_kofs);
@@ -275,6 +278,21 @@ static int flush(ltv_stage_t *st, int at_end) {
     }
     if (stage_redis_ensure(st))
         return -1;
+    /* After a reconnect, before anything is built on what we believe is in
+     * Redis: if it lost data (see read_offsets), the batch being built
+     * starts from offsets it no longer has, and partitions with nothing
+     * more to read would never find out through the fencing at load. */
+    if (st->redis_reconnected) {
+        int v = stage_verify_offsets(st);
+        if (v < 0)
+            return -1;
+        st->redis_reconnected = 0;
+        if (v > 0) {
+            stage_batch_reset(st);
+            st->need_reposition = 1;
+            return -1;
+        }
+    }
     char err[512];
     int work = stage_batch_has_work(st);
     clock_update(st);
@@ -303,6 +321,17 @@ static int flush(ltv_stage_t *st, int at_end) {
         for (int i = 0; i < nacks; i++)
             free(acks[i]);
         free(acks);
+        /* Idle, nothing sent to Redis: once a second, check it still holds
+         * our offsets. This is also how an idle stage notices that Redis
+         * went away (the read fails and the next flush reconnects) and
+         * came back with less. */
+        if (!rc && ltv_mono_us() - st->verified_us > 1000000) {
+            st->verified_us = ltv_mono_us();
+            if (stage_verify_offsets(st) > 0) {
+                st->need_reposition = 1;
+                return -1;
+            }
+        }
         return rc;
     }
     ltv_batch_set_clock_day(st->batch, clock_day);

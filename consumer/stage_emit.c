@@ -87,6 +87,7 @@ void stage_reemit(ltv_stage_t *st, const char *token, char *const *members, int 
      * show an older watermark than another instance already showed. */
     stage_clock_read(st);
     char err[512];
+    int unread = 0;
     for (int i = 0; i < n; i++) {
         const char *member = members[i];
         if (!strncmp(member, "c|", 2)) {
@@ -95,6 +96,7 @@ void stage_reemit(ltv_stage_t *st, const char *token, char *const *members, int 
                                        sizeof(err)) != LTV_STORE_OK) {
                 st->stats.redis_errors++;
                 ltv_warn("re-emit %s: %s", member, err);
+                unread++;
                 continue;
             }
             if (c) {
@@ -112,11 +114,16 @@ void stage_reemit(ltv_stage_t *st, const char *token, char *const *members, int 
         if (ltv_store_read_row(st->store, &row, err, sizeof(err)) != LTV_STORE_OK) {
             st->stats.redis_errors++;
             ltv_warn("re-emit %s: %s", member, err);
+            unread++;
             continue;
         }
         stage_emit_row(st, &row, st->clock);
     }
-    stage_emit_send(st, token);
+    /* A row that could not be read back (Redis failing) is not emitted:
+     * the others then go out under no token, so their delivery does not
+     * clear the queue entry, which still names the missing row; the next
+     * start emits it. */
+    stage_emit_send(st, unread ? "" : token);
 }
 
 /* Rows that were committed but whose delivery was never confirmed (the
@@ -152,13 +159,24 @@ void stage_reemit_queue(ltv_stage_t *st) {
 }
 
 int stage_take_acks(ltv_stage_t *st, char ***tokens_out) {
-    ltv_emitter_poll(st->em, 0);
+    /* A failed batch is re-emitted below, reading its rows back from Redis:
+     * with a commit in flight, the connection's next replies are the
+     * commit's, and the rows would be read from them (zeroed rows emitted,
+     * the commit taken for failed). So delivery reports are served here
+     * only with nothing in flight (stage_flush completes the commit first
+     * when a failed batch is waiting), and a failed batch that is there
+     * anyway completes the commit before it is re-emitted. Found by
+     * tests/it_broker_faults.c (Produce errors on the output topics). */
+    if (!st->inflight)
+        ltv_emitter_poll(st->em, 0);
     ltv_ack_t *acks;
     int n = ltv_emitter_take_acks(st->em, &acks);
     char **tokens = ltv_calloc((size_t)(n ? n : 1), sizeof(char *));
     int nt = 0;
     for (int i = 0; i < n; i++) {
         if (acks[i].failed) {
+            if (st->inflight)
+                stage_complete(st);
             /* Emit them again: their queue entry is still there. */
             stage_reemit(st, acks[i].token, acks[i].members, acks[i].nmembers);
             continue;

@@ -35,6 +35,8 @@ typedef struct part_s {
     int32_t partition;
     int assigned;
     int64_t stored_next; /* next offset in Redis (or in the commit in flight); -1 none */
+    int64_t confirmed_next; /* next offset Redis last confirmed holding (read, or a
+                             * commit's reply); -1 none */
     int64_t max_ts;      /* highest event time committed; INT64_MIN none */
     int64_t low, end;    /* run.stop.at.end: first offset and end offset of the run */
     int64_t progress_from; /* position at assignment, for progress reports */
@@ -72,6 +74,9 @@ struct ltv_stage_s {
     char instance[24];
     volatile sig_atomic_t *stop;
     int need_reposition; /* set after a failed batch */
+    int redis_connected_once;
+    int redis_reconnected;   /* a new connection since the offsets were last verified */
+    int64_t verified_us;     /* when an idle stage last verified its offsets */
     int assigned_once;
     int64_t clock;        /* the watermark: monotonic, INT64_MIN while unknown */
     int64_t committed_wm; /* the watermark of the last commit */
@@ -102,6 +107,10 @@ int stage_redis_ensure(ltv_stage_t *st);
 int stage_time_cut(ltv_stage_t *st, part_t *p, const rd_kafka_message_t *m);
 int stage_assign_from_redis(ltv_stage_t *st, rd_kafka_topic_partition_list_t *list);
 void stage_reposition(ltv_stage_t *st);
+/* Whether Redis still holds the offsets this instance last committed for
+ * its assigned partitions (nothing may be in flight): 0 yes, 1 no (the
+ * caller repositions), -1 Redis did not answer. */
+int stage_verify_offsets(ltv_stage_t *st);
 
 /* stage_commit.c */
 int stage_batch_has_work(ltv_stage_t *st);

@@ -36,7 +36,7 @@ part_t *stage_part(ltv_stage_t *st, const char *topic, int32_t partition, int cr
     p->topic = purchases ? st->conf->topic_purchases : st->conf->topic_visits;
     p->kind = purchases ? LTV_EV_PURCHASE : LTV_EV_VISIT;
     p->partition = partition;
-    p->stored_next = -1;
+    p->stored_next = p->confirmed_next = -1;
     p->max_ts = INT64_MIN;
     p->rfm_day = p->tick_to = INT64_MIN;
     int k = purchases ? 0 : 1;
@@ -87,11 +87,18 @@ part_t *stage_part_of(ltv_stage_t *st, const rd_kafka_message_t *m) {
 int stage_redis_ensure(ltv_stage_t *st) {
     int backoff = 100;
     int logged = 0;
+    int was_connected = ltv_store_connected(st->store);
     while (!(st->stop && *st->stop)) {
         char err[512];
         if (ltv_store_connect(st->store, err, sizeof(err)) == LTV_STORE_OK) {
             if (logged)
                 ltv_info("redis: connected again");
+            /* A new connection after a lost one: the server may have
+             * restarted with less than it acknowledged (stage_flush
+             * verifies the offsets before anything else). */
+            if (!was_connected && st->redis_connected_once)
+                st->redis_reconnected = 1;
+            st->redis_connected_once = 1;
             return 0;
         }
         st->stats.redis_errors++;
@@ -116,7 +123,25 @@ static int read_offsets(ltv_stage_t *st, part_t **ps, int n) {
         char err[512];
         if (ltv_store_read_offsets(st->store, offs, n, err, sizeof(err)) == LTV_STORE_OK) {
             for (int i = 0; i < n; i++) {
-                ps[i]->stored_next = offs[i].next_offset;
+                /* Offsets only move forward: behind what Redis confirmed
+                 * means it lost acknowledged writes (a restart from an
+                 * older snapshot or AOF, or empty; a failover to a replica
+                 * that lagged). Its state and offsets are still consistent
+                 * with each other (one MULTI/EXEC per batch), so consuming
+                 * again from its offsets rebuilds exactly what was lost;
+                 * nothing is counted twice. Said loudly: the outputs are
+                 * re-emitted as the replay goes. */
+                if (offs[i].next_offset < ps[i]->confirmed_next) {
+                    st->stats.offsets_went_back++;
+                    ltv_err("%s [%d]: the offset stored in Redis went back from %lld to %lld: "
+                            "Redis lost writes it had acknowledged (restarted from an older "
+                            "snapshot, or empty); replaying from %s",
+                            ps[i]->topic, (int)ps[i]->partition,
+                            (long long)ps[i]->confirmed_next, (long long)offs[i].next_offset,
+                            offs[i].next_offset >= 0 ? "there"
+                                                     : "the earliest offset the topic retains");
+                }
+                ps[i]->stored_next = ps[i]->confirmed_next = offs[i].next_offset;
                 ps[i]->max_ts = offs[i].max_ts;
                 ps[i]->rfm_day = offs[i].rfm_day;
             }
@@ -209,6 +234,36 @@ int stage_assign_from_redis(ltv_stage_t *st, rd_kafka_topic_partition_list_t *li
     }
     st->assigned_once = 1;
     return 0;
+}
+
+int stage_verify_offsets(ltv_stage_t *st) {
+    int n = 0;
+    for (int i = 0; i < st->nparts; i++)
+        n += st->parts[i].assigned;
+    if (!n)
+        return 0;
+    ltv_offset_t *offs = ltv_calloc((size_t)n, sizeof(*offs));
+    part_t **ps = ltv_calloc((size_t)n, sizeof(*ps));
+    for (int i = 0, k = 0; i < st->nparts; i++) {
+        if (!st->parts[i].assigned)
+            continue;
+        ps[k] = &st->parts[i];
+        offs[k].topic = ps[k]->topic;
+        offs[k].partition = ps[k]->partition;
+        k++;
+    }
+    char err[512];
+    int rc = 0;
+    if (ltv_store_read_offsets(st->store, offs, n, err, sizeof(err)) != LTV_STORE_OK) {
+        ltv_warn("verifying offsets: %s", err);
+        rc = -1;
+    } else {
+        for (int k = 0; k < n && !rc; k++)
+            rc = offs[k].next_offset != ps[k]->confirmed_next;
+    }
+    free(offs);
+    free(ps);
+    return rc;
 }
 
 /* After a failed batch: every assigned partition goes back to Redis's

@@ -1,5 +1,6 @@
 #include "harness.h"
 #include "decode.h"
+#include "gen.h"
 #include "encode.h"
 #include "util.h"
 
@@ -20,6 +21,12 @@
 #include <librdkafka/rdkafka.h>
 
 static int log_seq;
+/* Which log file each stage started by h_stage_start writes. */
+static struct {
+    pid_t pid;
+    char path[400];
+} stage_logs[128];
+static int nstage_logs;
 
 static void die(const char *fmt, ...) {
     va_list ap;
@@ -38,7 +45,11 @@ static void write_file(const char *path, const char *text) {
     fclose(fp);
 }
 
-h_env_t *h_start(int partitions, int redis_aof) {
+static void redis_connect(h_env_t *h);
+
+h_env_t *h_start(int partitions, int redis_aof) { return h_start_n(partitions, redis_aof, 1); }
+
+h_env_t *h_start_n(int partitions, int redis_aof, int brokers) {
     h_env_t *h = ltv_calloc(1, sizeof(*h));
     char err[512];
     snprintf(h->dir, sizeof(h->dir), "/tmp/ltvstream-it-XXXXXX");
@@ -53,7 +64,8 @@ h_env_t *h_start(int partitions, int redis_aof) {
     write_file(path, ltv_reader_schema_json(LTV_EV_VISIT));
 
     h->partitions = partitions;
-    h->mock = ltv_mock_start(1, err, sizeof(err));
+    h->redis_aof = redis_aof;
+    h->mock = ltv_mock_start(brokers, err, sizeof(err));
     if (!h->mock)
         die("mock: %s", err);
     ltv_mock_topic(h->mock, "ltv.purchases", partitions);
@@ -63,16 +75,69 @@ h_env_t *h_start(int partitions, int redis_aof) {
     h->redis = ltv_redis_start(rdir, 0, redis_aof, err, sizeof(err));
     if (!h->redis)
         die("redis: %s", err);
+    redis_connect(h);
+    return h;
+}
+
+static void redis_connect(h_env_t *h) {
     struct timeval tv = {5, 0};
     h->rc = redisConnectWithTimeout("127.0.0.1", h->redis->port, tv);
     if (!h->rc || h->rc->err)
         die("redis connect");
-    return h;
+}
+
+void h_redis_kill(h_env_t *h, int sig) {
+    if (h->rc)
+        redisFree(h->rc);
+    h->rc = NULL;
+    ltv_redis_kill(h->redis, sig);
+}
+
+void h_redis_restart(h_env_t *h) {
+    char err[512];
+    if (ltv_redis_restart(h->redis, h->redis_aof, err, sizeof(err)))
+        die("redis restart: %s", err);
+    redis_connect(h);
+}
+
+int64_t h_gen(h_env_t *h, int customers, int days, uint64_t seed) {
+    return h_gen_from(h, customers, 0, days, seed);
+}
+
+int64_t h_gen_from(h_env_t *h, int customers, int start_day, int days, uint64_t seed) {
+    int64_t before = h_input_end(h);
+    ltv_gen_opts_t o;
+    ltv_gen_defaults(&o);
+    o.start_ms += (int64_t)start_day * LTV_DAY_MS;
+    o.brokers = h->mock->bootstraps;
+    o.customers = customers;
+    o.days = days;
+    o.seed = seed;
+    o.quiet = 1;
+    o.schema_dir = NULL; /* h_start wrote ids 1 and 2 */
+    char err[256];
+    ltv_gen_stats_t gs;
+    if (ltv_gen_run(&o, &gs, err, sizeof(err)))
+        die("gen: %s", err);
+    int64_t total = h_input_end(h);
+    if (total != before + gs.total)
+        die("gen produced %lld messages, the topics hold %lld more", (long long)gs.total,
+            (long long)(total - before));
+    return total;
 }
 
 void h_stop(h_env_t *h) {
     if (!h)
         return;
+    /* Stages a failed test left running (waitpid only reports our own
+     * children that have not been reaped yet). */
+    for (int i = 0; i < nstage_logs; i++) {
+        int st;
+        if (waitpid(stage_logs[i].pid, &st, WNOHANG) == 0) {
+            kill(stage_logs[i].pid, SIGKILL);
+            waitpid(stage_logs[i].pid, &st, 0);
+        }
+    }
     if (h->rc)
         redisFree(h->rc);
     ltv_redis_stop(h->redis);
@@ -189,6 +254,11 @@ pid_t h_cmd_start(h_env_t *h, const char *const *cmd, const char *ns, const char
     pid_t pid = fork();
     if (pid < 0)
         die("fork");
+    if (pid > 0 && nstage_logs < (int)(sizeof(stage_logs) / sizeof(stage_logs[0]))) {
+        stage_logs[nstage_logs].pid = pid;
+        snprintf(stage_logs[nstage_logs].path, sizeof(stage_logs[nstage_logs].path), "%s", log);
+        nstage_logs++;
+    }
     if (pid == 0) {
         int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (fd >= 0) {
@@ -200,6 +270,42 @@ pid_t h_cmd_start(h_env_t *h, const char *const *cmd, const char *ns, const char
         _exit(127);
     }
     return pid;
+}
+
+const char *h_stage_log(pid_t pid) {
+    for (int i = nstage_logs - 1; i >= 0; i--)
+        if (stage_logs[i].pid == pid)
+            return stage_logs[i].path;
+    die("no stage with pid %d", (int)pid);
+    return "";
+}
+
+char *h_slurp(const char *path) {
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return NULL;
+    ltv_buf_t b;
+    ltv_buf_init(&b);
+    char tmp[4096];
+    size_t n;
+    while ((n = fread(tmp, 1, sizeof(tmp), fp)) > 0)
+        ltv_buf_append(&b, tmp, n);
+    fclose(fp);
+    if (!b.p)
+        ltv_buf_puts(&b, "");
+    return b.p;
+}
+
+int h_log_contains(pid_t pid, const char *what) {
+    char *s = h_slurp(h_stage_log(pid));
+    int r = s && strstr(s, what) != NULL;
+    free(s);
+    return r;
+}
+
+void h_sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
 }
 
 int h_stage_wait(pid_t pid, int timeout_ms) {
@@ -263,7 +369,21 @@ int64_t h_stored_offsets(h_env_t *h, const char *ns) {
     return sum;
 }
 
+int64_t h_wait_stored(h_env_t *h, const char *ns, int64_t at_least, int timeout_ms) {
+    int64_t deadline = ltv_mono_us() + (int64_t)timeout_ms * 1000;
+    int64_t v;
+    while ((v = h_stored_offsets(h, ns)) < at_least) {
+        if (ltv_mono_us() > deadline)
+            die("namespace %s stored %lld offsets, not %lld, within %d ms (logs in %s)", ns,
+                (long long)v, (long long)at_least, timeout_ms, h->dir);
+        h_sleep_ms(5);
+    }
+    return v;
+}
+
 char *h_hget(h_env_t *h, const char *key, const char *field) {
+    if (!h->rc)
+        die("redis is down (h_redis_kill without h_redis_restart)");
     redisReply *r = redisCommand(h->rc, "HGET %s %s", key, field);
     if (!r)
         die("redis HGET failed");
@@ -280,6 +400,8 @@ int64_t h_hget_i64(h_env_t *h, const char *key, const char *field) {
 }
 
 int h_exists(h_env_t *h, const char *key) {
+    if (!h->rc)
+        die("redis is down (h_redis_kill without h_redis_restart)");
     redisReply *r = redisCommand(h->rc, "EXISTS %s", key);
     int e = r && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
     if (r)
@@ -516,10 +638,14 @@ void h_assert_same_dump(h_env_t *h, const char *a, const char *b, const char *wh
     fail_msg("%s differ", what);
 }
 
-void h_assert_same_table(h_env_t *h, const char *topic_a, const char *topic_b) {
+static int64_t same_table(h_env_t *h, const char *topic_a, const char *topic_b, int last) {
     ltv_table_t ta, tb;
     h_read_table(h, topic_a, &ta);
-    h_read_table(h, topic_b, &tb);
+    char err[256];
+    if ((last ? ltv_table_read_last : ltv_table_read)(h->mock->bootstraps, topic_b, &tb, err,
+                                                      sizeof(err)))
+        die("read %s: %s", topic_b, err);
+    int64_t regressions = tb.regressions;
     ltv_buf_t a, b;
     ltv_buf_init(&a);
     ltv_buf_init(&b);
@@ -543,4 +669,13 @@ void h_assert_same_table(h_env_t *h, const char *topic_a, const char *topic_b) {
     ltv_buf_free(&b);
     ltv_table_free(&ta);
     ltv_table_free(&tb);
+    return regressions;
+}
+
+void h_assert_same_table(h_env_t *h, const char *topic_a, const char *topic_b) {
+    same_table(h, topic_a, topic_b, 0);
+}
+
+int64_t h_assert_same_table_last(h_env_t *h, const char *topic_a, const char *topic_b) {
+    return same_table(h, topic_a, topic_b, 1);
 }

@@ -22,12 +22,32 @@ typedef struct h_env_s {
     char dir[256];      /* temp dir: schema dir, logs */
     char schema_dir[300];
     int partitions;
+    int redis_aof;      /* as given to h_start: 0 none, 1 fsync every second, 2 always */
 } h_env_t;
 
 /* Starts broker + redis, creates the input topics with `partitions`
- * partitions and writes writer schemas 1 (purchase) and 2 (visit). */
+ * partitions and writes writer schemas 1 (purchase) and 2 (visit).
+ * redis_aof: see ltv_redis_start's appendonly. */
 h_env_t *h_start(int partitions, int redis_aof);
+/* The same with a mock cluster of `brokers` brokers (ids 1..brokers). */
+h_env_t *h_start_n(int partitions, int redis_aof, int brokers);
 void h_stop(h_env_t *h);
+
+/* Redis faults. h_redis_kill kills the server (SIGKILL: no save at
+ * shutdown) and waits for it; h_redis_restart starts it again on the same
+ * port and directory (so it loads whatever AOF/RDB is there) and
+ * reconnects the harness's own connection. */
+void h_redis_kill(h_env_t *h, int sig);
+void h_redis_restart(h_env_t *h);
+
+/* A generated stream (tools/gen.c, Confluent ids 1/2) produced to the
+ * input topics; returns the number of messages, checked against the
+ * topics' end offsets. */
+int64_t h_gen(h_env_t *h, int customers, int days, uint64_t seed);
+/* The same for a period starting `start_day` days after 2025-01-01 (the
+ * generator's default start), appended to what the topics hold; returns
+ * the topics' new total. */
+int64_t h_gen_from(h_env_t *h, int customers, int start_day, int days, uint64_t seed);
 
 /* Produces events (Confluent framing, ids 1/2), keyed by customer (or
  * visitor for anonymous visits), and waits for delivery. */
@@ -48,10 +68,21 @@ int h_stage_wait(pid_t pid, int timeout_ms);
 /* Runs a stage with run.stop.at.end=true to completion; asserts exit 0. */
 void h_stage_run_to_end(h_env_t *h, const char *ns, const char *const *extra);
 
+/* The log file (stdout and stderr) of a stage started by h_stage_start,
+ * and whether it contains `what`. */
+const char *h_stage_log(pid_t pid);
+int h_log_contains(pid_t pid, const char *what);
+/* A whole file, NUL-terminated (NULL if it cannot be read). Caller frees. */
+char *h_slurp(const char *path);
+void h_sleep_ms(int ms);
+
 /* Sum of the input topics' end offsets, and of the next offsets stored in
  * Redis for namespace ns. */
 int64_t h_input_end(h_env_t *h);
 int64_t h_stored_offsets(h_env_t *h, const char *ns);
+/* Polls (every 5 ms) until h_stored_offsets(ns) >= at_least; fails the
+ * test after timeout_ms. Returns the sum reached. */
+int64_t h_wait_stored(h_env_t *h, const char *ns, int64_t at_least, int timeout_ms);
 
 /* A text dump of every key of namespace ns (prefix removed), one line per
  * hash field "key field value", sorted, without the fields that differ
@@ -76,6 +107,10 @@ int h_row_is_empty(const char *json);
 /* Compares two output tables by key, ignoring version/watermark/final and
  * empty rows. */
 void h_assert_same_table(h_env_t *h, const char *topic_a, const char *topic_b);
+/* The same with each key's last record (ltv_table_read_last) in topic_b;
+ * returns the number of records there whose version was lower than an
+ * earlier one of their key. */
+int64_t h_assert_same_table_last(h_env_t *h, const char *topic_a, const char *topic_b);
 /* A row's JSON without version/watermark/final fields, for comparing runs. */
 char *h_row_stable(const char *json);
 

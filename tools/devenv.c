@@ -101,7 +101,8 @@ static pid_t redis_spawn(ltv_redis_t *r, int appendonly) {
         }
         execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1",
                "--dir", r->dir, "--save", "", "--appendonly", appendonly ? "yes" : "no",
-               "--appendfsync", "everysec", "--protected-mode", "no", "--daemonize", "no",
+               "--appendfsync", appendonly == 2 ? "always" : "everysec", "--protected-mode", "no",
+               "--daemonize", "no",
                (char *)NULL);
         _exit(127);
     }

@@ -31,7 +31,8 @@ typedef struct ltv_redis_s {
 
 /* Starts redis-server on a free 127.0.0.1 port and waits until it answers.
  * dir: working directory (NULL: a new temporary one). appendonly: 1 turns
- * on AOF with fsync every second. port 0 picks a free one. */
+ * on AOF with fsync every second, 2 with fsync at every write (nothing
+ * acknowledged is lost to a kill -9). port 0 picks a free one. */
 ltv_redis_t *ltv_redis_start(const char *dir, int port, int appendonly, char *errstr,
                              size_t errstr_size);
 /* SIGTERM (graceful, persists) or SIGKILL, then waits for the process. */

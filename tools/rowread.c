@@ -26,14 +26,18 @@ static void delete_key(ltv_table_t *t, const char *key, size_t keylen) {
     }
 }
 
-static void upsert(ltv_table_t *t, const char *key, size_t keylen, const char *json, size_t len) {
+static void upsert(ltv_table_t *t, const char *key, size_t keylen, const char *json, size_t len,
+                   int last) {
     int64_t version = 0;
     char *j = ltv_strndup(json, len);
     version = ltv_json_field_i64(j, "version");
     for (int i = 0; i < t->n; i++) {
         if (strlen(t->rows[i].key) == keylen && !memcmp(t->rows[i].key, key, keylen)) {
-            /* Newest version wins, whatever the arrival order. */
-            if (version >= t->rows[i].version) {
+            /* Newest version wins, whatever the arrival order (or, with
+             * `last`, the last record). */
+            if (version < t->rows[i].version)
+                t->regressions++;
+            if (last || version >= t->rows[i].version) {
                 free(t->rows[i].json);
                 t->rows[i].json = j;
                 t->rows[i].version = version;
@@ -53,8 +57,8 @@ static void upsert(ltv_table_t *t, const char *key, size_t keylen, const char *j
     t->n++;
 }
 
-int ltv_table_read(const char *brokers, const char *topic, ltv_table_t *t, char *errstr,
-                   size_t errstr_size) {
+static int table_read(const char *brokers, const char *topic, ltv_table_t *t, int last,
+                      char *errstr, size_t errstr_size) {
     memset(t, 0, sizeof(*t));
     char tmp[256];
     rd_kafka_conf_t *kc = rd_kafka_conf_new();
@@ -108,7 +112,7 @@ int ltv_table_read(const char *brokers, const char *topic, ltv_table_t *t, char 
             if (!m->payload)
                 delete_key(t, m->key ? m->key : "", m->key_len);
             else
-                upsert(t, m->key ? m->key : "", m->key_len, m->payload, m->len);
+                upsert(t, m->key ? m->key : "", m->key_len, m->payload, m->len, last);
             if (end[m->partition] >= 0 && m->offset + 1 >= end[m->partition]) {
                 end[m->partition] = -1;
                 remaining--;
@@ -126,6 +130,16 @@ int ltv_table_read(const char *brokers, const char *topic, ltv_table_t *t, char 
     if (t->n > 1)
         qsort(t->rows, (size_t)t->n, sizeof(*t->rows), row_cmp);
     return 0;
+}
+
+int ltv_table_read(const char *brokers, const char *topic, ltv_table_t *t, char *errstr,
+                   size_t errstr_size) {
+    return table_read(brokers, topic, t, 0, errstr, errstr_size);
+}
+
+int ltv_table_read_last(const char *brokers, const char *topic, ltv_table_t *t, char *errstr,
+                        size_t errstr_size) {
+    return table_read(brokers, topic, t, 1, errstr, errstr_size);
 }
 
 void ltv_table_free(ltv_table_t *t) {

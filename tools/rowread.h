@@ -20,11 +20,18 @@ typedef struct ltv_table_s {
     ltv_table_row_t *rows;
     int n, cap;
     int64_t messages; /* messages read, all versions */
+    int64_t regressions; /* ltv_table_read_last: records with a lower version than an
+                          * earlier record of their key */
 } ltv_table_t;
 
 /* Reads `topic` to its end offsets as of the call. Rows sorted by key. */
 int ltv_table_read(const char *brokers, const char *topic, ltv_table_t *t, char *errstr,
                    size_t errstr_size);
+/* The same, keeping each key's last record whatever its version: what log
+ * compaction keeps. Differs from ltv_table_read only where versions went
+ * back (after Redis lost acknowledged writes; see README). */
+int ltv_table_read_last(const char *brokers, const char *topic, ltv_table_t *t, char *errstr,
+                        size_t errstr_size);
 void ltv_table_free(ltv_table_t *t);
 const ltv_table_row_t *ltv_table_get(const ltv_table_t *t, const char *key);
 
