@@ -228,11 +228,12 @@ static int complete(ltv_stage_t *st) {
     }
     /* Another instance may have moved the shared watermark further. The
      * commit's rows show the watermark its transaction left, exactly: that
-     * value only grows from one transaction to the next. */
+     * value only grows from one transaction to the next. When it left none
+     * (no instance has a clock yet) the rows show none, even if our clock
+     * has moved since the commit was sent: a value that never reached Redis
+     * could be followed by another instance's rows without it. */
     if (wm > st->clock)
         st->clock = wm;
-    if (wm == INT64_MIN)
-        wm = st->clock;
     st->inflight = 0;
     if (st->inflight_work) {
         st->stats.batches++;
