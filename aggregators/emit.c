@@ -251,7 +251,13 @@ static int produce_out(ltv_emitter_t *em, batch_t *b, const char *topic, const l
     if (o->tombstone) {
         b->outstanding++;
         em->outstanding++;
-        if (produce(em, topic, o->key.p, o->key.n, NULL, 0, NULL, b, errstr, errstr_size)) {
+        /* The deletion's version, as a header (see customer_rfm.c). */
+        rd_kafka_headers_t *h = rd_kafka_headers_new(1);
+        char v[24];
+        snprintf(v, sizeof(v), "%lld", (long long)o->tombstone_version);
+        rd_kafka_header_add(h, "version", -1, v, -1);
+        if (produce(em, topic, o->key.p, o->key.n, NULL, 0, h, b, errstr, errstr_size)) {
+            rd_kafka_headers_destroy(h);
             b->outstanding--;
             em->outstanding--;
             b->failed = 1;
