@@ -447,4 +447,9 @@ int ltv_emitter_flush(ltv_emitter_t *em, int timeout_ms) {
     return rd_kafka_outq_len(em->rk) == 0 ? 0 : -1;
 }
 
+void ltv_emitter_purge(ltv_emitter_t *em) {
+    rd_kafka_purge(em->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_poll(em->rk, 0); /* their delivery reports (failures) */
+}
+
 void ltv_emitter_stats(ltv_emitter_t *em, ltv_emit_stats_t *out) { *out = em->st; }
