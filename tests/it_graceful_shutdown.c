@@ -14,8 +14,9 @@
  *
  * 2. SIGTERM while every broker is down: the rows cannot be delivered and
  *    the group cannot be left, yet the stage exits 0 inside the grace
- *    period; the rows stay queued in Redis, and a restart (brokers back)
- *    ends equal to the run without the stop.
+ *    period; the rows stay queued in Redis; a batch holding dead letters
+ *    the brokers could not take is not committed (read again later); a
+ *    restart (brokers back) ends equal to the run without the stop.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -171,7 +172,16 @@ static void sigterm_with_brokers_down(void **state) {
                   "offsets, %lld batches' rows left queued in Redis\n",
                   s, (long long)stored, (long long)total, (long long)emitq_len("down"));
     assert_true(stored < total);
-    assert_int_equal(log_consumed(pid), stored);
+    /* The batch in progress is committed unless it holds dead letters the
+     * brokers could not take: then it cannot be (the offsets must not pass
+     * them), and it is read again after the restart. */
+    int64_t consumed = log_consumed(pid);
+    if (consumed != stored) {
+        assert_true(consumed > stored);
+        if (!h_log_contains(pid, "stopping with unacknowledged dead letters"))
+            fail_msg("consumed %lld, committed %lld, and no batch held by dead letters (log %s)",
+                     (long long)consumed, (long long)stored, h_stage_log(pid));
+    }
 
     h_stage_run_to_end(H, "down", x);
     assert_int_equal(h_stored_offsets(H, "down"), total);
