@@ -252,7 +252,7 @@ static void coordinator_moves_and_commit_errors(void **state) {
                              RD_KAFKA_RESP_ERR_NOT_COORDINATOR, 0,
                              RD_KAFKA_RESP_ERR_OFFSET_METADATA_TOO_LARGE, 0),
                          0);
-        end = h_gen_from(H, 1500, 45 + 10 * k, 10, 31 + (uint64_t)k);
+        end = h_gen_from(H, 600, 45 + 5 * k, 5, 31 + (uint64_t)k);
         h_wait_stored(H, "coord", end, 120000);
         wait_errors_used(to, 8, "OffsetCommit");
         assert_alive(pid);
@@ -274,7 +274,7 @@ static void coordinator_moves_and_commit_errors(void **state) {
 
     /* Drain (see it_two_instances.c), then the reference over the whole
      * input. */
-    h_stage_run_to_end(H, "coord", x);
+    h_stage_drain(H, "coord", x);
     static const char *const clean_x[] = {X_TOPICS("clean3"), NULL};
     h_stage_run_to_end(H, "clean3", clean_x);
     assert_int_equal(h_stored_offsets(H, "clean3"), end);

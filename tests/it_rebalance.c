@@ -114,7 +114,7 @@ static void sigterm_exit_0(pid_t pid) {
 static void assert_equals_reference(const char *ns, const char *const *x) {
     static const char *const ref_x[] = {X_TOPICS("ref"), NULL};
     static const char *const ref = "ref";
-    h_stage_run_to_end(H, ns, x);
+    h_stage_drain(H, ns, x);
     if (h_stored_offsets(H, ref) != total)
         h_stage_run_to_end(H, ref, ref_x);
     assert_int_equal(h_stored_offsets(H, ref), total);
@@ -144,12 +144,12 @@ static void second_instance_joins_and_leaves(void **state) {
     wait_assigned(a, 8, "first instance after the join");
     wait_assigned(b, 8, "second instance");
     /* More events while both hold half the partitions. */
-    total = h_gen_from(H, 1500, 30, 10, 42);
+    total = h_gen_from(H, 800, 30, 6, 42);
     h_wait_stored(H, "join", total, 120000);
     /* The second leaves; events keep coming while the first takes its
      * partitions back. */
     sigterm_exit_0(b);
-    total = h_gen_from(H, 1500, 40, 10, 43);
+    total = h_gen_from(H, 800, 36, 6, 43);
     wait_assigned(a, 16, "first instance after the leave");
     h_wait_stored(H, "join", total, 120000);
     sigterm_exit_0(a);
