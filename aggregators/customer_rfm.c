@@ -15,8 +15,14 @@ void ltv_customer_rfm_render(const ltv_aggs_t *aggs, const ltv_customer_t *c,
     ltv_buf_append(&out->key, c->id, c->idlen);
     if (c->rfm_seg < 0) {
         /* No active purchase left (all cancelled): the customer leaves the
-         * table. */
+         * table. The deletion is a version of the row too (sent as a
+         * header: a tombstone has no value), so a reader keeping the newest
+         * version does not take an older row delivered after it for a
+         * newer one: an instance paused while its partitions moved on
+         * (SIGSTOP, tests/it_rebalance.c) delivers the rows it had queued
+         * when it wakes up, after its successor's. */
         out->tombstone = 1;
+        out->tombstone_version = c->rfm_version;
         return;
     }
     ltv_out_str(out, "customer_id", c->id);

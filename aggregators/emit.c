@@ -251,7 +251,13 @@ static int produce_out(ltv_emitter_t *em, batch_t *b, const char *topic, const l
     if (o->tombstone) {
         b->outstanding++;
         em->outstanding++;
-        if (produce(em, topic, o->key.p, o->key.n, NULL, 0, NULL, b, errstr, errstr_size)) {
+        /* The deletion's version, as a header (see customer_rfm.c). */
+        rd_kafka_headers_t *h = rd_kafka_headers_new(1);
+        char v[24];
+        snprintf(v, sizeof(v), "%lld", (long long)o->tombstone_version);
+        rd_kafka_header_add(h, "version", -1, v, -1);
+        if (produce(em, topic, o->key.p, o->key.n, NULL, 0, h, b, errstr, errstr_size)) {
+            rd_kafka_headers_destroy(h);
             b->outstanding--;
             em->outstanding--;
             b->failed = 1;
@@ -439,6 +445,11 @@ int ltv_emitter_has_failed(ltv_emitter_t *em) {
 int ltv_emitter_flush(ltv_emitter_t *em, int timeout_ms) {
     rd_kafka_flush(em->rk, timeout_ms);
     return rd_kafka_outq_len(em->rk) == 0 ? 0 : -1;
+}
+
+void ltv_emitter_purge(ltv_emitter_t *em) {
+    rd_kafka_purge(em->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_poll(em->rk, 0); /* their delivery reports (failures) */
 }
 
 void ltv_emitter_stats(ltv_emitter_t *em, ltv_emit_stats_t *out) { *out = em->st; }

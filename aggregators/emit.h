@@ -73,6 +73,10 @@ int ltv_emitter_outstanding(ltv_emitter_t *em);
 
 /* Waits for all outstanding messages. Returns 0 when none are left. */
 int ltv_emitter_flush(ltv_emitter_t *em, int timeout_ms);
+/* Drops every message not delivered yet, queued or in flight, so that
+ * destroying the emitter does not wait for them: for a shutdown out of
+ * time (their rows stay in the emission queue in Redis). */
+void ltv_emitter_purge(ltv_emitter_t *em);
 
 typedef struct ltv_emit_stats_s {
     uint64_t rows_produced;

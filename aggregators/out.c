@@ -7,6 +7,7 @@
 
 void ltv_out_init(ltv_out_t *o) {
     o->tombstone = 0;
+    o->tombstone_version = 0;
     ltv_buf_init(&o->key);
     ltv_arena_init(&o->strs, 4096);
     o->n = 0;
@@ -20,6 +21,7 @@ void ltv_out_free(ltv_out_t *o) {
 
 void ltv_out_reset(ltv_out_t *o) {
     o->tombstone = 0;
+    o->tombstone_version = 0;
     ltv_buf_reset(&o->key);
     ltv_arena_reset(&o->strs);
     o->n = 0;

@@ -34,6 +34,7 @@ typedef struct ltv_ofield_s {
 
 typedef struct ltv_out_s {
     int tombstone; /* produce the key with a null value: the row is deleted */
+    int64_t tombstone_version; /* the deletion's row version (header "version") */
     ltv_buf_t key;
     ltv_ofield_t f[LTV_OUT_MAX_FIELDS];
     int n;

@@ -235,7 +235,8 @@ void ltv_stage_destroy(ltv_stage_t *st) {
         if (st->rkt_of[k])
             rd_kafka_topic_destroy(st->rkt_of[k]);
     if (st->rk)
-        rd_kafka_destroy(st->rk);
+        rd_kafka_destroy_flags(st->rk,
+                               st->close_abandoned ? RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE : 0);
     ltv_emitter_destroy(st->em);
     ltv_batch_destroy(st->batch);
     ltv_cache_destroy(st->cache);
@@ -365,11 +366,42 @@ int ltv_stage_run(ltv_stage_t *st, volatile sig_atomic_t *stop) {
         if (ltv_mono_us() >= deadline) {
             ltv_warn("rows still undelivered at shutdown; they stay queued in Redis and are "
                      "emitted again at the next start");
+            /* Or destroying the producer waits for them once more. */
+            ltv_emitter_purge(st->em);
             break;
         }
         ltv_emitter_poll(st->em, 100); /* a produce refused at once: back off */
     }
-    rd_kafka_consumer_close(st->rk);
+    /* Leave the group within 5 s. With the brokers unreachable the close
+     * would wait up to session.timeout.ms (45 s by default) on top of the
+     * rows' 10 s, past Kubernetes' 30 s grace period (measured by
+     * tests/it_graceful_shutdown.c); Kafka's committed offsets only serve
+     * lag monitoring, and the group drops a member that did not leave when
+     * its session times out. */
+    rd_kafka_queue_t *closeq = rd_kafka_queue_new(st->rk);
+    rd_kafka_error_t *cerr = rd_kafka_consumer_close_queue(st->rk, closeq);
+    if (cerr) {
+        ltv_warn("closing the consumer: %s", rd_kafka_error_string(cerr));
+        rd_kafka_error_destroy(cerr);
+        st->close_abandoned = 1;
+    } else {
+        int64_t close_deadline = ltv_mono_us() + 5000000;
+        while (!rd_kafka_consumer_closed(st->rk) && ltv_mono_us() < close_deadline) {
+            /* The close's revocation comes as an event on this queue. */
+            rd_kafka_event_t *ev = rd_kafka_queue_poll(closeq, 100);
+            if (ev && rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE)
+                rebalance_cb(st->rk, rd_kafka_event_error(ev),
+                             rd_kafka_event_topic_partition_list(ev), st);
+            if (ev)
+                rd_kafka_event_destroy(ev);
+        }
+        if (!rd_kafka_consumer_closed(st->rk)) {
+            ltv_warn("the consumer did not close within 5 s (brokers unreachable?); exiting "
+                     "without leaving the group");
+            st->close_abandoned = 1;
+        }
+    }
+    rd_kafka_queue_destroy(closeq);
     st->stats.redis_commands = ltv_store_commands(st->store);
     return 0;
 }

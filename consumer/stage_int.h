@@ -78,6 +78,7 @@ struct ltv_stage_s {
     int redis_reconnected;   /* a new connection since the offsets were last verified */
     int64_t verified_us;     /* when an idle stage last verified its offsets */
     int assigned_once;
+    int close_abandoned; /* shutdown gave up leaving the group */
     int64_t clock;        /* the watermark: monotonic, INT64_MIN while unknown */
     int64_t committed_wm; /* the watermark of the last commit */
     ltv_clockpos_t *pos;  /* every partition's position, as last read */

@@ -340,6 +340,18 @@ void h_stage_run_to_end(h_env_t *h, const char *ns, const char *const *extra) {
             ns, rc, h->dir);
 }
 
+void h_stage_drain(h_env_t *h, const char *ns, const char *const *extra) {
+    const char *x[40];
+    int n = 0;
+    for (int i = 0; extra && extra[i] && n < 38; i++)
+        x[n++] = extra[i];
+    char group[300];
+    snprintf(group, sizeof(group), "kafka.group.id=%s.drain", ns);
+    x[n++] = group; /* after the others: it wins */
+    x[n] = NULL;
+    h_stage_run_to_end(h, ns, x);
+}
+
 int64_t h_input_end(h_env_t *h) {
     rd_kafka_t *rk = producer(h);
     int64_t sum = 0;

@@ -67,6 +67,12 @@ pid_t h_cmd_start(h_env_t *h, const char *const *cmd, const char *ns, const char
 int h_stage_wait(pid_t pid, int timeout_ms);
 /* Runs a stage with run.stop.at.end=true to completion; asserts exit 0. */
 void h_stage_run_to_end(h_env_t *h, const char *ns, const char *const *extra);
+/* The same in a consumer group of its own ("<ns>.drain"): after live
+ * stages of ns were stopped, it reads nothing new and marks the partitions
+ * read to the end (so the clock is the one a run.stop.at.end run has),
+ * without waiting for the session timeout of the members they left in
+ * their group (the mock holds them). Offsets come from Redis either way. */
+void h_stage_drain(h_env_t *h, const char *ns, const char *const *extra);
 
 /* The log file (stdout and stderr) of a stage started by h_stage_start,
  * and whether it contains `what`. */

@@ -547,7 +547,7 @@ static void dlq_produce_failure_holds_offsets_until_delivered(void **state) {
      * the run without faults (the finishing run marks the partitions read
      * to the end, as the first run did, so the clocks agree). */
     assert_each_bad_once("retry.dlq");
-    h_stage_run_to_end(H, ns, stage_x(ns));
+    h_stage_drain(H, ns, stage_x(ns));
     char *a = h_dump_ns(H, NS), *b = h_dump_ns(H, ns);
     h_assert_same_dump(H, a, b, "state");
     free(a);

@@ -174,7 +174,7 @@ static void lose_data_under_idle_stage(const char *ns, const char *const *x,
     if (!h_log_contains(pid, "went back"))
         fail_msg("the stage did not log that Redis's offsets went back (log %s)",
                  h_stage_log(pid));
-    h_stage_run_to_end(H, ns, x);
+    h_stage_drain(H, ns, x);
     assert_int_equal(h_stored_offsets(H, ns), total);
     assert_equals_clean(ns, 1);
 }

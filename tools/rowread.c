@@ -15,15 +15,46 @@ const ltv_table_row_t *ltv_table_get(const ltv_table_t *t, const char *key) {
     return bsearch(&k, t->rows, (size_t)t->n, sizeof(*t->rows), row_cmp);
 }
 
-static void delete_key(ltv_table_t *t, const char *key, size_t keylen) {
+static ltv_table_row_t *add_row(ltv_table_t *t, const char *key, size_t keylen) {
+    if (t->n == t->cap) {
+        t->cap = t->cap ? t->cap * 2 : 64;
+        t->rows = ltv_realloc(t->rows, sizeof(*t->rows) * (size_t)t->cap);
+    }
+    ltv_table_row_t *r = &t->rows[t->n++];
+    r->key = ltv_strndup(key, keylen);
+    r->json = NULL;
+    r->version = 0;
+    return r;
+}
+
+/* A tombstone deletes the row. One with a "version" header is a version
+ * of the row: the key is kept as deleted at that version (json NULL, left
+ * out at the end), so an older row arriving later does not bring it back,
+ * and an older tombstone does not delete a newer row. */
+static void delete_key(ltv_table_t *t, const char *key, size_t keylen, int64_t version,
+                       int last) {
     for (int i = 0; i < t->n; i++) {
-        if (strlen(t->rows[i].key) == keylen && !memcmp(t->rows[i].key, key, keylen)) {
-            free(t->rows[i].key);
-            free(t->rows[i].json);
-            t->rows[i] = t->rows[--t->n];
+        ltv_table_row_t *r = &t->rows[i];
+        if (strlen(r->key) == keylen && !memcmp(r->key, key, keylen)) {
+            if (version >= 0 && version < r->version) {
+                t->regressions++;
+                if (!last)
+                    return;
+            }
+            if (version < 0) {
+                free(r->key);
+                free(r->json);
+                t->rows[i] = t->rows[--t->n];
+                return;
+            }
+            free(r->json);
+            r->json = NULL;
+            r->version = version;
             return;
         }
     }
+    if (version >= 0)
+        add_row(t, key, keylen)->version = version;
 }
 
 static void upsert(ltv_table_t *t, const char *key, size_t keylen, const char *json, size_t len,
@@ -34,10 +65,12 @@ static void upsert(ltv_table_t *t, const char *key, size_t keylen, const char *j
     for (int i = 0; i < t->n; i++) {
         if (strlen(t->rows[i].key) == keylen && !memcmp(t->rows[i].key, key, keylen)) {
             /* Newest version wins, whatever the arrival order (or, with
-             * `last`, the last record). */
-            if (version < t->rows[i].version)
+             * `last`, the last record). Over a deletion only a newer one. */
+            int deleted = t->rows[i].json == NULL;
+            if (version < t->rows[i].version || (deleted && version == t->rows[i].version))
                 t->regressions++;
-            if (last || version >= t->rows[i].version) {
+            if (last || version > t->rows[i].version ||
+                (!deleted && version == t->rows[i].version)) {
                 free(t->rows[i].json);
                 t->rows[i].json = j;
                 t->rows[i].version = version;
@@ -47,14 +80,9 @@ static void upsert(ltv_table_t *t, const char *key, size_t keylen, const char *j
             return;
         }
     }
-    if (t->n == t->cap) {
-        t->cap = t->cap ? t->cap * 2 : 64;
-        t->rows = ltv_realloc(t->rows, sizeof(*t->rows) * (size_t)t->cap);
-    }
-    t->rows[t->n].key = ltv_strndup(key, keylen);
-    t->rows[t->n].json = j;
-    t->rows[t->n].version = version;
-    t->n++;
+    ltv_table_row_t *r = add_row(t, key, keylen);
+    r->json = j;
+    r->version = version;
 }
 
 static int table_read(const char *brokers, const char *topic, ltv_table_t *t, int last,
@@ -109,9 +137,21 @@ static int table_read(const char *brokers, const char *topic, ltv_table_t *t, in
         if (!m->err) {
             t->messages++;
             /* A null value is a tombstone: the row is deleted (compaction). */
-            if (!m->payload)
-                delete_key(t, m->key ? m->key : "", m->key_len);
-            else
+            if (!m->payload) {
+                rd_kafka_headers_t *hd = NULL;
+                const void *v = NULL;
+                size_t vn = 0;
+                int64_t version = -1;
+                char vs[24];
+                if (rd_kafka_message_headers(m, &hd) == 0 &&
+                    rd_kafka_header_get_last(hd, "version", &v, &vn) == 0 && v &&
+                    vn < sizeof(vs)) {
+                    memcpy(vs, v, vn);
+                    vs[vn] = '\0';
+                    version = strtoll(vs, NULL, 10);
+                }
+                delete_key(t, m->key ? m->key : "", m->key_len, version, last);
+            } else
                 upsert(t, m->key ? m->key : "", m->key_len, m->payload, m->len, last);
             if (end[m->partition] >= 0 && m->offset + 1 >= end[m->partition]) {
                 end[m->partition] = -1;
@@ -127,6 +167,15 @@ static int table_read(const char *brokers, const char *topic, ltv_table_t *t, in
         snprintf(errstr, errstr_size, "timed out reading %s", topic);
         return -1;
     }
+    /* Keys deleted at a version are no rows. */
+    int k = 0;
+    for (int i = 0; i < t->n; i++) {
+        if (t->rows[i].json)
+            t->rows[k++] = t->rows[i];
+        else
+            free(t->rows[i].key);
+    }
+    t->n = k;
     if (t->n > 1)
         qsort(t->rows, (size_t)t->n, sizeof(*t->rows), row_cmp);
     return 0;

@@ -2,7 +2,9 @@
  * Reading the output topics back as tables: consume a topic from the
  * beginning to its end and keep, per key, the row with the highest
  * version. This is what a BI consumer does, and what the demo and the
- * tests use to check the emitted rows.
+ * tests use to check the emitted rows. A tombstone (null value) deletes its
+ * key; one with a "version" header is the row's version at its deletion,
+ * ordered with the others like a row.
  */
 #ifndef LTV_ROWREAD_H
 #define LTV_ROWREAD_H
