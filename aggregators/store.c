@@ -388,6 +388,20 @@ static int parse_row(ltv_row_t *row, const redisReply *r) {
     return 0;
 }
 
+/* An EVAL's head: the script and its keys (namespace suffixes); argc
+ * counts the ARGV the caller appends. */
+static void resp_eval(ltv_store_t *st, const char *script, const char *const *keys, int nkeys,
+                      int argc) {
+    resp_cmd(st, 3 + nkeys + argc);
+    resp_args(&st->out, "EVAL");
+    resp_args(&st->out, script);
+    resp_argi(&st->out, nkeys);
+    for (int i = 0; i < nkeys; i++) {
+        ns_key(st, keys[i], &st->key);
+        resp_arg(&st->out, st->key.p, st->key.n);
+    }
+}
+
 /* ---- offsets ----------------------------------------------------------------- */
 
 static void add_offset_read(ltv_store_t *st, const ltv_offset_t *o) {
@@ -1061,16 +1075,8 @@ ltv_store_res_t ltv_store_commit_send(ltv_store_t *st, const ltv_commit_t *c, ch
         const ltv_agg_t *segs = ltv_aggs_find(st->aggs, "rfm_segments");
         if (!rfm_delta)
             rfm_delta = ltv_aggs_find(st->aggs, "rfm_delta");
-        resp_cmd(st, 3 + 3 + 6 + rfm_delta->nfields + 3 * nrfm);
-        resp_args(&st->out, "EVAL");
-        resp_args(&st->out, rfm_script);
-        resp_args(&st->out, "3");
-        ns_key(st, "rfm", &st->key);
-        resp_arg(&st->out, st->key.p, st->key.n);
-        emitq_key(st, &st->key);
-        resp_arg(&st->out, st->key.p, st->key.n);
-        ns_key(st, "finalq", &st->key);
-        resp_arg(&st->out, st->key.p, st->key.n);
+        static const char *const keys[] = {"rfm", "emitq", "finalq"};
+        resp_eval(st, rfm_script, keys, 3, 6 + rfm_delta->nfields + 3 * nrfm);
         ns_key(st, "row:rfm_delta|", &st->key);
         resp_arg(&st->out, st->key.p, st->key.n);
         ns_key(st, "row:rfm_segments|", &st->key);
@@ -1090,28 +1096,17 @@ ltv_store_res_t ltv_store_commit_send(ltv_store_t *st, const ltv_commit_t *c, ch
         rfm_script_at = st->ncmd - 2;
     }
     ltv_buf_free(&rfmargs);
-    int finalize_at = -1;
-    {
-        resp_cmd(st, 10);
-        resp_args(&st->out, "EVAL");
-        resp_args(&st->out, finalize_script);
-        resp_args(&st->out, "3");
-        ns_key(st, "finalq", &st->key);
-        resp_arg(&st->out, st->key.p, st->key.n);
-        emitq_key(st, &st->key);
-        resp_arg(&st->out, st->key.p, st->key.n);
-        ns_key(st, "clock", &st->key);
-        resp_arg(&st->out, st->key.p, st->key.n);
-        if (c->watermark != INT64_MIN)
-            resp_argi(&st->out, c->watermark);
-        else
-            resp_arg(&st->out, "", 0);
-        resp_argi(&st->out, c->finalize_limit > 0 ? c->finalize_limit : 0);
-        ns_key(st, "row:", &st->key);
-        resp_arg(&st->out, st->key.p, st->key.n);
-        resp_args(&st->out, c->token);
-        finalize_at = st->ncmd - 2;
-    }
+    static const char *const fkeys[] = {"finalq", "emitq", "clock"};
+    resp_eval(st, finalize_script, fkeys, 3, 4);
+    if (c->watermark != INT64_MIN)
+        resp_argi(&st->out, c->watermark);
+    else
+        resp_arg(&st->out, "", 0);
+    resp_argi(&st->out, c->finalize_limit > 0 ? c->finalize_limit : 0);
+    ns_key(st, "row:", &st->key);
+    resp_arg(&st->out, st->key.p, st->key.n);
+    resp_args(&st->out, c->token);
+    int finalize_at = st->ncmd - 2;
     resp_cmd(st, 1);
     resp_args(&st->out, "EXEC");
     int queued = st->ncmd - 2;

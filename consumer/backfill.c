@@ -21,13 +21,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t bf_stop;
-
-static void bf_on_signal(int sig) {
-    (void)sig;
-    bf_stop = 1;
-}
-
 static void bf_usage(FILE *fp) {
     fprintf(fp,
             "Usage: ltvstream backfill --namespace NS [--from WHEN] [--to WHEN]\n"
@@ -212,14 +205,10 @@ int ltv_backfill_main(int argc, char **argv) {
         ltv_conf_destroy(conf);
         return 2;
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = bf_on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    volatile sig_atomic_t *stop = ltv_cli_catch_signals();
     if (o.progress)
         ltv_stage_set_tick(st, bf.tty ? 250 : 2000, bf_progress, &bf);
-    rc = ltv_stage_run(st, &bf_stop);
+    rc = ltv_stage_run(st, stop);
     if (o.progress && bf.shown && bf.tty)
         fputc('\n', stderr);
     ltv_stage_stats_t s;
@@ -228,7 +217,7 @@ int ltv_backfill_main(int argc, char **argv) {
     for (int i = 0; i < LTV_R__COUNT; i++)
         dlq += s.dlq[i];
     double secs = (double)(ltv_mono_us() - bf.t0_us) / 1e6;
-    int complete = !rc && !bf_stop && ltv_stage_reached_end(st);
+    int complete = !rc && !*stop && ltv_stage_reached_end(st);
     printf("backfill %s %s: %llu events, %llu applied, %llu dead-lettered, %llu late, "
            "%.1f s, %.0f events/s\n",
            o.ns, complete ? "done" : "interrupted", (unsigned long long)s.consumed,

@@ -32,6 +32,21 @@ static void on_signal(int sig) {
     stop_flag = 1;
 }
 
+volatile sig_atomic_t *ltv_cli_catch_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    /* A Redis that dies under us must be an error we retry, not the end
+     * of the process: hiredis writes to its socket with write(2), which
+     * raises SIGPIPE once the server is gone (librdkafka protects its own
+     * sockets). Found by tests/it_redis_outage.c. */
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+    return &stop_flag;
+}
+
 static void usage(FILE *fp) {
     fprintf(fp,
             "ltvstream %s: repeat-purchase metrics (F2, retention mix, RFM) from Kafka, "
@@ -123,18 +138,7 @@ static int cmd_run(int argc, char **argv) {
         }
         ltv_stage_set_metrics(st, board);
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    /* A Redis that dies under us must be an error we retry, not the end
-     * of the process: hiredis writes to its socket with write(2), which
-     * raises SIGPIPE once the server is gone (librdkafka protects its own
-     * sockets). Found by tests/it_redis_outage.c. */
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, NULL);
-    rc = ltv_stage_run(st, &stop_flag);
+    rc = ltv_stage_run(st, ltv_cli_catch_signals());
     ltv_stage_stats_t s;
     ltv_stage_stats(st, &s);
     uint64_t dlq = 0;

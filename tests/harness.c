@@ -393,6 +393,81 @@ int64_t h_wait_stored(h_env_t *h, const char *ns, int64_t at_least, int timeout_
     return v;
 }
 
+int64_t h_hlen(h_env_t *h, const char *key) {
+    if (!h->rc)
+        die("redis is down (h_redis_kill without h_redis_restart)");
+    redisReply *r = redisCommand(h->rc, "HLEN %s", key);
+    if (!r)
+        die("redis HLEN failed");
+    int64_t n = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    freeReplyObject(r);
+    return n;
+}
+
+void h_wait_settled(h_env_t *h, const char *ns, int64_t offsets, int64_t wm, int timeout_ms,
+                    const char *what) {
+    char clock[128], emitq[128];
+    snprintf(clock, sizeof(clock), "%s:clock", ns);
+    snprintf(emitq, sizeof(emitq), "%s:emitq", ns);
+    int64_t deadline = ltv_mono_us() + (int64_t)timeout_ms * 1000;
+    while (h_stored_offsets(h, ns) != offsets || h_hget_i64(h, clock, "watermark") != wm ||
+           h_hlen(h, emitq) != 0) {
+        if (ltv_mono_us() > deadline)
+            fail_msg("%s: offsets %lld of %lld, watermark %lld (want %lld), emitq %lld "
+                     "(logs in %s)",
+                     what, (long long)h_stored_offsets(h, ns), (long long)offsets,
+                     (long long)h_hget_i64(h, clock, "watermark"), (long long)wm,
+                     (long long)h_hlen(h, emitq), h->dir);
+        h_sleep_ms(20);
+    }
+}
+
+typedef struct msgs_s {
+    h_msg_t *v;
+    int n, cap;
+} msgs_t;
+
+static void keep_msg(const rd_kafka_message_t *m, void *opaque) {
+    msgs_t *c = opaque;
+    if (c->n == c->cap) {
+        c->cap = c->cap ? c->cap * 2 : 256;
+        c->v = ltv_realloc(c->v, sizeof(*c->v) * (size_t)c->cap);
+    }
+    h_msg_t *x = &c->v[c->n++];
+    x->keylen = m->key_len;
+    x->key = ltv_strndup(m->key ? (const char *)m->key : "", m->key_len);
+    x->len = m->len;
+    x->val = ltv_malloc(m->len + 1);
+    if (m->len)
+        memcpy(x->val, m->payload, m->len);
+    x->val[m->len] = '\0';
+    x->partition = m->partition;
+    x->offset = m->offset;
+    x->timestamp = rd_kafka_message_timestamp(m, NULL);
+    rd_kafka_headers_t *hd = NULL;
+    x->headers = rd_kafka_message_headers(m, &hd) == 0 ? rd_kafka_headers_copy(hd) : NULL;
+}
+
+int h_read_topic(h_env_t *h, const char *topic, h_msg_t **out) {
+    char err[512];
+    msgs_t c = {NULL, 0, 0};
+    int rc = ltv_topic_read(h->mock->bootstraps, topic, 30000, keep_msg, &c, err, sizeof(err));
+    if (rc < 0)
+        fail_msg("%s", err);
+    *out = c.v;
+    return c.n;
+}
+
+void h_msgs_free(h_msg_t *v, int n) {
+    for (int i = 0; i < n; i++) {
+        free(v[i].key);
+        free(v[i].val);
+        if (v[i].headers)
+            rd_kafka_headers_destroy(v[i].headers);
+    }
+    free(v);
+}
+
 char *h_hget(h_env_t *h, const char *key, const char *field) {
     if (!h->rc)
         die("redis is down (h_redis_kill without h_redis_restart)");

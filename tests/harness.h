@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <hiredis/hiredis.h>
+#include <librdkafka/rdkafka.h>
 
 #include "devenv.h"
 #include "event.h"
@@ -89,6 +90,31 @@ int64_t h_stored_offsets(h_env_t *h, const char *ns);
 /* Polls (every 5 ms) until h_stored_offsets(ns) >= at_least; fails the
  * test after timeout_ms. Returns the sum reached. */
 int64_t h_wait_stored(h_env_t *h, const char *ns, int64_t at_least, int timeout_ms);
+
+/* Polls (every 20 ms) until namespace ns has stored `offsets` offsets, its
+ * shared clock stands at watermark `wm` and its emission queue is empty
+ * (every row delivered); fails the test after timeout_ms, naming `what`. */
+void h_wait_settled(h_env_t *h, const char *ns, int64_t offsets, int64_t wm, int timeout_ms,
+                    const char *what);
+/* HLEN of key (0 when absent). */
+int64_t h_hlen(h_env_t *h, const char *key);
+
+/* One message read back from a topic. key and val are NUL-terminated
+ * copies; headers is a copy (NULL: none). */
+typedef struct h_msg_s {
+    char *key, *val;
+    size_t keylen, len;
+    int32_t partition;
+    int64_t offset;
+    int64_t timestamp;
+    rd_kafka_headers_t *headers;
+} h_msg_t;
+/* Every message of `topic` from the beginning to its end offsets at the
+ * call, in the order consumed (per partition in offset order); fails the
+ * test if they cannot be read within 30 s. Free with h_msgs_free. A topic
+ * that does not exist has none. */
+int h_read_topic(h_env_t *h, const char *topic, h_msg_t **out);
+void h_msgs_free(h_msg_t *v, int n);
 
 /* A text dump of every key of namespace ns (prefix removed), one line per
  * hash field "key field value", sorted, without the fields that differ

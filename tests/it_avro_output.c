@@ -126,81 +126,8 @@ static int teardown(void **state) {
 
 /* ---- raw messages -------------------------------------------------------------- */
 
-typedef struct msg_s {
-    char *key;
-    unsigned char *val;
-    size_t len;
-} msg_t;
 
-static int read_all(const char *topic, msg_t **out) {
-    char tmp[256];
-    rd_kafka_conf_t *kc = rd_kafka_conf_new();
-    rd_kafka_conf_set(kc, "bootstrap.servers", H->mock->bootstraps, tmp, sizeof(tmp));
-    rd_kafka_conf_set(kc, "group.id", "it-avro-reader", tmp, sizeof(tmp));
-    rd_kafka_conf_set(kc, "enable.auto.commit", "false", tmp, sizeof(tmp));
-    rd_kafka_conf_set(kc, "log_level", "3", tmp, sizeof(tmp));
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, tmp, sizeof(tmp));
-    assert_non_null(rk);
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-    assert_int_equal(rd_kafka_metadata(rk, 0, rkt, &md, 10000), 0);
-    rd_kafka_topic_destroy(rkt);
-    if (md->topics[0].err)
-        fail_msg("topic %s: %s", topic, rd_kafka_err2str(md->topics[0].err));
-    int np = md->topics[0].partition_cnt;
-    rd_kafka_metadata_destroy(md);
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(np);
-    int64_t *end = calloc((size_t)np + 1, sizeof(int64_t));
-    int remaining = 0;
-    for (int p = 0; p < np; p++) {
-        int64_t lo = 0, hi = 0;
-        assert_int_equal(rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 10000), 0);
-        end[p] = hi > lo ? hi : -1;
-        remaining += hi > lo;
-        rd_kafka_topic_partition_list_add(l, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    }
-    rd_kafka_assign(rk, l);
-    rd_kafka_topic_partition_list_destroy(l);
-    msg_t *v = NULL;
-    int n = 0, cap = 0;
-    int64_t deadline = ltv_mono_us() + 30 * 1000000LL;
-    while (remaining > 0 && ltv_mono_us() < deadline) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
-        if (!m)
-            continue;
-        if (!m->err) {
-            if (n == cap) {
-                cap = cap ? cap * 2 : 64;
-                v = realloc(v, sizeof(*v) * (size_t)cap);
-            }
-            v[n].key = strndup(m->key ? (const char *)m->key : "", m->key_len);
-            v[n].val = malloc(m->len + 1);
-            memcpy(v[n].val, m->payload, m->len);
-            v[n].len = m->len;
-            n++;
-            if (end[m->partition] >= 0 && m->offset + 1 >= end[m->partition]) {
-                end[m->partition] = -1;
-                remaining--;
-            }
-        }
-        rd_kafka_message_destroy(m);
-    }
-    free(end);
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
-    if (remaining)
-        fail_msg("timed out reading %s", topic);
-    *out = v;
-    return n;
-}
 
-static void free_msgs(msg_t *v, int n) {
-    for (int i = 0; i < n; i++) {
-        free(v[i].key);
-        free(v[i].val);
-    }
-    free(v);
-}
 
 /* ---- canonical text of a row: "name=value\n" per field, in order ------------------ */
 
@@ -343,7 +270,7 @@ static void avro_text(const schema_t *s, const char *fname, avro_value_t *v, ltv
 
 /* Decodes one Avro message (after its header) into canonical text; returns
  * its version. */
-static int64_t avro_canon(schema_t *s, const msg_t *m, char **out) {
+static int64_t avro_canon(schema_t *s, const h_msg_t *m, char **out) {
     avro_value_reset(&s->value);
     avro_reader_t r = avro_reader_memory((const char *)m->val + 5, (int64_t)(m->len - 5));
     if (avro_value_read(r, &s->value))
@@ -382,17 +309,18 @@ static void compare_topic(const otopic_t *o) {
         fail_msg("%s is empty", jt);
     schema_t s;
     schema_load(&s, o->schema);
-    msg_t *m;
-    int n = read_all(at, &m);
+    h_msg_t *m;
+    int n = h_read_topic(H, at, &m);
     /* Newest Avro row per key. */
     char **canon = calloc((size_t)t.n, sizeof(char *));
     int64_t *ver = calloc((size_t)t.n, sizeof(int64_t));
     for (int i = 0; i < n; i++) {
-        if (m[i].len < 5 || m[i].val[0] != 0)
+        const unsigned char *b = (const unsigned char *)m[i].val;
+        if (m[i].len < 5 || b[0] != 0)
             fail_msg("%s key %s: no Confluent header (first byte %d, %zu bytes)", at, m[i].key,
-                     m[i].len ? m[i].val[0] : -1, m[i].len);
-        int32_t id = (int32_t)((uint32_t)m[i].val[1] << 24 | (uint32_t)m[i].val[2] << 16 |
-                               (uint32_t)m[i].val[3] << 8 | (uint32_t)m[i].val[4]);
+                     m[i].len ? b[0] : -1, m[i].len);
+        int32_t id = (int32_t)((uint32_t)b[1] << 24 | (uint32_t)b[2] << 16 |
+                               (uint32_t)b[3] << 8 | (uint32_t)b[4]);
         if (id != o->id)
             fail_msg("%s key %s: schema id %d, configured %d", at, m[i].key, (int)id, (int)o->id);
         char *c;
@@ -428,7 +356,7 @@ static void compare_topic(const otopic_t *o) {
     assert_int_equal(n, t.messages);
     free(canon);
     free(ver);
-    free_msgs(m, n);
+    h_msgs_free(m, n);
     schema_free(&s);
     ltv_table_free(&t);
 }

@@ -22,7 +22,6 @@
 #include <string.h>
 #include <time.h>
 #include <cmocka.h>
-#include <librdkafka/rdkafka.h>
 
 #include "gen.h"
 #include "harness.h"
@@ -66,16 +65,6 @@ static int teardown(void **state) {
     return 0;
 }
 
-static void wait_progress(const char *ns, int64_t at_least) {
-    int64_t deadline = ltv_mono_us() + 120 * 1000000LL;
-    while (h_stored_offsets(H, ns) < at_least) {
-        if (ltv_mono_us() > deadline)
-            fail_msg("no progress in namespace %s", ns);
-        struct timespec ts = {0, 5000000};
-        nanosleep(&ts, NULL);
-    }
-}
-
 static int run_backfill(const char *ns, const char *to, const char *const *x) {
     const char *cmd[] = {"backfill", "--namespace", ns, "--no-progress",
                          to ? "--to" : NULL, to, NULL};
@@ -96,7 +85,7 @@ static void backfill_equals_live(void **state) {
                           "batch.max.events=53", NULL};
     const char *cmd[] = {"backfill", "--namespace", "bf", "--no-progress", NULL};
     pid_t pid = h_cmd_start(H, cmd, "bf", bf_x);
-    wait_progress("bf", total / 3);
+    h_wait_stored(H, "bf", total / 3, 120000);
     kill(pid, SIGKILL);
     h_stage_wait(pid, 10000);
     assert_true(h_stored_offsets(H, "bf") < total); /* really mid-way */
@@ -119,40 +108,17 @@ static void backfill_equals_live(void **state) {
 /* Messages of the input topics with a timestamp before t, counted
  * independently of the stage by reading the topics. */
 static int64_t messages_before(int64_t t) {
-    char err[256];
-    rd_kafka_conf_t *kc = rd_kafka_conf_new();
-    rd_kafka_conf_set(kc, "bootstrap.servers", H->mock->bootstraps, err, sizeof(err));
-    rd_kafka_conf_set(kc, "group.id", "count-before", err, sizeof(err));
-    rd_kafka_conf_set(kc, "enable.partition.eof", "true", err, sizeof(err));
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, err, sizeof(err));
-    assert_non_null(rk);
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(2 * H->partitions);
-    for (int p = 0; p < H->partitions; p++) {
-        rd_kafka_topic_partition_list_add(l, "ltv.purchases", p)->offset =
-            RD_KAFKA_OFFSET_BEGINNING;
-        rd_kafka_topic_partition_list_add(l, "ltv.visits", p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    }
-    rd_kafka_assign(rk, l);
-    rd_kafka_topic_partition_list_destroy(l);
     int64_t n = 0, seen = 0;
-    int eofs = 0;
-    int64_t deadline = ltv_mono_us() + 60 * 1000000LL;
-    while (eofs < 2 * H->partitions && ltv_mono_us() < deadline) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
-        if (!m)
-            continue;
-        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
-            eofs++;
-        else if (!m->err) {
-            seen++;
-            if (rd_kafka_message_timestamp(m, NULL) < t)
-                n++;
-        }
-        rd_kafka_message_destroy(m);
+    const char *topics[] = {"ltv.purchases", "ltv.visits"};
+    for (int k = 0; k < 2; k++) {
+        h_msg_t *m;
+        int nm = h_read_topic(H, topics[k], &m);
+        for (int i = 0; i < nm; i++)
+            n += m[i].timestamp < t;
+        seen += nm;
+        h_msgs_free(m, nm);
     }
     assert_int_equal(seen, total);
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
     return n;
 }
 

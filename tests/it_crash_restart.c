@@ -46,16 +46,6 @@ static int teardown(void **state) {
     return 0;
 }
 
-static void wait_progress(const char *ns, int64_t at_least) {
-    int64_t deadline = ltv_mono_us() + 120 * 1000000LL;
-    while (h_stored_offsets(H, ns) < at_least) {
-        if (ltv_mono_us() > deadline)
-            fail_msg("no progress in namespace %s", ns);
-        struct timespec ts = {0, 5000000};
-        nanosleep(&ts, NULL);
-    }
-}
-
 static void kill9_mid_stream_equals_clean_run(void **state) {
     const char *clean_x[] = {"topic.f2_rate=clean.f2", "topic.retention_mix=clean.mix",
                              "topic.dlq=clean.dlq", NULL};
@@ -65,14 +55,14 @@ static void kill9_mid_stream_equals_clean_run(void **state) {
     const char *crash_x[] = {"topic.f2_rate=crash.f2", "topic.retention_mix=crash.mix",
                              "topic.dlq=crash.dlq", "batch.max.events=97", NULL};
     pid_t pid = h_stage_start(H, "crash", crash_x);
-    wait_progress("crash", total / 4);
+    h_wait_stored(H, "crash", total / 4, 120000);
     kill(pid, SIGKILL);
     h_stage_wait(pid, 10000);
     int64_t at_kill = h_stored_offsets(H, "crash");
     assert_true(at_kill < total); /* really mid-stream */
 
     pid = h_stage_start(H, "crash", crash_x);
-    wait_progress("crash", at_kill + total / 4);
+    h_wait_stored(H, "crash", at_kill + total / 4, 120000);
     kill(pid, SIGKILL);
     h_stage_wait(pid, 10000);
     assert_true(h_stored_offsets(H, "crash") < total);

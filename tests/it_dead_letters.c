@@ -228,71 +228,28 @@ static int64_t hdr_i64(rd_kafka_headers_t *hd, const char *name) {
 /* Every message of `topic`, from the beginning to its end offsets as of
  * the call (0 messages if the topic does not exist). */
 static int read_topic(const char *topic, msg_t **out) {
-    char tmp[256];
-    rd_kafka_conf_t *kc = rd_kafka_conf_new();
-    rd_kafka_conf_set(kc, "bootstrap.servers", H->mock->bootstraps, tmp, sizeof(tmp));
-    rd_kafka_conf_set(kc, "group.id", "it-dead-letters-reader", tmp, sizeof(tmp));
-    rd_kafka_conf_set(kc, "enable.auto.commit", "false", tmp, sizeof(tmp));
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, tmp, sizeof(tmp));
-    assert_non_null(rk);
-    *out = NULL;
-    int n = 0, cap = 0;
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-    const struct rd_kafka_metadata *md = NULL;
-    if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) == 0 && md->topic_cnt == 1 &&
-        !md->topics[0].err) {
-        int np = md->topics[0].partition_cnt;
-        int64_t *hi = ltv_calloc((size_t)np, sizeof(*hi));
-        int64_t want = 0;
-        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(np);
-        for (int p = 0; p < np; p++) {
-            int64_t lo;
-            assert_int_equal(rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi[p], 10000), 0);
-            want += hi[p] - lo;
-            rd_kafka_topic_partition_list_add(l, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-        }
-        rd_kafka_assign(rk, l);
-        rd_kafka_topic_partition_list_destroy(l);
-        int64_t deadline = ltv_mono_us() + 30000000;
-        while (n < want && ltv_mono_us() < deadline) {
-            rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
-            if (!m)
-                continue;
-            if (!m->err && m->offset < hi[m->partition]) {
-                if (n == cap) {
-                    cap = cap ? cap * 2 : 64;
-                    *out = ltv_realloc(*out, sizeof(**out) * (size_t)cap);
-                }
-                msg_t *x = &(*out)[n++];
-                memset(x, 0, sizeof(*x));
-                snprintf(x->topic, sizeof(x->topic), "%s", topic);
-                x->partition = m->partition;
-                x->offset = m->offset;
-                x->keylen = m->key_len;
-                x->key = ltv_malloc(m->key_len + 1);
-                memcpy(x->key, m->key ? m->key : "", m->key_len);
-                x->len = m->len;
-                x->payload = ltv_malloc(m->len + 1);
-                memcpy(x->payload, m->payload ? m->payload : "", m->len);
-                rd_kafka_headers_t *hd = NULL;
-                rd_kafka_message_headers(m, &hd);
-                hdr_str(hd, "ltv.reason", x->reason, sizeof(x->reason));
-                hdr_str(hd, "ltv.detail", x->detail, sizeof(x->detail));
-                hdr_str(hd, "ltv.source.topic", x->src_topic, sizeof(x->src_topic));
-                x->src_partition = hdr_i64(hd, "ltv.source.partition");
-                x->src_offset = hdr_i64(hd, "ltv.source.offset");
-                x->time = hdr_i64(hd, "ltv.time");
-            }
-            rd_kafka_message_destroy(m);
-        }
-        free(hi);
-        assert_int_equal(n, want);
+    h_msg_t *hm;
+    int n = h_read_topic(H, topic, &hm);
+    *out = ltv_calloc((size_t)(n ? n : 1), sizeof(**out));
+    for (int i = 0; i < n; i++) {
+        msg_t *x = &(*out)[i];
+        snprintf(x->topic, sizeof(x->topic), "%s", topic);
+        x->partition = hm[i].partition;
+        x->offset = hm[i].offset;
+        x->keylen = hm[i].keylen;
+        x->key = hm[i].key;
+        x->len = hm[i].len;
+        x->payload = hm[i].val;
+        hm[i].key = hm[i].val = NULL; /* now owned by x */
+        rd_kafka_headers_t *hd = hm[i].headers;
+        hdr_str(hd, "ltv.reason", x->reason, sizeof(x->reason));
+        hdr_str(hd, "ltv.detail", x->detail, sizeof(x->detail));
+        hdr_str(hd, "ltv.source.topic", x->src_topic, sizeof(x->src_topic));
+        x->src_partition = hdr_i64(hd, "ltv.source.partition");
+        x->src_offset = hdr_i64(hd, "ltv.source.offset");
+        x->time = hdr_i64(hd, "ltv.time");
     }
-    if (md)
-        rd_kafka_metadata_destroy(md);
-    rd_kafka_topic_destroy(rkt);
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
+    h_msgs_free(hm, n);
     return n;
 }
 

@@ -44,19 +44,6 @@ static int64_t produced;
 static const char *const stage_x[] = {"allowed.lateness.ms=0", "watermark.idle.timeout.ms=0",
                                       NULL};
 
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static int64_t hlen(const char *key) {
-    redisReply *r = redisCommand(H->rc, "HLEN %s", key);
-    int64_t n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
-    if (r)
-        freeReplyObject(r);
-    return n;
-}
-
 /* Produces one order and waits until it is committed, the stored watermark
  * is its time and every emitted row is confirmed delivered. */
 static void order_at(const char *cust, const char *iso) {
@@ -68,20 +55,9 @@ static void order_at(const char *cust, const char *iso) {
     free(eid);
     free(oid);
     produced++;
-    int64_t wm = h_ts(iso);
-    int64_t deadline = ltv_mono_us() + 30 * 1000000LL;
-    for (;;) {
-        if (h_stored_offsets(H, NS) == produced && h_hget_i64(H, NS ":clock", "watermark") == wm &&
-            hlen(NS ":emitq") == 0)
-            break;
-        if (ltv_mono_us() > deadline)
-            fail_msg("order at %s: offsets %lld of %lld, watermark %lld (want %lld), emitq %lld "
-                     "(logs in %s)",
-                     iso, (long long)h_stored_offsets(H, NS), (long long)produced,
-                     (long long)h_hget_i64(H, NS ":clock", "watermark"), (long long)wm,
-                     (long long)hlen(NS ":emitq"), H->dir);
-        sleep_ms(20);
-    }
+    char what[64];
+    snprintf(what, sizeof(what), "order at %s", iso);
+    h_wait_settled(H, NS, produced, h_ts(iso), 30000, what);
 }
 
 static int setup(void **state) {
@@ -198,85 +174,22 @@ static void cohort_row_final_after_d91(void **state) {
 
 /* ---- every version --------------------------------------------------------------- */
 
-typedef struct msg_s {
-    char *key, *json;
-    int64_t offset;
-} msg_t;
 
-static int read_all(const char *topic, msg_t **out) {
-    char tmp[256];
-    rd_kafka_conf_t *kc = rd_kafka_conf_new();
-    rd_kafka_conf_set(kc, "bootstrap.servers", H->mock->bootstraps, tmp, sizeof(tmp));
-    rd_kafka_conf_set(kc, "group.id", "it-finalization-reader", tmp, sizeof(tmp));
-    rd_kafka_conf_set(kc, "enable.auto.commit", "false", tmp, sizeof(tmp));
-    rd_kafka_conf_set(kc, "log_level", "3", tmp, sizeof(tmp));
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, tmp, sizeof(tmp));
-    assert_non_null(rk);
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-    assert_int_equal(rd_kafka_metadata(rk, 0, rkt, &md, 10000), 0);
-    rd_kafka_topic_destroy(rkt);
-    assert_int_equal(md->topics[0].err, 0);
-    int np = md->topics[0].partition_cnt;
-    rd_kafka_metadata_destroy(md);
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(np);
-    int64_t *end = calloc((size_t)np + 1, sizeof(int64_t));
-    int remaining = 0;
-    for (int p = 0; p < np; p++) {
-        int64_t lo = 0, hi = 0;
-        assert_int_equal(rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 10000), 0);
-        end[p] = hi > lo ? hi : -1;
-        remaining += hi > lo;
-        rd_kafka_topic_partition_list_add(l, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    }
-    rd_kafka_assign(rk, l);
-    rd_kafka_topic_partition_list_destroy(l);
-    msg_t *v = NULL;
-    int n = 0, cap = 0;
-    int64_t deadline = ltv_mono_us() + 30 * 1000000LL;
-    while (remaining > 0 && ltv_mono_us() < deadline) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
-        if (!m)
-            continue;
-        if (!m->err) {
-            if (n == cap) {
-                cap = cap ? cap * 2 : 64;
-                v = realloc(v, sizeof(*v) * (size_t)cap);
-            }
-            v[n].key = strndup(m->key ? (const char *)m->key : "", m->key_len);
-            v[n].json = strndup(m->payload ? (const char *)m->payload : "", m->len);
-            v[n].offset = m->offset;
-            n++;
-            if (end[m->partition] >= 0 && m->offset + 1 >= end[m->partition]) {
-                end[m->partition] = -1;
-                remaining--;
-            }
-        }
-        rd_kafka_message_destroy(m);
-    }
-    free(end);
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
-    if (remaining)
-        fail_msg("timed out reading %s", topic);
-    *out = v;
-    return n;
-}
 
 static int by_key_version(const void *a, const void *b) {
-    const msg_t *x = a, *y = b;
+    const h_msg_t *x = a, *y = b;
     int c = strcmp(x->key, y->key);
     if (c)
         return c;
-    int64_t vx = ltv_json_field_i64(x->json, "version"), vy = ltv_json_field_i64(y->json, "version");
+    int64_t vx = ltv_json_field_i64(x->val, "version"), vy = ltv_json_field_i64(y->val, "version");
     if (vx != vy)
         return vx < vy ? -1 : 1;
     return x->offset < y->offset ? -1 : x->offset > y->offset;
 }
 
 static void versions_of(const char *topic, int *nkeys_out, int *nmsgs_out) {
-    msg_t *v;
-    int n = read_all(topic, &v);
+    h_msg_t *v;
+    int n = h_read_topic(H, topic, &v);
     qsort(v, (size_t)n, sizeof(*v), by_key_version);
     int nkeys = n ? 1 : 0;
     for (int i = 1; i < n; i++) {
@@ -284,16 +197,16 @@ static void versions_of(const char *topic, int *nkeys_out, int *nmsgs_out) {
             nkeys++;
             continue;
         }
-        int64_t v0 = ltv_json_field_i64(v[i - 1].json, "version");
-        int64_t v1 = ltv_json_field_i64(v[i].json, "version");
+        int64_t v0 = ltv_json_field_i64(v[i - 1].val, "version");
+        int64_t v1 = ltv_json_field_i64(v[i].val, "version");
         char w0[40] = "", w1[40] = "", f0[8] = "", f1[8] = "";
-        ltv_json_field(v[i - 1].json, "watermark", w0, sizeof(w0));
-        ltv_json_field(v[i].json, "watermark", w1, sizeof(w1));
-        ltv_json_field(v[i - 1].json, "final", f0, sizeof(f0));
-        ltv_json_field(v[i].json, "final", f1, sizeof(f1));
-        if (v0 == v1 && strcmp(v[i - 1].json, v[i].json))
+        ltv_json_field(v[i - 1].val, "watermark", w0, sizeof(w0));
+        ltv_json_field(v[i].val, "watermark", w1, sizeof(w1));
+        ltv_json_field(v[i - 1].val, "final", f0, sizeof(f0));
+        ltv_json_field(v[i].val, "final", f1, sizeof(f1));
+        if (v0 == v1 && strcmp(v[i - 1].val, v[i].val))
             fail_msg("%s %s: two different rows with version %lld:\n  %s\n  %s", topic, v[i].key,
-                     (long long)v1, v[i - 1].json, v[i].json);
+                     (long long)v1, v[i - 1].val, v[i].val);
         /* ISO-8601 UTC strings compare as times; null (no clock yet) is
          * before every time. */
         int back = !strcmp(w1, "null") ? strcmp(w0, "null") != 0
@@ -309,7 +222,7 @@ static void versions_of(const char *topic, int *nkeys_out, int *nmsgs_out) {
     *nmsgs_out = n;
     for (int i = 0; i < n; i++) {
         free(v[i].key);
-        free(v[i].json);
+        free(v[i].val);
     }
     free(v);
 }
@@ -327,19 +240,19 @@ static void every_version_watermark_never_decreases(void **state) {
     }
     /* The D cohort row: in log order its versions strictly increase, and
      * it was emitted once per milestone passed plus once for A's order. */
-    msg_t *v;
-    int n = read_all("ltv.f2_rate", &v);
+    h_msg_t *v;
+    int n = h_read_topic(H, "ltv.f2_rate", &v);
     int64_t last = 0;
     int seen = 0;
     for (int i = 0; i < n; i++) {
         if (!strcmp(v[i].key, "2025-03-01|all")) {
-            int64_t ver = ltv_json_field_i64(v[i].json, "version");
+            int64_t ver = ltv_json_field_i64(v[i].val, "version");
             assert_true(ver > last);
             last = ver;
             seen++;
         }
         free(v[i].key);
-        free(v[i].json);
+        free(v[i].val);
     }
     free(v);
     assert_int_equal(seen, 3);

@@ -49,39 +49,15 @@ static int64_t D;        /* day number of 2025-03-01 */
 static const char *const stage_x[] = {"allowed.lateness.ms=0", "watermark.idle.timeout.ms=0",
                                       NULL};
 
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static int64_t hlen(const char *key) {
-    redisReply *r = redisCommand(H->rc, "HLEN %s", key);
-    int64_t n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
-    if (r)
-        freeReplyObject(r);
-    return n;
-}
-
 /* Produces evs and waits until the stage has committed them, the clock
  * stands at `wm` and every row is delivered. */
 static void step(const ltv_event_t *evs, int n, const char *wm_iso) {
     h_produce(H, evs, n);
     produced += n;
     assert_int_equal(h_input_end(H), produced);
-    int64_t wm = h_ts(wm_iso);
-    int64_t deadline = ltv_mono_us() + 30 * 1000000LL;
-    for (;;) {
-        if (h_stored_offsets(H, NS) == produced && h_hget_i64(H, NS ":clock", "watermark") == wm &&
-            hlen(NS ":emitq") == 0)
-            break;
-        if (ltv_mono_us() > deadline)
-            fail_msg("step to %s: offsets %lld of %lld, watermark %lld (want %lld), emitq %lld "
-                     "(logs in %s)",
-                     wm_iso, (long long)h_stored_offsets(H, NS), (long long)produced,
-                     (long long)h_hget_i64(H, NS ":clock", "watermark"), (long long)wm,
-                     (long long)hlen(NS ":emitq"), H->dir);
-        sleep_ms(20);
-    }
+    char what[64];
+    snprintf(what, sizeof(what), "step to %s", wm_iso);
+    h_wait_settled(H, NS, produced, h_ts(wm_iso), 30000, what);
 }
 
 static int setup(void **state) {

@@ -72,11 +72,6 @@ static const char *const single_x[] = {X_TOPICS("single"), NULL};
 static const char *const pair_x[] = {X_TOPICS("pair"), "kafka.group.id=pair",
                                      "batch.max.events=500", NULL};
 
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 static char *slurp(const char *path) {
     FILE *fp = fopen(path, "r");
     if (!fp)
@@ -149,7 +144,7 @@ static int setup(void **state) {
             break;
         if (ltv_mono_us() > deadline)
             fail_msg("the two stages did not each get 8 partitions (logs in %s)", H->dir);
-        sleep_ms(50);
+        h_sleep_ms(50);
     }
 
     /* 2. The stream, produced while the pair consumes it. */
@@ -174,7 +169,7 @@ static int setup(void **state) {
         if (ltv_mono_us() > deadline)
             fail_msg("pair stuck at %lld of %lld offsets (logs in %s)",
                      (long long)h_stored_offsets(H, "pair"), (long long)total, H->dir);
-        sleep_ms(20);
+        h_sleep_ms(20);
     }
     assert_int_equal(h_stored_offsets(H, "pair"), total);
 
@@ -365,88 +360,15 @@ static void customer_rfm_rows_current(void **state) {
 
 /* ---- every version, not only the newest --------------------------------------- */
 
-typedef struct msg_s {
-    char *key;
-    char *json;
-    int32_t partition;
-    int64_t offset;
-} msg_t;
 
-/* Every message of a topic, from the beginning to its end offsets. */
-static int read_all(const char *topic, msg_t **out) {
-    char tmp[256];
-    rd_kafka_conf_t *kc = rd_kafka_conf_new();
-    rd_kafka_conf_set(kc, "bootstrap.servers", H->mock->bootstraps, tmp, sizeof(tmp));
-    rd_kafka_conf_set(kc, "group.id", "it-two-instances-reader", tmp, sizeof(tmp));
-    rd_kafka_conf_set(kc, "enable.auto.commit", "false", tmp, sizeof(tmp));
-    rd_kafka_conf_set(kc, "log_level", "3", tmp, sizeof(tmp));
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, tmp, sizeof(tmp));
-    assert_non_null(rk);
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-    assert_int_equal(rd_kafka_metadata(rk, 0, rkt, &md, 10000), 0);
-    rd_kafka_topic_destroy(rkt);
-    int np = md->topics[0].partition_cnt;
-    rd_kafka_metadata_destroy(md);
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(np);
-    int64_t *end = calloc((size_t)np + 1, sizeof(int64_t));
-    int remaining = 0;
-    for (int p = 0; p < np; p++) {
-        int64_t lo = 0, hi = 0;
-        assert_int_equal(rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 10000), 0);
-        end[p] = hi > lo ? hi : -1;
-        remaining += hi > lo;
-        rd_kafka_topic_partition_list_add(l, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    }
-    rd_kafka_assign(rk, l);
-    rd_kafka_topic_partition_list_destroy(l);
-    msg_t *v = NULL;
-    int n = 0, cap = 0;
-    int64_t deadline = ltv_mono_us() + 30 * 1000000LL;
-    while (remaining > 0 && ltv_mono_us() < deadline) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
-        if (!m)
-            continue;
-        if (!m->err) {
-            if (n == cap) {
-                cap = cap ? cap * 2 : 256;
-                v = realloc(v, sizeof(*v) * (size_t)cap);
-            }
-            v[n].key = strndup(m->key ? (const char *)m->key : "", m->key_len);
-            v[n].json = strndup(m->payload ? (const char *)m->payload : "", m->len);
-            v[n].partition = m->partition;
-            v[n].offset = m->offset;
-            n++;
-            if (end[m->partition] >= 0 && m->offset + 1 >= end[m->partition]) {
-                end[m->partition] = -1;
-                remaining--;
-            }
-        }
-        rd_kafka_message_destroy(m);
-    }
-    free(end);
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
-    if (remaining)
-        fail_msg("timed out reading %s", topic);
-    *out = v;
-    return n;
-}
 
-static void free_msgs(msg_t *v, int n) {
-    for (int i = 0; i < n; i++) {
-        free(v[i].key);
-        free(v[i].json);
-    }
-    free(v);
-}
 
 static int by_key_version(const void *a, const void *b) {
-    const msg_t *x = a, *y = b;
+    const h_msg_t *x = a, *y = b;
     int c = strcmp(x->key, y->key);
     if (c)
         return c;
-    int64_t vx = ltv_json_field_i64(x->json, "version"), vy = ltv_json_field_i64(y->json, "version");
+    int64_t vx = ltv_json_field_i64(x->val, "version"), vy = ltv_json_field_i64(y->val, "version");
     if (vx != vy)
         return vx < vy ? -1 : 1;
     return x->offset < y->offset ? -1 : x->offset > y->offset;
@@ -456,18 +378,18 @@ static int by_key_version(const void *a, const void *b) {
  * that was final stays final. Returns the number of violations (printing
  * the first few). */
 static int check_versions(const char *topic, int *unfinal_out) {
-    msg_t *v;
-    int n = read_all(topic, &v);
+    h_msg_t *v;
+    int n = h_read_topic(H, topic, &v);
     qsort(v, (size_t)n, sizeof(*v), by_key_version);
     int bad = 0, nunfinal = 0;
     for (int i = 1; i < n; i++) {
         if (strcmp(v[i].key, v[i - 1].key))
             continue;
         char w0[40] = "", w1[40] = "", f0[8] = "", f1[8] = "";
-        ltv_json_field(v[i - 1].json, "watermark", w0, sizeof(w0));
-        ltv_json_field(v[i].json, "watermark", w1, sizeof(w1));
-        ltv_json_field(v[i - 1].json, "final", f0, sizeof(f0));
-        ltv_json_field(v[i].json, "final", f1, sizeof(f1));
+        ltv_json_field(v[i - 1].val, "watermark", w0, sizeof(w0));
+        ltv_json_field(v[i].val, "watermark", w1, sizeof(w1));
+        ltv_json_field(v[i - 1].val, "final", f0, sizeof(f0));
+        ltv_json_field(v[i].val, "final", f1, sizeof(f1));
         /* ISO-8601 UTC strings compare as times; null is before all. */
         int wm_back = strcmp(w1, "null") ? (strcmp(w0, "null") && strcmp(w1, w0) < 0)
                                           : strcmp(w0, "null") != 0;
@@ -478,12 +400,12 @@ static int check_versions(const char *topic, int *unfinal_out) {
                 fprintf(stderr,
                         "  %s key %s: version %lld (watermark %s, final %s) after version %lld "
                         "(watermark %s, final %s)\n",
-                        topic, v[i].key, (long long)ltv_json_field_i64(v[i].json, "version"), w1,
-                        f1, (long long)ltv_json_field_i64(v[i - 1].json, "version"), w0, f0);
+                        topic, v[i].key, (long long)ltv_json_field_i64(v[i].val, "version"), w1,
+                        f1, (long long)ltv_json_field_i64(v[i - 1].val, "version"), w0, f0);
             bad++;
         }
     }
-    free_msgs(v, n);
+    h_msgs_free(v, n);
     if (bad)
         fprintf(stderr, "  %s: %d of %d messages go back (%d of them un-final a final row)\n",
                 topic, bad, n, nunfinal);

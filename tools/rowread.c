@@ -85,9 +85,9 @@ static void upsert(ltv_table_t *t, const char *key, size_t keylen, const char *j
     r->version = version;
 }
 
-static int table_read(const char *brokers, const char *topic, ltv_table_t *t, int last,
-                      char *errstr, size_t errstr_size) {
-    memset(t, 0, sizeof(*t));
+int ltv_topic_read(const char *brokers, const char *topic, int timeout_ms,
+                   void (*cb)(const rd_kafka_message_t *m, void *opaque), void *opaque,
+                   char *errstr, size_t errstr_size) {
     char tmp[256];
     rd_kafka_conf_t *kc = rd_kafka_conf_new();
     rd_kafka_conf_set(kc, "bootstrap.servers", brokers, tmp, sizeof(tmp));
@@ -107,10 +107,12 @@ static int table_read(const char *brokers, const char *topic, ltv_table_t *t, in
     if (e || md->topic_cnt != 1 || md->topics[0].err) {
         snprintf(errstr, errstr_size, "metadata of %s: %s", topic,
                  rd_kafka_err2str(e ? e : md->topics[0].err));
+        int missing = !e && md->topic_cnt == 1 &&
+                      md->topics[0].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
         if (md)
             rd_kafka_metadata_destroy(md);
         rd_kafka_destroy(rk);
-        return -1;
+        return missing ? 1 : -1;
     }
     int np = md->topics[0].partition_cnt;
     rd_kafka_metadata_destroy(md);
@@ -129,31 +131,16 @@ static int table_read(const char *brokers, const char *topic, ltv_table_t *t, in
     }
     rd_kafka_assign(rk, list);
     rd_kafka_topic_partition_list_destroy(list);
-    int64_t deadline = ltv_mono_us() + 60 * 1000000LL;
+    int64_t deadline = ltv_mono_us() + (int64_t)timeout_ms * 1000;
     while (remaining > 0 && ltv_mono_us() < deadline) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
         if (!m)
             continue;
-        if (!m->err) {
-            t->messages++;
-            /* A null value is a tombstone: the row is deleted (compaction). */
-            if (!m->payload) {
-                rd_kafka_headers_t *hd = NULL;
-                const void *v = NULL;
-                size_t vn = 0;
-                int64_t version = -1;
-                char vs[24];
-                if (rd_kafka_message_headers(m, &hd) == 0 &&
-                    rd_kafka_header_get_last(hd, "version", &v, &vn) == 0 && v &&
-                    vn < sizeof(vs)) {
-                    memcpy(vs, v, vn);
-                    vs[vn] = '\0';
-                    version = strtoll(vs, NULL, 10);
-                }
-                delete_key(t, m->key ? m->key : "", m->key_len, version, last);
-            } else
-                upsert(t, m->key ? m->key : "", m->key_len, m->payload, m->len, last);
-            if (end[m->partition] >= 0 && m->offset + 1 >= end[m->partition]) {
+        /* Only up to the end offsets taken at the start: a topic written
+         * meanwhile still gives a definite answer. */
+        if (!m->err && end[m->partition] >= 0 && m->offset < end[m->partition]) {
+            cb(m, opaque);
+            if (m->offset + 1 >= end[m->partition]) {
                 end[m->partition] = -1;
                 remaining--;
             }
@@ -167,6 +154,43 @@ static int table_read(const char *brokers, const char *topic, ltv_table_t *t, in
         snprintf(errstr, errstr_size, "timed out reading %s", topic);
         return -1;
     }
+    return 0;
+}
+
+typedef struct table_ctx_s {
+    ltv_table_t *t;
+    int last;
+} table_ctx_t;
+
+static void table_msg(const rd_kafka_message_t *m, void *opaque) {
+    table_ctx_t *c = opaque;
+    ltv_table_t *t = c->t;
+    t->messages++;
+    /* A null value is a tombstone: the row is deleted (compaction). */
+    if (!m->payload) {
+        rd_kafka_headers_t *hd = NULL;
+        const void *v = NULL;
+        size_t vn = 0;
+        int64_t version = -1;
+        char vs[24];
+        if (rd_kafka_message_headers(m, &hd) == 0 &&
+            rd_kafka_header_get_last(hd, "version", &v, &vn) == 0 && v && vn < sizeof(vs)) {
+            memcpy(vs, v, vn);
+            vs[vn] = '\0';
+            version = strtoll(vs, NULL, 10);
+        }
+        delete_key(t, m->key ? m->key : "", m->key_len, version, c->last);
+    } else {
+        upsert(t, m->key ? m->key : "", m->key_len, m->payload, m->len, c->last);
+    }
+}
+
+static int table_read(const char *brokers, const char *topic, ltv_table_t *t, int last,
+                      char *errstr, size_t errstr_size) {
+    memset(t, 0, sizeof(*t));
+    table_ctx_t c = {t, last};
+    if (ltv_topic_read(brokers, topic, 60000, table_msg, &c, errstr, errstr_size))
+        return -1;
     /* Keys deleted at a version are no rows. */
     int k = 0;
     for (int i = 0; i < t->n; i++) {

@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 #include <stddef.h>
+#include <librdkafka/rdkafka.h>
 
 typedef struct ltv_table_row_s {
     char *key;
@@ -25,6 +26,14 @@ typedef struct ltv_table_s {
     int64_t regressions; /* ltv_table_read_last: records with a lower version than an
                           * earlier record of their key */
 } ltv_table_t;
+
+/* Calls cb for every message of `topic` from the beginning to its end
+ * offsets as of the call (per partition in offset order). Returns 0; 1 if
+ * the topic does not exist; -1 on other errors or after timeout_ms, with
+ * errstr filled. */
+int ltv_topic_read(const char *brokers, const char *topic, int timeout_ms,
+                   void (*cb)(const rd_kafka_message_t *m, void *opaque), void *opaque,
+                   char *errstr, size_t errstr_size);
 
 /* Reads `topic` to its end offsets as of the call. Rows sorted by key. */
 int ltv_table_read(const char *brokers, const char *topic, ltv_table_t *t, char *errstr,
