@@ -9,7 +9,7 @@
 #include <sys/time.h>
 #include <hiredis/hiredis.h>
 
-#define LAYOUT_VERSION "1"
+#define LAYOUT_VERSION "2"
 
 struct ltv_store_s {
     const ltv_conf_t *conf;
@@ -25,6 +25,10 @@ struct ltv_store_s {
     int c_pending, c_queued, c_nrows, c_caprows, c_finalize_at, c_rfm_at;
     ltv_row_t *c_rows;
     int *c_readback;
+    /* The loads sent, grouped by bucket: l_idx lists load indexes group
+     * after group, l_grp the size of each of the l_ngrp groups. */
+    int *l_idx, *l_grp, l_ngrp, l_cap;
+    ltv_buf_t field;
 };
 
 /* ---- RESP building ---------------------------------------------------------
@@ -66,13 +70,49 @@ static void resp_argi(ltv_buf_t *b, int64_t v) {
 
 /* ---- keys ------------------------------------------------------------------ */
 
-void ltv_store_customer_key(const ltv_store_t *st, ltv_entity_t kind, const char *id,
-                            size_t idlen, ltv_buf_t *out) {
-    ltv_buf_reset(out);
-    ltv_buf_puts(out, st->ns);
-    ltv_buf_append(out, kind == LTV_ENT_VISITOR ? ":v:{" : ":c:{", 4);
-    ltv_buf_append(out, id, idlen);
-    ltv_buf_putc(out, '}');
+/* Customers are spread over LTV_CUSTOMER_BUCKETS hashes by a hash of their
+ * id, one field per customer holding its compact value (customer_codec.c):
+ * a batch reads its customers with one HMGET per bucket and writes them
+ * with one HSET per bucket. Redis spends about 2 µs per command but a
+ * fraction of that per field, so this, not the bytes, is what a batch of
+ * thousands of customers costs. 256 buckets keep a command per bucket worth
+ * its overhead at batch sizes of a few thousand customers, and the hashes
+ * small enough (4k fields at 1M customers) to rehash incrementally without
+ * a pause. The bucket function is part of the layout (LAYOUT_VERSION). */
+int ltv_store_customer_bucket(const char *id, size_t idlen) {
+    return (int)(ltv_hash(id, idlen) % LTV_CUSTOMER_BUCKETS);
+}
+
+void ltv_store_customer_loc(const char *ns, ltv_entity_t kind, const char *id, size_t idlen,
+                            ltv_buf_t *key, ltv_buf_t *field) {
+    if (key) {
+        ltv_buf_reset(key);
+        ltv_buf_printf(key, "%s:cs:%d", ns, ltv_store_customer_bucket(id, idlen));
+    }
+    if (field) {
+        ltv_buf_reset(field);
+        ltv_buf_putc(field, kind == LTV_ENT_VISITOR ? 'v' : 'c');
+        ltv_buf_putc(field, ':');
+        ltv_buf_append(field, id, idlen);
+    }
+}
+
+/* Orders idx[0..n) by key[idx] (small non-negative keys below nkeys), stably,
+ * and returns the number of distinct keys; grp[g] = size of the g-th group. */
+static int group_by(const int *key, int n, int nkeys, int *idx, int *grp) {
+    int *count = ltv_calloc((size_t)nkeys + 1, sizeof(int));
+    for (int i = 0; i < n; i++)
+        count[key[i] + 1]++;
+    int ng = 0;
+    for (int k = 0; k < nkeys; k++) {
+        if (count[k + 1])
+            grp[ng++] = count[k + 1];
+        count[k + 1] += count[k];
+    }
+    for (int i = 0; i < n; i++)
+        idx[count[key[i]]++] = i;
+    free(count);
+    return ng;
 }
 
 static void offset_key(const ltv_store_t *st, const char *topic, int32_t partition,
@@ -110,6 +150,7 @@ ltv_store_t *ltv_store_new(const ltv_conf_t *conf, ltv_aggs_t *aggs) {
     ltv_buf_init(&st->out);
     ltv_buf_init(&st->tmp);
     ltv_buf_init(&st->key);
+    ltv_buf_init(&st->field);
     return st;
 }
 
@@ -136,6 +177,9 @@ void ltv_store_destroy(ltv_store_t *st) {
     ltv_buf_free(&st->out);
     ltv_buf_free(&st->tmp);
     ltv_buf_free(&st->key);
+    ltv_buf_free(&st->field);
+    free(st->l_idx);
+    free(st->l_grp);
     free(st->ns);
     free(st);
 }
@@ -305,62 +349,16 @@ static int field_is(const redisReply *f, const char *name) {
 }
 
 static ltv_customer_t *parse_customer(ltv_store_t *st, ltv_entity_t kind, const char *id,
-                                      size_t idlen, const redisReply *r) {
-    if (r->type != REDIS_REPLY_ARRAY || r->elements == 0)
-        return NULL;
-    ltv_customer_t *c = ltv_customer_new(kind, id, idlen);
-    for (size_t i = 0; i + 1 < r->elements; i += 2) {
-        const redisReply *f = r->element[i], *v = r->element[i + 1];
-        if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
-            continue;
-        int64_t x;
-        if (f->len > 2 && f->str[0] == 'o' && f->str[1] == ':') {
-            ltv_order_t o;
-            if (ltv_order_decode(&o, f->str + 2, f->len - 2, v->str, v->len)) {
-                ltv_err("customer %.*s: unreadable order record %.*s; ignored", (int)idlen, id,
-                        (int)f->len, f->str);
-                continue;
-            }
-            ltv_customer_load_order(c, &o);
-        } else if (field_is(f, "visit_count")) {
-            if (!parse_i64(v->str, v->len, &x))
-                c->visits = x;
-        } else if (field_is(f, "first_visit_ts")) {
-            if (!parse_i64(v->str, v->len, &x))
-                c->first_visit_ts = x;
-        } else if (field_is(f, "last_visit_ts")) {
-            if (!parse_i64(v->str, v->len, &x))
-                c->last_visit_ts = x;
-        } else if (field_is(f, "visit_days")) {
-            if (ltv_visit_days_decode(c, v->str, v->len))
-                ltv_err("customer %.*s: unreadable visit_days; ignored", (int)idlen, id);
-        } else if (field_is(f, "r")) {
-            if (!parse_i64(v->str, v->len, &x))
-                c->rfm_r = (int8_t)x;
-        } else if (field_is(f, "f")) {
-            if (!parse_i64(v->str, v->len, &x))
-                c->rfm_f = (int8_t)x;
-        } else if (field_is(f, "m")) {
-            if (!parse_i64(v->str, v->len, &x))
-                c->rfm_m = (int8_t)x;
-        } else if (field_is(f, "rfm_version")) {
-            if (!parse_i64(v->str, v->len, &x))
-                c->rfm_version = x;
-        } else if (field_is(f, "segment")) {
-            const ltv_rfm_conf_t *rc = ltv_aggs_rfm(st->aggs);
-            c->rfm_seg = -1;
-            for (int k = 0; k < rc->nseg; k++)
-                if (field_is(v, rc->names[k]))
-                    c->rfm_seg = (int16_t)k;
-        } else if (field_is(f, "recent_visit_ids")) {
-            if (ltv_recent_visits_decode(c, v->str, v->len))
-                ltv_err("customer %.*s: unreadable recent_visit_ids; ignored", (int)idlen, id);
-        }
-        /* The derived fields (purchase_count ...) are recomputed from the
-         * orders below rather than trusted. */
-    }
-    ltv_customer_derive(c);
-    ltv_customer_clear_dirty(c);
+                                      size_t idlen, const char *v, size_t vlen) {
+    const char *seg;
+    size_t seglen;
+    ltv_customer_t *c = ltv_customer_decode(kind, id, idlen, v, vlen, &seg, &seglen);
+    if (!c || !seglen)
+        return c;
+    const ltv_rfm_conf_t *rc = ltv_aggs_rfm(st->aggs);
+    for (int k = 0; k < rc->nseg; k++)
+        if (strlen(rc->names[k]) == seglen && !memcmp(rc->names[k], seg, seglen))
+            c->rfm_seg = (int16_t)k;
     return c;
 }
 
@@ -540,12 +538,32 @@ ltv_store_res_t ltv_store_load_send(ltv_store_t *st, const ltv_load_req_t *q, ch
         for (int i = 0; i < q->nfence; i++)
             add_offset_read(st, &q->fence[i]);
     }
-    for (int i = 0; i < q->nloads; i++) {
-        ltv_store_customer_key(st, q->loads[i].kind, q->loads[i].id, q->loads[i].idlen, &st->key);
-        resp_cmd(st, 2);
-        resp_args(&st->out, "HGETALL");
+    if (q->nloads > st->l_cap) {
+        st->l_cap = q->nloads;
+        st->l_idx = ltv_realloc(st->l_idx, sizeof(int) * (size_t)st->l_cap);
+        st->l_grp = ltv_realloc(st->l_grp, sizeof(int) * (size_t)st->l_cap);
+    }
+    st->l_ngrp = 0;
+    if (q->nloads) {
+        int *bucket = ltv_malloc(sizeof(int) * (size_t)q->nloads);
+        for (int i = 0; i < q->nloads; i++) {
+            bucket[i] = ltv_store_customer_bucket(q->loads[i].id, q->loads[i].idlen);
+            q->loads[i].out = NULL;
+        }
+        st->l_ngrp = group_by(bucket, q->nloads, LTV_CUSTOMER_BUCKETS, st->l_idx, st->l_grp);
+        free(bucket);
+    }
+    for (int g = 0, at = 0; g < st->l_ngrp; at += st->l_grp[g++]) {
+        const ltv_load_t *first = &q->loads[st->l_idx[at]];
+        ltv_store_customer_loc(st->ns, first->kind, first->id, first->idlen, &st->key, NULL);
+        resp_cmd(st, 2 + st->l_grp[g]);
+        resp_args(&st->out, "HMGET");
         resp_arg(&st->out, st->key.p, st->key.n);
-        q->loads[i].out = NULL;
+        for (int j = 0; j < st->l_grp[g]; j++) {
+            const ltv_load_t *l = &q->loads[st->l_idx[at + j]];
+            ltv_store_customer_loc(st->ns, l->kind, l->id, l->idlen, NULL, &st->field);
+            resp_arg(&st->out, st->field.p, st->field.n);
+        }
     }
     if (!st->ncmd)
         return LTV_STORE_OK;
@@ -595,9 +613,9 @@ ltv_store_res_t ltv_store_load_recv(ltv_store_t *st, const ltv_load_req_t *q, in
             freeReplyObject(r);
         }
     }
-    for (int i = 0; i < q->nloads; i++) {
+    for (int g = 0, at = 0; g < st->l_ngrp; at += st->l_grp[g++]) {
         if (!st->rc || get_reply(st, &r, errstr, errstr_size)) {
-            for (int k = 0; k < i; k++) {
+            for (int k = 0; k < q->nloads; k++) {
                 ltv_customer_destroy(q->loads[k].out);
                 q->loads[k].out = NULL;
             }
@@ -606,9 +624,24 @@ ltv_store_res_t ltv_store_load_recv(ltv_store_t *st, const ltv_load_req_t *q, in
         if (r->type == REDIS_REPLY_ERROR) {
             snprintf(errstr, errstr_size, "redis: %s", r->str);
             res = LTV_STORE_ERR;
-        } else if (res == LTV_STORE_OK) {
-            q->loads[i].out = parse_customer(st, q->loads[i].kind, q->loads[i].id,
-                                             q->loads[i].idlen, r);
+        } else if (r->type != REDIS_REPLY_ARRAY || (int)r->elements != st->l_grp[g]) {
+            snprintf(errstr, errstr_size, "redis HMGET: unexpected reply");
+            res = LTV_STORE_ERR;
+        }
+        for (int j = 0; res == LTV_STORE_OK && j < st->l_grp[g]; j++) {
+            ltv_load_t *l = &q->loads[st->l_idx[at + j]];
+            const redisReply *v = r->element[j];
+            if (v->type != REDIS_REPLY_STRING)
+                continue; /* nil: a new customer */
+            l->out = parse_customer(st, l->kind, l->id, l->idlen, v->str, v->len);
+            /* Unreadable state is not a new customer: starting afresh would
+             * overwrite it. Fail the batch, loudly. */
+            if (!l->out) {
+                snprintf(errstr, errstr_size, "%s %.*s: unreadable stored state (%zu bytes)",
+                         l->kind == LTV_ENT_VISITOR ? "visitor" : "customer", (int)l->idlen,
+                         l->id, v->len);
+                res = LTV_STORE_ERR;
+            }
         }
         freeReplyObject(r);
     }
@@ -640,97 +673,80 @@ ltv_store_res_t ltv_store_load(ltv_store_t *st, const ltv_offset_t *fence, int n
 
 /* ---- commit -------------------------------------------------------------------- */
 
-typedef struct field_s {
-    const char *name;
-    const char *v;
-    size_t vlen;
-    int64_t i;
-    int is_int;
-} field_t;
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
 
-static void add_customer_write(ltv_store_t *st, ltv_customer_t *c, ltv_buf_t *scratch) {
-    uint32_t d = c->dirty;
-    if (!d)
+/* The changed customers, one HSET per bucket with each one's whole value
+ * (see ltv_store_customer_bucket), and who bought last on which day for
+ * the recency ticks, one ZADD and one ZREM per partition. */
+static void add_customer_writes(ltv_store_t *st, const ltv_commit_t *c, ltv_buf_t *scratch) {
+    int n = c->ncust;
+    if (!n)
         return;
-    field_t f[24];
-    int nf = 0;
-#define FI(bit, nm, val)                                                                      \
-    if (d & (bit)) {                                                                          \
-        f[nf].name = nm;                                                                      \
-        f[nf].i = (val);                                                                      \
-        f[nf].is_int = 1;                                                                     \
-        nf++;                                                                                 \
+    int *bucket = ltv_malloc(sizeof(int) * (size_t)n);
+    int *who = ltv_malloc(sizeof(int) * (size_t)n); /* the changed customers */
+    int *idx = ltv_malloc(sizeof(int) * (size_t)n);
+    int *grp = ltv_malloc(sizeof(int) * (size_t)n);
+    int ndirty = 0;
+    for (int i = 0; i < n; i++) {
+        const ltv_customer_t *cu = c->customers[i];
+        if (!cu->dirty)
+            continue;
+        bucket[ndirty] = ltv_store_customer_bucket(cu->id, cu->idlen);
+        who[ndirty++] = i;
     }
-#define FS(bit, nm, val)                                                                      \
-    if (d & (bit)) {                                                                          \
-        f[nf].name = nm;                                                                      \
-        f[nf].v = (val) ? (val) : "";                                                         \
-        f[nf].vlen = strlen(f[nf].v);                                                         \
-        f[nf].is_int = 0;                                                                     \
-        nf++;                                                                                 \
-    }
-    FI(LTV_D_N, "purchase_count", c->n);
-    FI(LTV_D_FIRST_TS, "first_purchase_ts", c->fts[0]);
-    FI(LTV_D_SECOND_TS, "second_purchase_ts", c->fts[1]);
-    FI(LTV_D_LAST_TS, "last_purchase_ts", c->last_ts);
-    FI(LTV_D_MONETARY, "monetary", c->monetary);
-    FS(LTV_D_CHANNEL, "first_channel", c->channel);
-    FS(LTV_D_CAMPAIGN, "first_campaign", c->campaign);
-    FI(LTV_D_VISITS, "visit_count", c->visits);
-    FI(LTV_D_FIRST_VISIT, "first_visit_ts", c->first_visit_ts);
-    FI(LTV_D_LAST_VISIT, "last_visit_ts", c->last_visit_ts);
-    FI(LTV_D_RFM, "r", c->rfm_r);
-    FI(LTV_D_RFM, "f", c->rfm_f);
-    FI(LTV_D_RFM, "m", c->rfm_m);
-    FI(LTV_D_RFM, "rfm_version", c->rfm_version);
-    const char *segname = c->rfm_seg >= 0 ? ltv_aggs_rfm(st->aggs)->names[c->rfm_seg] : "";
-    FS(LTV_D_RFM, "segment", segname);
-#undef FI
-#undef FS
-    int norders = 0;
-    if (d & LTV_D_ORDERS)
-        for (int i = 0; i < c->norders; i++)
-            norders += c->orders[i].dirty;
-    int vdays = (d & LTV_D_VISIT_DAYS) != 0;
-    int recent = (d & LTV_D_RECENT_VISITS) != 0;
-    int argc = 2 + 2 * (nf + norders + vdays + recent);
-    if (argc == 2)
-        return;
-    ltv_store_customer_key(st, c->kind, c->id, c->idlen, &st->key);
-    resp_cmd(st, argc);
-    resp_args(&st->out, "HSET");
-    resp_arg(&st->out, st->key.p, st->key.n);
-    for (int i = 0; i < nf; i++) {
-        resp_args(&st->out, f[i].name);
-        if (f[i].is_int)
-            resp_argi(&st->out, f[i].i);
-        else
-            resp_arg(&st->out, f[i].v, f[i].vlen);
-    }
-    if (vdays) {
-        ltv_visit_days_encode(c, scratch);
-        resp_args(&st->out, "visit_days");
-        resp_arg(&st->out, scratch->p ? scratch->p : "", scratch->n);
-    }
-    if (recent) {
-        ltv_recent_visits_encode(c, scratch);
-        resp_args(&st->out, "recent_visit_ids");
-        resp_arg(&st->out, scratch->p ? scratch->p : "", scratch->n);
-    }
-    if (norders) {
-        for (int i = 0; i < c->norders; i++) {
-            const ltv_order_t *o = &c->orders[i];
-            if (!o->dirty)
-                continue;
-            size_t idl = strlen(o->order_id);
-            resp_hdr(&st->out, '$', (int64_t)(idl + 2));
-            ltv_buf_append(&st->out, "o:", 2);
-            ltv_buf_append(&st->out, o->order_id, idl);
-            ltv_buf_append(&st->out, "\r\n", 2);
-            ltv_order_encode(o, scratch);
+    int ng = group_by(bucket, ndirty, LTV_CUSTOMER_BUCKETS, idx, grp);
+    const ltv_rfm_conf_t *rc = ltv_aggs_rfm(st->aggs);
+    for (int g = 0, at = 0; g < ng; at += grp[g++]) {
+        const ltv_customer_t *first = c->customers[who[idx[at]]];
+        ltv_store_customer_loc(st->ns, first->kind, first->id, first->idlen, &st->key, NULL);
+        resp_cmd(st, 2 + 2 * grp[g]);
+        resp_args(&st->out, "HSET");
+        resp_arg(&st->out, st->key.p, st->key.n);
+        for (int k = 0; k < grp[g]; k++) {
+            const ltv_customer_t *cu = c->customers[who[idx[at + k]]];
+            ltv_store_customer_loc(st->ns, cu->kind, cu->id, cu->idlen, NULL, &st->field);
+            resp_arg(&st->out, st->field.p, st->field.n);
+            ltv_customer_encode(cu, cu->rfm_seg >= 0 ? rc->names[cu->rfm_seg] : NULL, scratch);
             resp_arg(&st->out, scratch->p, scratch->n);
         }
     }
+    free(bucket);
+    free(who);
+    free(idx);
+    free(grp);
+
+    /* Recency index: one ZADD and one ZREM per partition. Sorting on
+     * (partition, removal, customer index) groups them. */
+    int64_t *zs = ltv_malloc(sizeof(int64_t) * (size_t)n);
+    int nz = 0;
+    for (int i = 0; i < n; i++) {
+        const ltv_customer_t *cu = c->customers[i];
+        if (cu->kind == LTV_ENT_CUSTOMER && (cu->dirty & (LTV_D_LAST_TS | LTV_D_N)))
+            zs[nz++] = ((int64_t)cu->partition << 33) | ((int64_t)(cu->n > 0 ? 0 : 1) << 32) | i;
+    }
+    qsort(zs, (size_t)nz, sizeof(int64_t), cmp_i64);
+    for (int k = 0; k < nz;) {
+        int32_t part = (int32_t)(zs[k] >> 33);
+        int rem = (int)((zs[k] >> 32) & 1);
+        int e = k;
+        while (e < nz && (zs[e] >> 32) == (zs[k] >> 32))
+            e++;
+        ltv_buf_reset(&st->key);
+        ltv_buf_printf(&st->key, "%s:rfmz:%d", st->ns, (int)part);
+        resp_cmd(st, 2 + (rem ? 1 : 2) * (e - k));
+        resp_args(&st->out, rem ? "ZREM" : "ZADD");
+        resp_arg(&st->out, st->key.p, st->key.n);
+        for (; k < e; k++) {
+            const ltv_customer_t *cu = c->customers[zs[k] & 0xFFFFFFFF];
+            if (!rem)
+                resp_argi(&st->out, ltv_day_of(cu->last_ts, st->conf->tz_offset_ms));
+            resp_arg(&st->out, cu->id, cu->idlen);
+        }
+    }
+    free(zs);
 }
 
 /* Pops the rows whose finality milestone the watermark has reached, bumps
@@ -878,34 +894,15 @@ ltv_store_res_t ltv_store_commit_send(ltv_store_t *st, const ltv_commit_t *c, ch
     resp_args(&st->out, "MULTI");
     ltv_buf_t emembers; /* this batch's emission-queue entry: members, one a line */
     ltv_buf_init(&emembers);
+    add_customer_writes(st, c, &scratch);
     for (int i = 0; i < c->ncust; i++) {
         ltv_customer_t *cu = c->customers[i];
-        add_customer_write(st, cu, &scratch);
-        if (cu->kind != LTV_ENT_CUSTOMER)
-            continue;
-        ltv_store_customer_key(st, cu->kind, cu->id, cu->idlen, &st->key);
-        if (cu->dirty & LTV_D_RFM) {
+        if (cu->kind == LTV_ENT_CUSTOMER && (cu->dirty & LTV_D_RFM)) {
             /* Its customer_rfm row is emitted by this batch. */
             if (emembers.n)
                 ltv_buf_putc(&emembers, '\n');
             ltv_buf_append(&emembers, "c|", 2);
             ltv_buf_append(&emembers, cu->id, cu->idlen);
-        }
-        if (cu->dirty & (LTV_D_LAST_TS | LTV_D_N)) {
-            /* Who bought last on which day, for recency ticks. */
-            ltv_buf_reset(&st->key);
-            ltv_buf_printf(&st->key, "%s:rfmz:%d", st->ns, (int)cu->partition);
-            if (cu->n > 0) {
-                resp_cmd(st, 4);
-                resp_args(&st->out, "ZADD");
-                resp_arg(&st->out, st->key.p, st->key.n);
-                resp_argi(&st->out, ltv_day_of(cu->last_ts, st->conf->tz_offset_ms));
-            } else {
-                resp_cmd(st, 3);
-                resp_args(&st->out, "ZREM");
-                resp_arg(&st->out, st->key.p, st->key.n);
-            }
-            resp_arg(&st->out, cu->id, cu->idlen);
         }
     }
 

@@ -4,8 +4,9 @@
  * One batch costs two round trips:
  *
  *  1. load:   WATCH the offset keys of the batch's partitions, read the
- *             offsets back, HGETALL the customers not in the cache.
- *  2. commit: MULTI, the changed fields of every changed customer, the
+ *             offsets back, HMGET the customers not in the cache (one
+ *             command per bucket of customers).
+ *  2. commit: MULTI, every changed customer (one HSET per bucket), the
  *             aggregate deltas (HINCRBY) with a version bump and a read-back
  *             of every changed row, the rows' entries in the emission queue,
  *             the partitions' next offsets and highest event times, EXEC.
@@ -18,8 +19,10 @@
  * the batch is discarded instead of being counted twice.
  *
  * Key layout (namespace "ltv"):
- *   ltv:c:{<customer_id>}       hash: one customer (hash tag: one slot)
- *   ltv:v:{<visitor_id>}        hash: an anonymous visitor
+ *   ltv:cs:<bucket>             hash: "c:<customer_id>" (or "v:<visitor_id>"
+ *                               for an anonymous visitor) -> the customer's
+ *                               compact value (customer_codec.c); 256
+ *                               buckets by a hash of the id
  *   ltv:row:<agg>|<day>|<dim>   hash: one output row's counters + version
  *   ltv:off:<topic>:<partition> hash: next offset, highest ts
  *   ltv:emitq                   hash: batch token -> the rows it committed
@@ -185,9 +188,12 @@ ltv_store_res_t ltv_store_read_row(ltv_store_t *st, ltv_row_t *row, char *errstr
 ltv_store_res_t ltv_store_get_customer(ltv_store_t *st, ltv_entity_t kind, const char *id,
                                        ltv_customer_t **out, char *errstr, size_t errstr_size);
 
-/* Key of a customer ("<ns>:c:{<id>}"). */
-void ltv_store_customer_key(const ltv_store_t *st, ltv_entity_t kind, const char *id,
-                            size_t idlen, ltv_buf_t *out);
+/* Where a customer's value lives: key "<ns>:cs:<bucket>" and field
+ * "c:<id>" ("v:<id>" for a visitor); either output may be NULL. */
+#define LTV_CUSTOMER_BUCKETS 256
+int ltv_store_customer_bucket(const char *id, size_t idlen);
+void ltv_store_customer_loc(const char *ns, ltv_entity_t kind, const char *id, size_t idlen,
+                            ltv_buf_t *key, ltv_buf_t *field);
 
 /* Number of Redis commands sent since creation (for the benchmark). */
 uint64_t ltv_store_commands(const ltv_store_t *st);

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define EMIT_KEEP_SLOTS 8192
+
 static ltv_out_t *eb_add(ltv_stage_t *st, const char *topic, const char *member, size_t mlen) {
     emitbuf_t *eb = &st->eb;
     if (eb->n == eb->cap) {
@@ -65,6 +67,17 @@ void stage_emit_send(ltv_stage_t *st, const char *token) {
         ltv_err("emitting rows: %s (they stay queued and are re-emitted)", err);
     st->stats.rows_emitted += (uint64_t)eb->n;
     eb->n = 0;
+    /* Each slot is a few KiB (a row's fields inline, its string arena). A
+     * recency tick can emit a row for most customers in one batch; keeping
+     * every slot that batch needed would hold gigabytes for the rest of
+     * the run, so slots beyond a steady-state batch's need are let go. */
+    if (eb->cap > EMIT_KEEP_SLOTS) {
+        for (int i = EMIT_KEEP_SLOTS; i < eb->cap; i++) {
+            ltv_out_free(&eb->outs[i]);
+            ltv_buf_free(&eb->members[i]);
+        }
+        eb->cap = EMIT_KEEP_SLOTS;
+    }
 }
 
 void stage_emit_discard(ltv_stage_t *st) { st->eb.n = 0; }

@@ -2,6 +2,8 @@
 #include "decode.h"
 #include "gen.h"
 #include "encode.h"
+#include "customer.h"
+#include "store.h"
 #include "util.h"
 
 #include <errno.h>
@@ -468,9 +470,91 @@ void h_msgs_free(h_msg_t *v, int n) {
     free(v);
 }
 
+/* ---- customers, by their former key ---------------------------------------
+ * Customers are stored as compact values in bucket hashes (store.h); tests
+ * name one by its readable key "<ns>:c:{<id>}" ("<ns>:v:{<id>}" for a
+ * visitor) and read its fields through the customer's field view. */
+
+typedef struct view_find_s {
+    const char *field;
+    char *v;
+} view_find_t;
+
+static void view_find(void *op, const char *field, const char *v, size_t vlen) {
+    view_find_t *f = op;
+    if (!f->v && !strcmp(field, f->field))
+        f->v = ltv_strndup(v, vlen);
+}
+
+/* Splits "<ns>:c:{<id>}"; returns 0 if key is not a customer key. */
+static int customer_key(const char *key, char *ns, size_t nssz, ltv_entity_t *kind,
+                        const char **id, size_t *idlen) {
+    const char *m = strstr(key, ":c:{");
+    if (!m)
+        m = strstr(key, ":v:{");
+    size_t kl = strlen(key);
+    if (!m || kl < 1 || key[kl - 1] != '}' || (size_t)(m - key) >= nssz)
+        return 0;
+    snprintf(ns, nssz, "%.*s", (int)(m - key), key);
+    *kind = m[1] == 'v' ? LTV_ENT_VISITOR : LTV_ENT_CUSTOMER;
+    *id = m + 4;
+    *idlen = (size_t)(key + kl - 1 - *id);
+    return 1;
+}
+
+/* Decodes one stored customer value and calls cb for its field view. */
+static void view_value(const char *id, size_t idlen, ltv_entity_t kind, const char *v,
+                       size_t vlen, void (*cb)(void *, const char *, const char *, size_t),
+                       void *op) {
+    const char *seg;
+    size_t seglen;
+    ltv_customer_t *c = ltv_customer_decode(kind, id, idlen, v, vlen, &seg, &seglen);
+    if (!c)
+        die("customer %.*s: unreadable stored value", (int)idlen, id);
+    char *segname = ltv_strndup(seg ? seg : "", seglen);
+    ltv_customer_view(c, segname, cb, op);
+    free(segname);
+    ltv_customer_destroy(c);
+}
+
+/* The stored value of a customer key, or NULL if absent. */
+static redisReply *customer_value(h_env_t *h, const char *key, ltv_entity_t *kind,
+                                  const char **id, size_t *idlen) {
+    char ns[128];
+    if (!customer_key(key, ns, sizeof(ns), kind, id, idlen))
+        return NULL;
+    ltv_buf_t k, f;
+    ltv_buf_init(&k);
+    ltv_buf_init(&f);
+    ltv_store_customer_loc(ns, *kind, *id, *idlen, &k, &f);
+    redisReply *r = redisCommand(h->rc, "HGET %b %b", k.p, k.n, f.p, f.n);
+    ltv_buf_free(&k);
+    ltv_buf_free(&f);
+    if (!r)
+        die("redis HGET failed");
+    if (r->type != REDIS_REPLY_STRING) {
+        freeReplyObject(r);
+        return NULL;
+    }
+    return r;
+}
+
 char *h_hget(h_env_t *h, const char *key, const char *field) {
     if (!h->rc)
         die("redis is down (h_redis_kill without h_redis_restart)");
+    ltv_entity_t kind;
+    const char *id;
+    size_t idlen;
+    char ns[128];
+    if (customer_key(key, ns, sizeof(ns), &kind, &id, &idlen)) {
+        redisReply *r = customer_value(h, key, &kind, &id, &idlen);
+        if (!r)
+            return NULL;
+        view_find_t vf = {field, NULL};
+        view_value(id, idlen, kind, r->str, r->len, view_find, &vf);
+        freeReplyObject(r);
+        return vf.v;
+    }
     redisReply *r = redisCommand(h->rc, "HGET %s %s", key, field);
     if (!r)
         die("redis HGET failed");
@@ -489,6 +573,16 @@ int64_t h_hget_i64(h_env_t *h, const char *key, const char *field) {
 int h_exists(h_env_t *h, const char *key) {
     if (!h->rc)
         die("redis is down (h_redis_kill without h_redis_restart)");
+    ltv_entity_t kind;
+    const char *id;
+    size_t idlen;
+    char ns[128];
+    if (customer_key(key, ns, sizeof(ns), &kind, &id, &idlen)) {
+        redisReply *r = customer_value(h, key, &kind, &id, &idlen);
+        if (r)
+            freeReplyObject(r);
+        return r != NULL;
+    }
     redisReply *r = redisCommand(h->rc, "EXISTS %s", key);
     int e = r && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
     if (r)
@@ -496,8 +590,82 @@ int h_exists(h_env_t *h, const char *key) {
     return e;
 }
 
+int h_customer_keys(h_env_t *h, const char *ns, char ***keys) {
+    int n = 0, cap = 0;
+    *keys = NULL;
+    for (int b = 0; b < LTV_CUSTOMER_BUCKETS; b++) {
+        redisReply *r = redisCommand(h->rc, "HKEYS %s:cs:%d", ns, b);
+        if (!r || r->type != REDIS_REPLY_ARRAY)
+            die("HKEYS failed");
+        for (size_t i = 0; i < r->elements; i++) {
+            const redisReply *f = r->element[i];
+            if (f->len < 2 || f->str[0] != 'c')
+                continue;
+            if (n == cap) {
+                cap = cap ? cap * 2 : 256;
+                *keys = ltv_realloc(*keys, sizeof(char *) * (size_t)cap);
+            }
+            ltv_buf_t k;
+            ltv_buf_init(&k);
+            ltv_buf_printf(&k, "%s:c:{%.*s}", ns, (int)f->len - 2, f->str + 2);
+            (*keys)[n++] = k.p;
+        }
+        freeReplyObject(r);
+    }
+    return n;
+}
+
 static int line_cmp(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+typedef struct dump_s {
+    char ***lines;
+    size_t *n, *cap;
+    const char *kind_id; /* "c:{<id>}" */
+} dump_t;
+
+static void add_line(char ***lines, size_t *n, size_t *cap, char *line) {
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 1024;
+        *lines = ltv_realloc(*lines, sizeof(**lines) * *cap);
+    }
+    (*lines)[(*n)++] = line;
+}
+
+static void dump_field(void *op, const char *field, const char *v, size_t vlen) {
+    dump_t *d = op;
+    if (!strcmp(field, "rfm_version"))
+        return; /* counts emissions, which differ with batching */
+    if (vlen == 0 || (vlen == 1 && v[0] == '0'))
+        return;
+    ltv_buf_t b;
+    ltv_buf_init(&b);
+    ltv_buf_printf(&b, ":%s %s %.*s", d->kind_id, field, (int)vlen, v);
+    add_line(d->lines, d->n, d->cap, b.p);
+}
+
+/* A bucket of customers, dumped as the customers' field views, one line a
+ * field, under the readable key ":c:{<id>}". */
+static void dump_customers(h_env_t *h, const char *key, size_t nslen, char ***lines, size_t *n,
+                           size_t *cap) {
+    (void)nslen;
+    redisReply *hv = redisCommand(h->rc, "HGETALL %s", key);
+    if (!hv || hv->type != REDIS_REPLY_ARRAY)
+        die("reading %s", key);
+    for (size_t k = 0; k + 1 < hv->elements; k += 2) {
+        const redisReply *f = hv->element[k], *v = hv->element[k + 1];
+        if (f->len < 2)
+            die("%s: field %s is not a customer", key, f->str);
+        ltv_buf_t kid;
+        ltv_buf_init(&kid);
+        ltv_buf_printf(&kid, "%c:{%.*s}", f->str[0], (int)f->len - 2, f->str + 2);
+        dump_t d = {lines, n, cap, kid.p};
+        view_value(f->str + 2, f->len - 2, f->str[0] == 'v' ? LTV_ENT_VISITOR : LTV_ENT_CUSTOMER,
+                   v->str, v->len, dump_field, &d);
+        ltv_buf_free(&kid);
+    }
+    freeReplyObject(hv);
 }
 
 char *h_dump_ns(h_env_t *h, const char *ns) {
@@ -518,6 +686,10 @@ char *h_dump_ns(h_env_t *h, const char *ns) {
             if (!strcmp(key + nslen, ":emitq") || !strcmp(key + nslen, ":finalq") ||
                 !strcmp(key + nslen, ":clock") || !strcmp(key + nslen, ":runend"))
                 continue;
+            if (!strncmp(key + nslen, ":cs:", 4)) {
+                dump_customers(h, key, nslen, &lines, &n, &cap);
+                continue;
+            }
             redisReply *ty = redisCommand(h->rc, "TYPE %s", key);
             int is_zset = ty && ty->type == REDIS_REPLY_STATUS && !strcmp(ty->str, "zset");
             if (ty)
@@ -541,11 +713,7 @@ char *h_dump_ns(h_env_t *h, const char *ns) {
                 ltv_buf_init(&b);
                 ltv_buf_printf(&b, "%s %s %.*s", key + nslen, f, (int)hv->element[k + 1]->len,
                                hv->element[k + 1]->str);
-                if (n == cap) {
-                    cap = cap ? cap * 2 : 1024;
-                    lines = ltv_realloc(lines, sizeof(*lines) * cap);
-                }
-                lines[n++] = b.p;
+                add_line(&lines, &n, &cap, b.p);
             }
             freeReplyObject(hv);
         }

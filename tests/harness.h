@@ -126,10 +126,17 @@ char *h_dump_ns(h_env_t *h, const char *ns);
  * and writing both dumps to the test directory. */
 void h_assert_same_dump(h_env_t *h, const char *a, const char *b, const char *what);
 
-/* HGET; returns a malloc'd string or NULL. */
+/* HGET; returns a malloc'd string or NULL. A customer is named by its
+ * readable key "<ns>:c:{<id>}" ("<ns>:v:{<id>}" for an anonymous visitor)
+ * and its fields are those of its field view (ltv_customer_view:
+ * purchase_count, monetary, segment, o:<order_id> ...), decoded from the
+ * compact value the store keeps in a bucket hash. */
 char *h_hget(h_env_t *h, const char *key, const char *field);
 int64_t h_hget_i64(h_env_t *h, const char *key, const char *field);
 int h_exists(h_env_t *h, const char *key);
+/* The readable keys of every customer (not visitor) of namespace ns;
+ * returns the count, *keys and each key malloc'd. */
+int h_customer_keys(h_env_t *h, const char *ns, char ***keys);
 
 /* Reads an output topic as a table (newest version per key). */
 void h_read_table(h_env_t *h, const char *topic, ltv_table_t *t);
