@@ -19,4 +19,7 @@ volatile sig_atomic_t *ltv_cli_catch_signals(void);
 /* `ltvstream backfill ...` (consumer/backfill.c). */
 int ltv_backfill_main(int argc, char **argv);
 
+/* `ltvstream customer ...` (consumer/inspect.c). */
+int ltv_customer_main(int argc, char **argv);
+
 #endif

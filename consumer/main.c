@@ -59,6 +59,8 @@ static void usage(FILE *fp) {
             "  gen      produce synthetic events (ltvstream gen --help)\n"
             "  backfill rebuild a namespace from the input topics between two times, then stop\n"
             "           (ltvstream backfill --help)\n"
+            "  customer print what a namespace holds for customers: [-c/-X ...] [--visitor] "
+            "<id>...\n"
             "  demo     embedded broker + private Redis + generator + stage, prints the metrics\n"
             "  schemas  print the Avro schemas of the output topics (-d <dir>: write <row>.avsc)\n\n"
             "  -X list  print every configuration key\n"
@@ -269,6 +271,8 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(cmd, "run"))
         return cmd_run(argc - 1, argv + 1);
+    if (!strcmp(cmd, "customer"))
+        return ltv_customer_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "backfill"))
         return ltv_backfill_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "broker"))
