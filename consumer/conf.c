@@ -41,6 +41,15 @@ static const conf_prop_t props[] = {
     {"schema.dir", T_STR, "", O(schema_dir), 0, 0, NULL,
      "Directory of writer schemas named <id>.avsc, for Confluent schema ids; also indexed by "
      "fingerprint for single-object encoding."},
+    {"schema.registry.url", T_STR, "", O(registry_url), 0, 0, NULL,
+     "Confluent Schema Registry base URL (http:// or https://; one URL). Writer schemas of "
+     "Confluent ids not in schema.dir are fetched from it (once per id), and with "
+     "output.format=avro the output schemas are registered under <topic>-value. Empty: none."},
+    {"schema.registry.basic.auth.user.info", T_STR, "", O(registry_user_info), 0, 0, NULL,
+     "\"user:password\" for HTTP basic authentication to the Schema Registry (empty: none)."},
+    {"schema.registry.timeout.ms", T_INT, "5000", O(registry_timeout_ms), 100, 600000, NULL,
+     "Longest one Schema Registry request may take; a request that times out is retried "
+     "with backoff, like an unreachable registry (keep it below metrics.healthz.stall.ms)."},
     {"input.plain.purchase.schema", T_STR, "", O(plain_purchase_schema), 0, 0, NULL,
      "Writer schema file for plain-framed purchases (default: schemas/purchase.avsc)."},
     {"input.plain.visit.schema", T_STR, "", O(plain_visit_schema), 0, 0, NULL,
@@ -62,8 +71,9 @@ static const conf_prop_t props[] = {
     {"output.format", T_ENUM, "json", O(output_format), 0, 0, "json|avro",
      "Output row encoding: JSON, or Avro in Confluent wire format (schemas: ltvstream schemas)."},
     {"output.avro.schema.ids", T_STR, "", O(output_schema_ids), 0, 0, NULL,
-     "Avro output without a Schema Registry: the schema id of each output topic, "
-     "\"topic:id,topic:id\"."},
+     "Avro output: the schema id of output topics, \"topic:id,topic:id\"; needed for every "
+     "output topic without a Schema Registry, and with one it overrides the id registered "
+     "for the listed topics (which are then not registered)."},
     {"redis.host", T_STR, "127.0.0.1", O(redis_host), 0, 0, NULL, "Redis host (or unix socket path starting with /)."},
     {"redis.port", T_INT, "6379", O(redis_port), 1, 65535, NULL, "Redis port."},
     {"redis.password", T_STR, "", O(redis_password), 0, 0, NULL, "Redis AUTH password (empty: none)."},
