@@ -35,7 +35,7 @@ struct ltv_schemas_s {
     int n, cap;
     ltv_registry_t *reg;
     miss_t *miss;
-    int nmiss;
+    int nmiss, capmiss;
 };
 
 /* ---- CRC-64-AVRO ------------------------------------------------------ */
@@ -329,8 +329,6 @@ avro_schema_t ltv_schemas_by_fingerprint(ltv_schemas_t *s, uint64_t fp) {
 void ltv_schemas_set_registry(ltv_schemas_t *s, ltv_registry_t *reg) { s->reg = reg; }
 
 static void miss_put(ltv_schemas_t *s, int32_t id, ltv_schema_res_t res, const char *why) {
-    if (!s->miss)
-        s->miss = ltv_calloc(MISS_MAX, sizeof(*s->miss));
     int i = 0;
     while (i < s->nmiss && s->miss[i].id != id)
         i++;
@@ -338,6 +336,10 @@ static void miss_put(ltv_schemas_t *s, int32_t id, ltv_schema_res_t res, const c
         memmove(s->miss, s->miss + 1, sizeof(*s->miss) * (MISS_MAX - 1));
         i = MISS_MAX - 1;
     } else if (i == s->nmiss) {
+        if (s->nmiss == s->capmiss) {
+            s->capmiss = s->capmiss ? s->capmiss * 2 : 8;
+            s->miss = ltv_realloc(s->miss, sizeof(*s->miss) * (size_t)s->capmiss);
+        }
         s->nmiss++;
     }
     miss_t *m = &s->miss[i];

@@ -272,8 +272,11 @@ static void registry_outage_defers_and_never_dead_letters(void **state) {
     metrics_port = ltv_free_port();
     char mport[64];
     snprintf(mport, sizeof(mport), "metrics.port=%d", metrics_port);
+    char stats[400], stats_opt[420];
+    snprintf(stats, sizeof(stats), "%s/out.stats.json", H->dir);
+    snprintf(stats_opt, sizeof(stats_opt), "run.stats.file=%s", stats);
     const char *x[] = {url(), mport, "metrics.bind=127.0.0.1", "schema.registry.timeout.ms=1000",
-                       NULL};
+                       stats_opt, NULL};
     pid_t pid = h_stage_start(H, "out", x);
 
     /* Down (connection refused): m0 is committed, the stage retries m1. */
@@ -304,8 +307,17 @@ static void registry_outage_defers_and_never_dead_letters(void **state) {
         h_sleep_ms(20);
     }
     assert_true(metric("ltvstream_schema_registry_up") == 1);
+    retries = metric("ltvstream_schema_registry_retries_total");
+    assert_true(retries >= 4); /* 3 while down, 1 or more while failing */
     kill(pid, SIGTERM);
     assert_int_equal(h_stage_wait(pid, 30000), 0);
+    /* The count at exit is the one the metric showed (no retry since). */
+    char *json = h_slurp(stats);
+    assert_non_null(json);
+    const char *r = strstr(json, "\"schema_registry_retries\":");
+    assert_non_null(r);
+    assert_true(strtod(r + strlen("\"schema_registry_retries\":"), NULL) == retries);
+    free(json);
 
     assert_int_equal(hi("out:c:{c9}", "purchase_count"), 2);
     assert_int_equal(hi("out:c:{c9}", "monetary"), 3000);
