@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <ctype.h>
-#include <stdarg.h>
 
 typedef enum {
     T_STR,
@@ -144,17 +143,6 @@ static const conf_prop_t props[] = {
 
 #define NPROPS (sizeof(props) / sizeof(props[0]))
 
-static void errf(char *errstr, size_t sz, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void errf(char *errstr, size_t sz, const char *fmt, ...) {
-    if (!errstr || !sz)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errstr, sz, fmt, ap);
-    va_end(ap);
-}
-
 static ltv_conf_res_t set_prop(ltv_conf_t *conf, const conf_prop_t *p, const char *value,
                                char *errstr, size_t errstr_size) {
     char *base = (char *)conf;
@@ -170,12 +158,12 @@ static ltv_conf_res_t set_prop(ltv_conf_t *conf, const conf_prop_t *p, const cha
         errno = 0;
         long long v = strtoll(value, &end, 10);
         if (errno || end == value || *end) {
-            errf(errstr, errstr_size, "%s: \"%s\" is not an integer", p->name, value);
+            ltv_errf(errstr, errstr_size, "%s: \"%s\" is not an integer", p->name, value);
             return LTV_CONF_INVALID;
         }
         if (v < p->vmin || v > p->vmax) {
-            errf(errstr, errstr_size, "%s: %lld is out of range [%lld, %lld]", p->name, v,
-                 (long long)p->vmin, (long long)p->vmax);
+            ltv_errf(errstr, errstr_size, "%s: %lld is out of range [%lld, %lld]", p->name, v,
+                     (long long)p->vmin, (long long)p->vmax);
             return LTV_CONF_INVALID;
         }
         *(int64_t *)(base + p->offset) = v;
@@ -188,7 +176,7 @@ static ltv_conf_res_t set_prop(ltv_conf_t *conf, const conf_prop_t *p, const cha
         else if (!strcmp(value, "false") || !strcmp(value, "0"))
             v = 0;
         else {
-            errf(errstr, errstr_size, "%s: \"%s\" is not true or false", p->name, value);
+            ltv_errf(errstr, errstr_size, "%s: \"%s\" is not true or false", p->name, value);
             return LTV_CONF_INVALID;
         }
         *(int *)(base + p->offset) = v;
@@ -208,12 +196,13 @@ static ltv_conf_res_t set_prop(ltv_conf_t *conf, const conf_prop_t *p, const cha
             idx++;
             s += l + (e ? 1 : 0);
         }
-        errf(errstr, errstr_size, "%s: \"%s\" is not one of %s", p->name, value, p->enums);
+        ltv_errf(errstr, errstr_size, "%s: \"%s\" is not one of %s", p->name, value, p->enums);
         return LTV_CONF_INVALID;
     }
     case T_TZ:
         if (ltv_tz_parse(value, (int64_t *)(base + p->offset))) {
-            errf(errstr, errstr_size, "%s: \"%s\" is not a zone offset like +09:00", p->name, value);
+            ltv_errf(errstr, errstr_size, "%s: \"%s\" is not a zone offset like +09:00", p->name,
+                     value);
             return LTV_CONF_INVALID;
         }
         return LTV_CONF_OK;
@@ -227,14 +216,15 @@ static ltv_conf_res_t set_prop(ltv_conf_t *conf, const conf_prop_t *p, const cha
             long long v = strtoll(s, &end, 10);
             if (errno || end == s || v < p->vmin || v > p->vmax || n == LTV_MAX_HORIZONS ||
                 (*end && *end != ',')) {
-                errf(errstr, errstr_size,
-                     "%s: \"%s\" must be a comma-separated list of up to 8 integers in [1, 3650]",
-                     p->name, value);
+                ltv_errf(errstr, errstr_size,
+                         "%s: \"%s\" must be a comma-separated list of up to 8 integers in "
+                         "[1, 3650]",
+                         p->name, value);
                 return LTV_CONF_INVALID;
             }
             for (int i = 0; i < n; i++)
                 if (tmp[i] == v) {
-                    errf(errstr, errstr_size, "%s: \"%s\" repeats a value", p->name, value);
+                    ltv_errf(errstr, errstr_size, "%s: \"%s\" repeats a value", p->name, value);
                     return LTV_CONF_INVALID;
                 }
             tmp[n++] = v;
@@ -301,8 +291,8 @@ ltv_conf_res_t ltv_conf_set(ltv_conf_t *conf, const char *name, const char *valu
         size_t l = strlen(kp[i].prefix);
         if (!strncmp(name, kp[i].prefix, l)) {
             if (!name[l]) {
-                errf(errstr, errstr_size, "%s: a librdkafka property name must follow the prefix",
-                     name);
+                ltv_errf(errstr, errstr_size,
+                         "%s: a librdkafka property name must follow the prefix", name);
                 return LTV_CONF_INVALID;
             }
             kprop_set(conf, kp[i].role, name + l, value);
@@ -312,10 +302,10 @@ ltv_conf_res_t ltv_conf_set(ltv_conf_t *conf, const char *name, const char *valu
     for (size_t i = 0; i < NPROPS; i++)
         if (!strcmp(props[i].name, name))
             return set_prop(conf, &props[i], value, errstr, errstr_size);
-    errf(errstr, errstr_size,
-         "unknown configuration key \"%s\" (see -X list; librdkafka properties take the "
-         "prefix kafka.)",
-         name);
+    ltv_errf(errstr, errstr_size,
+             "unknown configuration key \"%s\" (see -X list; librdkafka properties take the "
+             "prefix kafka.)",
+             name);
     return LTV_CONF_UNKNOWN;
 }
 
@@ -332,7 +322,7 @@ ltv_conf_res_t ltv_conf_set_pair(ltv_conf_t *conf, const char *pair, char *errst
                                  size_t errstr_size) {
     const char *eq = strchr(pair, '=');
     if (!eq) {
-        errf(errstr, errstr_size, "\"%s\": expected key=value", pair);
+        ltv_errf(errstr, errstr_size, "\"%s\": expected key=value", pair);
         return LTV_CONF_INVALID;
     }
     char *name = ltv_strndup(pair, (size_t)(eq - pair));
@@ -345,7 +335,7 @@ ltv_conf_res_t ltv_conf_load_file(ltv_conf_t *conf, const char *path, char *errs
                                   size_t errstr_size) {
     FILE *fp = fopen(path, "r");
     if (!fp) {
-        errf(errstr, errstr_size, "%s: %s", path, strerror(errno));
+        ltv_errf(errstr, errstr_size, "%s: %s", path, strerror(errno));
         return LTV_CONF_INVALID;
     }
     /* getline, not a fixed buffer: a value can be long (an inline PEM
@@ -362,7 +352,7 @@ ltv_conf_res_t ltv_conf_load_file(ltv_conf_t *conf, const char *path, char *errs
             continue;
         char *eq = strchr(s, '=');
         if (!eq) {
-            errf(errstr, errstr_size, "%s:%d: expected key=value", path, lineno);
+            ltv_errf(errstr, errstr_size, "%s:%d: expected key=value", path, lineno);
             r = LTV_CONF_INVALID;
             break;
         }
@@ -370,7 +360,7 @@ ltv_conf_res_t ltv_conf_load_file(ltv_conf_t *conf, const char *path, char *errs
         char inner[400];
         r = ltv_conf_set(conf, trim(s), trim(eq + 1), inner, sizeof(inner));
         if (r != LTV_CONF_OK) {
-            errf(errstr, errstr_size, "%s:%d: %s", path, lineno, inner);
+            ltv_errf(errstr, errstr_size, "%s:%d: %s", path, lineno, inner);
             break;
         }
     }

@@ -3,7 +3,6 @@
 #include <ctype.h>
 #include <limits.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,17 +23,6 @@ struct ltv_registry_s {
     ltv_registry_stats_t st;
 };
 
-static void errf(char *errstr, size_t sz, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void errf(char *errstr, size_t sz, const char *fmt, ...) {
-    if (!errstr || !sz)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errstr, sz, fmt, ap);
-    va_end(ap);
-}
-
 /* ---- URLs ------------------------------------------------------------------------ */
 
 int ltv_registry_base(const char *url, ltv_buf_t *out, char *errstr, size_t errstr_size) {
@@ -44,8 +32,9 @@ int ltv_registry_base(const char *url, ltv_buf_t *out, char *errstr, size_t errs
     else if (!strncmp(url, "https://", 8))
         host = url + 8;
     if (!host || !*host || *host == '/') {
-        errf(errstr, errstr_size,
-             "schema.registry.url: \"%s\" is not an http:// or https:// URL with a host", url);
+        /* The value is not repeated: it may carry credentials. */
+        ltv_errf(errstr, errstr_size,
+                 "schema.registry.url: not an http:// or https:// URL with a host");
         return -1;
     }
     /* Confluent's clients take a comma-separated list; one URL here (a
@@ -53,10 +42,9 @@ int ltv_registry_base(const char *url, ltv_buf_t *out, char *errstr, size_t errs
      * said at start rather than failing at the first lookup. */
     for (const char *p = url; *p; p++) {
         if (*p == ',' || isspace((unsigned char)*p)) {
-            errf(errstr, errstr_size,
-                 "schema.registry.url: one URL expected (put several registry instances "
-                 "behind one address), got \"%s\"",
-                 url);
+            ltv_errf(errstr, errstr_size,
+                     "schema.registry.url: one URL expected (put several registry instances "
+                     "behind one address)");
             return -1;
         }
     }
@@ -111,7 +99,8 @@ static void describe(long status, json_t *j, char *errstr, size_t errstr_size) {
         hint = " (check schema.registry.basic.auth.user.info)";
     else if (status == 404 || (status >= 200 && status < 300))
         hint = " (not a Schema Registry answer: check schema.registry.url)";
-    errf(errstr, errstr_size, "HTTP %ld%s%s%s", status, msg ? ": " : "", msg ? msg : "", hint);
+    ltv_errf(errstr, errstr_size, "HTTP %ld%s%s%s", status, msg ? ": " : "", msg ? msg : "",
+             hint);
 }
 
 static json_t *load(const char *body, size_t len) {
@@ -130,19 +119,19 @@ ltv_reg_res_t ltv_registry_parse_schema(long status, const char *body, size_t le
         json_t *t = json_object_get(j, "schemaType");
         json_t *refs = json_object_get(j, "references");
         if (t && !(json_is_string(t) && !strcmp(json_string_value(t), "AVRO"))) {
-            errf(errstr, errstr_size, "a %s schema, not Avro",
-                 json_is_string(t) ? json_string_value(t) : "non-Avro");
+            ltv_errf(errstr, errstr_size, "a %s schema, not Avro",
+                     json_is_string(t) ? json_string_value(t) : "non-Avro");
             res = LTV_REG_REJECTED;
         } else if (json_array_size(refs) > 0) {
-            errf(errstr, errstr_size, "the schema references other subjects' schemas, which "
-                                      "are not supported");
+            ltv_errf(errstr, errstr_size, "the schema references other subjects' schemas, which "
+                                          "are not supported");
             res = LTV_REG_REJECTED;
         } else {
             *schema_json = ltv_strdup(json_string_value(s));
             res = LTV_REG_OK;
         }
     } else if (status == 404 && error_code(j) == 40403) {
-        errf(errstr, errstr_size, "the Schema Registry has no such schema (40403)");
+        ltv_errf(errstr, errstr_size, "the Schema Registry has no such schema (40403)");
         res = LTV_REG_NOT_FOUND;
     } else {
         /* Everything else is not an answer about this id: an outage, a
@@ -208,7 +197,7 @@ ltv_registry_t *ltv_registry_new(const char *url, const char *user_info, int64_t
     r->st.up = 1;
     ltv_buf_init(&r->body);
     if (curl_init_rc != CURLE_OK || !(r->h = curl_easy_init())) {
-        errf(errstr, errstr_size, "schema registry: libcurl cannot start");
+        ltv_errf(errstr, errstr_size, "schema registry: libcurl cannot start");
         goto err;
     }
     static const char accept[] = "Accept: application/vnd.schemaregistry.v1+json, "
@@ -237,8 +226,8 @@ ltv_registry_t *ltv_registry_new(const char *url, const char *user_info, int64_t
     curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
     if (user_info && *user_info) {
         if (!strchr(user_info, ':')) {
-            errf(errstr, errstr_size,
-                 "schema.registry.basic.auth.user.info: \"user:password\" expected");
+            ltv_errf(errstr, errstr_size,
+                     "schema.registry.basic.auth.user.info: \"user:password\" expected");
             goto err;
         }
         /* Sent to the configured host only: libcurl drops credentials on a
@@ -287,9 +276,9 @@ static long perform(ltv_registry_t *r, const char *url, const char *post, char *
     ltv_buf_putc(&r->body, '\0');
     r->body.n--;
     if (rc != CURLE_OK) {
-        errf(errstr, errstr_size, "%s",
-             r->overflow ? "answer too large"
-                         : r->curl_err[0] ? r->curl_err : curl_easy_strerror(rc));
+        ltv_errf(errstr, errstr_size, "%s",
+                 r->overflow ? "answer too large"
+                             : r->curl_err[0] ? r->curl_err : curl_easy_strerror(rc));
         return -1;
     }
     long status = 0;
@@ -297,17 +286,30 @@ static long perform(ltv_registry_t *r, const char *url, const char *post, char *
     return status;
 }
 
-/* Counts the outcome and prefixes the detail with the request: method and
- * path only, as the base URL may carry credentials (user:password@host). */
-static ltv_reg_res_t outcome(ltv_registry_t *r, ltv_reg_res_t res, const char *method,
-                             const char *url, const char *inner, char *errstr,
-                             size_t errstr_size) {
+/* One request to `url` (GET, or POST of `post`) and its answer classified
+ * (parse_register with a POST, parse_schema with a GET); counted, and the
+ * detail prefixed with the method and path only, as the base URL may carry
+ * credentials (user:password@host). */
+static ltv_reg_res_t exchange(ltv_registry_t *r, const char *url, const char *post,
+                              char **schema_json, int32_t *id, char *errstr,
+                              size_t errstr_size) {
+    char inner[512];
+    long status = perform(r, url, post, inner, sizeof(inner));
+    ltv_reg_res_t res;
+    if (status < 0)
+        res = LTV_REG_UNAVAILABLE;
+    else if (post)
+        res = ltv_registry_parse_register(status, r->body.p, r->body.n, id, inner,
+                                          sizeof(inner));
+    else
+        res = ltv_registry_parse_schema(status, r->body.p, r->body.n, schema_json, inner,
+                                        sizeof(inner));
     if (res == LTV_REG_UNAVAILABLE)
         r->st.unavailable++;
     r->st.up = res != LTV_REG_UNAVAILABLE;
     if (res != LTV_REG_OK)
-        errf(errstr, errstr_size, "schema registry %s %s: %s", method, url + strlen(r->base),
-             inner);
+        ltv_errf(errstr, errstr_size, "schema registry %s %s: %s", post ? "POST" : "GET",
+                 url + strlen(r->base), inner);
     return res;
 }
 
@@ -317,13 +319,7 @@ ltv_reg_res_t ltv_registry_get_schema(ltv_registry_t *r, int32_t id, char **sche
     ltv_buf_t url;
     ltv_buf_init(&url);
     ltv_registry_url_schema(r->base, id, &url);
-    char inner[512];
-    long status = perform(r, url.p, NULL, inner, sizeof(inner));
-    ltv_reg_res_t res =
-        status < 0 ? LTV_REG_UNAVAILABLE
-                   : ltv_registry_parse_schema(status, r->body.p, r->body.n, schema_json, inner,
-                                               sizeof(inner));
-    res = outcome(r, res, "GET", url.p, inner, errstr, errstr_size);
+    ltv_reg_res_t res = exchange(r, url.p, NULL, schema_json, NULL, errstr, errstr_size);
     ltv_buf_free(&url);
     return res;
 }
@@ -333,19 +329,13 @@ ltv_reg_res_t ltv_registry_register(ltv_registry_t *r, const char *subject,
                                     size_t errstr_size) {
     char *body = ltv_registry_register_body(schema_json);
     if (!body) {
-        errf(errstr, errstr_size, "schema of subject %s is not valid UTF-8", subject);
+        ltv_errf(errstr, errstr_size, "schema of subject %s is not valid UTF-8", subject);
         return LTV_REG_REJECTED;
     }
     ltv_buf_t url;
     ltv_buf_init(&url);
     ltv_registry_url_register(r->base, subject, &url);
-    char inner[512];
-    long status = perform(r, url.p, body, inner, sizeof(inner));
-    ltv_reg_res_t res =
-        status < 0 ? LTV_REG_UNAVAILABLE
-                   : ltv_registry_parse_register(status, r->body.p, r->body.n, id, inner,
-                                                 sizeof(inner));
-    res = outcome(r, res, "POST", url.p, inner, errstr, errstr_size);
+    ltv_reg_res_t res = exchange(r, url.p, body, NULL, id, errstr, errstr_size);
     ltv_buf_free(&url);
     free(body);
     return res;
