@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <ctype.h>
-#include <stdarg.h>
 
 typedef enum {
     T_STR,
@@ -41,6 +40,15 @@ static const conf_prop_t props[] = {
     {"schema.dir", T_STR, "", O(schema_dir), 0, 0, NULL,
      "Directory of writer schemas named <id>.avsc, for Confluent schema ids; also indexed by "
      "fingerprint for single-object encoding."},
+    {"schema.registry.url", T_STR, "", O(registry_url), 0, 0, NULL,
+     "Confluent Schema Registry base URL (http:// or https://; one URL). Writer schemas of "
+     "Confluent ids not in schema.dir are fetched from it (once per id), and with "
+     "output.format=avro the output schemas are registered under <topic>-value. Empty: none."},
+    {"schema.registry.basic.auth.user.info", T_STR, "", O(registry_user_info), 0, 0, NULL,
+     "\"user:password\" for HTTP basic authentication to the Schema Registry (empty: none)."},
+    {"schema.registry.timeout.ms", T_INT, "5000", O(registry_timeout_ms), 100, 600000, NULL,
+     "Longest one Schema Registry request may take; a request that times out is retried "
+     "with backoff, like an unreachable registry (keep it below metrics.healthz.stall.ms)."},
     {"input.plain.purchase.schema", T_STR, "", O(plain_purchase_schema), 0, 0, NULL,
      "Writer schema file for plain-framed purchases (default: schemas/purchase.avsc)."},
     {"input.plain.visit.schema", T_STR, "", O(plain_visit_schema), 0, 0, NULL,
@@ -62,8 +70,9 @@ static const conf_prop_t props[] = {
     {"output.format", T_ENUM, "json", O(output_format), 0, 0, "json|avro",
      "Output row encoding: JSON, or Avro in Confluent wire format (schemas: ltvstream schemas)."},
     {"output.avro.schema.ids", T_STR, "", O(output_schema_ids), 0, 0, NULL,
-     "Avro output without a Schema Registry: the schema id of each output topic, "
-     "\"topic:id,topic:id\"."},
+     "Avro output: the schema id of output topics, \"topic:id,topic:id\"; needed for every "
+     "output topic without a Schema Registry, and with one it overrides the id registered "
+     "for the listed topics (which are then not registered)."},
     {"redis.host", T_STR, "127.0.0.1", O(redis_host), 0, 0, NULL, "Redis host (or unix socket path starting with /)."},
     {"redis.port", T_INT, "6379", O(redis_port), 1, 65535, NULL, "Redis port."},
     {"redis.password", T_STR, "", O(redis_password), 0, 0, NULL, "Redis AUTH password (empty: none)."},
@@ -134,17 +143,6 @@ static const conf_prop_t props[] = {
 
 #define NPROPS (sizeof(props) / sizeof(props[0]))
 
-static void errf(char *errstr, size_t sz, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void errf(char *errstr, size_t sz, const char *fmt, ...) {
-    if (!errstr || !sz)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errstr, sz, fmt, ap);
-    va_end(ap);
-}
-
 static ltv_conf_res_t set_prop(ltv_conf_t *conf, const conf_prop_t *p, const char *value,
                                char *errstr, size_t errstr_size) {
     char *base = (char *)conf;
@@ -160,12 +158,12 @@ static ltv_conf_res_t set_prop(ltv_conf_t *conf, const conf_prop_t *p, const cha
         errno = 0;
         long long v = strtoll(value, &end, 10);
         if (errno || end == value || *end) {
-            errf(errstr, errstr_size, "%s: \"%s\" is not an integer", p->name, value);
+            ltv_errf(errstr, errstr_size, "%s: \"%s\" is not an integer", p->name, value);
             return LTV_CONF_INVALID;
         }
         if (v < p->vmin || v > p->vmax) {
-            errf(errstr, errstr_size, "%s: %lld is out of range [%lld, %lld]", p->name, v,
-                 (long long)p->vmin, (long long)p->vmax);
+            ltv_errf(errstr, errstr_size, "%s: %lld is out of range [%lld, %lld]", p->name, v,
+                     (long long)p->vmin, (long long)p->vmax);
             return LTV_CONF_INVALID;
         }
         *(int64_t *)(base + p->offset) = v;
@@ -178,7 +176,7 @@ static ltv_conf_res_t set_prop(ltv_conf_t *conf, const conf_prop_t *p, const cha
         else if (!strcmp(value, "false") || !strcmp(value, "0"))
             v = 0;
         else {
-            errf(errstr, errstr_size, "%s: \"%s\" is not true or false", p->name, value);
+            ltv_errf(errstr, errstr_size, "%s: \"%s\" is not true or false", p->name, value);
             return LTV_CONF_INVALID;
         }
         *(int *)(base + p->offset) = v;
@@ -198,12 +196,13 @@ static ltv_conf_res_t set_prop(ltv_conf_t *conf, const conf_prop_t *p, const cha
             idx++;
             s += l + (e ? 1 : 0);
         }
-        errf(errstr, errstr_size, "%s: \"%s\" is not one of %s", p->name, value, p->enums);
+        ltv_errf(errstr, errstr_size, "%s: \"%s\" is not one of %s", p->name, value, p->enums);
         return LTV_CONF_INVALID;
     }
     case T_TZ:
         if (ltv_tz_parse(value, (int64_t *)(base + p->offset))) {
-            errf(errstr, errstr_size, "%s: \"%s\" is not a zone offset like +09:00", p->name, value);
+            ltv_errf(errstr, errstr_size, "%s: \"%s\" is not a zone offset like +09:00", p->name,
+                     value);
             return LTV_CONF_INVALID;
         }
         return LTV_CONF_OK;
@@ -217,14 +216,15 @@ static ltv_conf_res_t set_prop(ltv_conf_t *conf, const conf_prop_t *p, const cha
             long long v = strtoll(s, &end, 10);
             if (errno || end == s || v < p->vmin || v > p->vmax || n == LTV_MAX_HORIZONS ||
                 (*end && *end != ',')) {
-                errf(errstr, errstr_size,
-                     "%s: \"%s\" must be a comma-separated list of up to 8 integers in [1, 3650]",
-                     p->name, value);
+                ltv_errf(errstr, errstr_size,
+                         "%s: \"%s\" must be a comma-separated list of up to 8 integers in "
+                         "[1, 3650]",
+                         p->name, value);
                 return LTV_CONF_INVALID;
             }
             for (int i = 0; i < n; i++)
                 if (tmp[i] == v) {
-                    errf(errstr, errstr_size, "%s: \"%s\" repeats a value", p->name, value);
+                    ltv_errf(errstr, errstr_size, "%s: \"%s\" repeats a value", p->name, value);
                     return LTV_CONF_INVALID;
                 }
             tmp[n++] = v;
@@ -291,8 +291,8 @@ ltv_conf_res_t ltv_conf_set(ltv_conf_t *conf, const char *name, const char *valu
         size_t l = strlen(kp[i].prefix);
         if (!strncmp(name, kp[i].prefix, l)) {
             if (!name[l]) {
-                errf(errstr, errstr_size, "%s: a librdkafka property name must follow the prefix",
-                     name);
+                ltv_errf(errstr, errstr_size,
+                         "%s: a librdkafka property name must follow the prefix", name);
                 return LTV_CONF_INVALID;
             }
             kprop_set(conf, kp[i].role, name + l, value);
@@ -302,10 +302,10 @@ ltv_conf_res_t ltv_conf_set(ltv_conf_t *conf, const char *name, const char *valu
     for (size_t i = 0; i < NPROPS; i++)
         if (!strcmp(props[i].name, name))
             return set_prop(conf, &props[i], value, errstr, errstr_size);
-    errf(errstr, errstr_size,
-         "unknown configuration key \"%s\" (see -X list; librdkafka properties take the "
-         "prefix kafka.)",
-         name);
+    ltv_errf(errstr, errstr_size,
+             "unknown configuration key \"%s\" (see -X list; librdkafka properties take the "
+             "prefix kafka.)",
+             name);
     return LTV_CONF_UNKNOWN;
 }
 
@@ -322,7 +322,7 @@ ltv_conf_res_t ltv_conf_set_pair(ltv_conf_t *conf, const char *pair, char *errst
                                  size_t errstr_size) {
     const char *eq = strchr(pair, '=');
     if (!eq) {
-        errf(errstr, errstr_size, "\"%s\": expected key=value", pair);
+        ltv_errf(errstr, errstr_size, "\"%s\": expected key=value", pair);
         return LTV_CONF_INVALID;
     }
     char *name = ltv_strndup(pair, (size_t)(eq - pair));
@@ -335,7 +335,7 @@ ltv_conf_res_t ltv_conf_load_file(ltv_conf_t *conf, const char *path, char *errs
                                   size_t errstr_size) {
     FILE *fp = fopen(path, "r");
     if (!fp) {
-        errf(errstr, errstr_size, "%s: %s", path, strerror(errno));
+        ltv_errf(errstr, errstr_size, "%s: %s", path, strerror(errno));
         return LTV_CONF_INVALID;
     }
     /* getline, not a fixed buffer: a value can be long (an inline PEM
@@ -352,7 +352,7 @@ ltv_conf_res_t ltv_conf_load_file(ltv_conf_t *conf, const char *path, char *errs
             continue;
         char *eq = strchr(s, '=');
         if (!eq) {
-            errf(errstr, errstr_size, "%s:%d: expected key=value", path, lineno);
+            ltv_errf(errstr, errstr_size, "%s:%d: expected key=value", path, lineno);
             r = LTV_CONF_INVALID;
             break;
         }
@@ -360,7 +360,7 @@ ltv_conf_res_t ltv_conf_load_file(ltv_conf_t *conf, const char *path, char *errs
         char inner[400];
         r = ltv_conf_set(conf, trim(s), trim(eq + 1), inner, sizeof(inner));
         if (r != LTV_CONF_OK) {
-            errf(errstr, errstr_size, "%s:%d: %s", path, lineno, inner);
+            ltv_errf(errstr, errstr_size, "%s:%d: %s", path, lineno, inner);
             break;
         }
     }

@@ -40,6 +40,9 @@ typedef struct ltv_conf_s {
     char *topic_visits;
     int framing;                  /* ltv_framing_t */
     char *schema_dir;             /* <id>.avsc writer schemas for Confluent ids */
+    char *registry_url;           /* Schema Registry base URL; "" none */
+    char *registry_user_info;     /* "user:password" (basic auth); "" none */
+    int64_t registry_timeout_ms;
     char *plain_purchase_schema;  /* writer schema file for plain framing */
     char *plain_visit_schema;
     int64_t max_future_skew_ms;
@@ -52,7 +55,7 @@ typedef struct ltv_conf_s {
     char *topic_customer_rfm;
     char *topic_rfm_segments;
     int output_format; /* 0 json, 1 avro */
-    char *output_schema_ids; /* "topic:id,..." for Avro without a registry */
+    char *output_schema_ids; /* "topic:id,...": without a registry, or overriding it */
 
     /* State */
     char *redis_host;

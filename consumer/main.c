@@ -162,7 +162,8 @@ static int cmd_run(int argc, char **argv) {
                     "{\"consumed\":%llu,\"applied\":%llu,\"duplicates\":%llu,"
                     "\"dead_lettered\":%llu,\"late\":%llu,\"batches\":%llu,"
                     "\"rows_emitted\":%llu,\"redis_commands\":%llu,\"fenced\":%llu,"
-                    "\"redis_errors\":%llu,\"offsets_went_back\":%llu,\"seconds\":%.6f,"
+                    "\"redis_errors\":%llu,\"offsets_went_back\":%llu,"
+                    "\"schema_registry_retries\":%llu,\"seconds\":%.6f,"
                     "\"events_per_second\":%.1f,\"phase_seconds\":{\"poll\":%.3f,"
                     "\"complete\":%.3f,\"emit\":%.3f,\"load\":%.3f,\"apply\":%.3f,"
                     "\"commit\":%.3f},",
@@ -171,7 +172,8 @@ static int cmd_run(int argc, char **argv) {
                     (unsigned long long)s.late, (unsigned long long)s.batches,
                     (unsigned long long)s.rows_emitted, (unsigned long long)s.redis_commands,
                     (unsigned long long)s.fenced, (unsigned long long)s.redis_errors,
-                    (unsigned long long)s.offsets_went_back, secs,
+                    (unsigned long long)s.offsets_went_back,
+                    (unsigned long long)s.registry_retries, secs,
                     secs > 0 ? (double)s.consumed / secs : 0.0, (double)s.us_poll / 1e6,
                     (double)s.us_complete / 1e6, (double)s.us_emit / 1e6, (double)s.us_load / 1e6,
                     (double)s.us_apply / 1e6, (double)s.us_commit / 1e6);

@@ -6,8 +6,11 @@
 #include "store.h"
 #include "util.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -15,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -183,9 +188,16 @@ static void finish(rd_kafka_t *rk) {
 }
 
 void h_produce(h_env_t *h, const ltv_event_t *evs, int n) {
+    h_produce_ids(h, evs, n, 1, NULL, 2, NULL);
+}
+
+void h_produce_ids(h_env_t *h, const ltv_event_t *evs, int n, int32_t purchase_id,
+                   const char *purchase_writer, int32_t visit_id, const char *visit_writer) {
     char err[256];
-    ltv_encoder_t *ep = ltv_encoder_new(LTV_EV_PURCHASE, LTV_FRAMING_CONFLUENT, 1, NULL, err, sizeof(err));
-    ltv_encoder_t *evv = ltv_encoder_new(LTV_EV_VISIT, LTV_FRAMING_CONFLUENT, 2, NULL, err, sizeof(err));
+    ltv_encoder_t *ep = ltv_encoder_new(LTV_EV_PURCHASE, LTV_FRAMING_CONFLUENT, purchase_id,
+                                        purchase_writer, err, sizeof(err));
+    ltv_encoder_t *evv = ltv_encoder_new(LTV_EV_VISIT, LTV_FRAMING_CONFLUENT, visit_id,
+                                         visit_writer, err, sizeof(err));
     if (!ep || !evv)
         die("encoder: %s", err);
     rd_kafka_t *rk = producer(h);
@@ -933,4 +945,207 @@ void h_assert_same_table(h_env_t *h, const char *topic_a, const char *topic_b) {
 
 int64_t h_assert_same_table_last(h_env_t *h, const char *topic_a, const char *topic_b) {
     return same_table(h, topic_a, topic_b, 1);
+}
+
+void h_header(rd_kafka_headers_t *hd, const char *name, char *out, size_t n) {
+    const void *v;
+    size_t sz;
+    out[0] = '\0';
+    if (hd && rd_kafka_header_get_last(hd, name, &v, &sz) == 0 && v) {
+        if (sz >= n)
+            sz = n - 1;
+        memcpy(out, v, sz);
+        out[sz] = '\0';
+    }
+}
+
+/* ---- HTTP ------------------------------------------------------------------------ */
+
+void h_http_free(h_http_res_t *r) {
+    free(r->headers);
+    free(r->body);
+    memset(r, 0, sizeof(*r));
+    r->status = -1;
+}
+
+static int tcp_connect(int port, int timeout_s) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    struct timeval tv = {timeout_s, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+h_http_res_t h_http_get(int port, const char *path) {
+    h_http_res_t r = {-1, NULL, NULL};
+    int fd = tcp_connect(port, 5);
+    if (fd < 0)
+        return r;
+    char req[256];
+    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+    if (write(fd, req, (size_t)n) != n) {
+        close(fd);
+        return r;
+    }
+    ltv_buf_t b;
+    ltv_buf_init(&b);
+    char chunk[4096];
+    ssize_t got;
+    while ((got = read(fd, chunk, sizeof(chunk))) > 0)
+        ltv_buf_append(&b, chunk, (size_t)got);
+    close(fd);
+    ltv_buf_putc(&b, '\0');
+    const char *sep = strstr(b.p, "\r\n\r\n");
+    if (sep && sscanf(b.p, "HTTP/1.%*d %d", &r.status) == 1) {
+        r.headers = ltv_strndup(b.p, (size_t)(sep - b.p));
+        r.body = ltv_strdup(sep + 4);
+    } else {
+        r.status = -1;
+    }
+    ltv_buf_free(&b);
+    return r;
+}
+
+int h_http_status(int port, const char *path, char **body) {
+    h_http_res_t r = h_http_get(port, path);
+    int s = r.status;
+    if (body)
+        *body = r.body ? ltv_strdup(r.body) : NULL;
+    h_http_free(&r);
+    return s;
+}
+
+double h_metric_sample(const char *text, const char *series) {
+    size_t n = strlen(series);
+    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+        if (!strncmp(p, series, n) && p[n] == ' ')
+            return strtod(p + n + 1, NULL);
+    }
+    return NAN;
+}
+
+/* ---- a Schema Registry ----------------------------------------------------------- */
+
+h_registry_t *h_registry_new(h_env_t *h) {
+    h_registry_t *r = ltv_calloc(1, sizeof(*r));
+    snprintf(r->dir, sizeof(r->dir), "%s/registry", h->dir);
+    mkdir(r->dir, 0755);
+    r->port = ltv_free_port();
+    snprintf(r->url, sizeof(r->url), "http://127.0.0.1:%d", r->port);
+    return r;
+}
+
+void h_registry_start(h_registry_t *r) {
+    if (r->pid)
+        die("the registry is already running");
+    char port[16], log[400];
+    snprintf(port, sizeof(port), "%d", r->port);
+    snprintf(log, sizeof(log), "%s/server.log", r->dir);
+    r->pid = fork();
+    if (r->pid < 0)
+        die("fork: %s", strerror(errno));
+    if (r->pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+        execlp("python3", "python3", LTV_SOURCE_DIR "/tests/registry_server.py", "--port", port,
+               "--dir", r->dir, (char *)NULL);
+        _exit(127);
+    }
+    int64_t deadline = ltv_mono_us() + 10000000;
+    for (;;) {
+        int fd = tcp_connect(r->port, 1);
+        if (fd >= 0) {
+            close(fd);
+            return;
+        }
+        int st;
+        if (waitpid(r->pid, &st, WNOHANG) == r->pid) {
+            r->pid = 0;
+            die("registry_server.py exited (see %s)", log);
+        }
+        if (ltv_mono_us() > deadline)
+            die("registry_server.py did not listen on port %d within 10 s", r->port);
+        h_sleep_ms(20);
+    }
+}
+
+void h_registry_stop(h_registry_t *r) {
+    if (!r->pid)
+        return;
+    int st;
+    kill(r->pid, SIGKILL);
+    waitpid(r->pid, &st, 0);
+    r->pid = 0;
+}
+
+void h_registry_destroy(h_registry_t *r) {
+    if (!r)
+        return;
+    h_registry_stop(r);
+    free(r);
+}
+
+void h_registry_put(h_registry_t *r, int32_t id, const char *schema, const char *schema_type) {
+    char path[400];
+    snprintf(path, sizeof(path), "%s/%d.avsc", r->dir, (int)id);
+    write_file(path, schema);
+    if (schema_type) {
+        snprintf(path, sizeof(path), "%s/%d.type", r->dir, (int)id);
+        write_file(path, schema_type);
+    }
+}
+
+void h_registry_fail(h_registry_t *r, int status) {
+    char path[400], tmp[410], num[16];
+    snprintf(path, sizeof(path), "%s/FAIL", r->dir);
+    if (!status) {
+        unlink(path);
+        return;
+    }
+    /* Renamed into place: the server never reads a half-written file. */
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    snprintf(num, sizeof(num), "%d", status);
+    write_file(tmp, num);
+    if (rename(tmp, path))
+        die("rename %s: %s", tmp, strerror(errno));
+}
+
+int h_registry_requests(h_registry_t *r, const char *prefix) {
+    char path[400];
+    snprintf(path, sizeof(path), "%s/requests.log", r->dir);
+    char *log = h_slurp(path);
+    int n = 0;
+    size_t pl = strlen(prefix);
+    for (const char *p = log; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+        n += !strncmp(p, prefix, pl);
+    free(log);
+    return n;
+}
+
+int32_t h_registry_subject_id(h_registry_t *r, const char *subject) {
+    char path[400];
+    snprintf(path, sizeof(path), "%s/subjects.log", r->dir);
+    char *log = h_slurp(path);
+    int32_t id = -1;
+    size_t sl = strlen(subject);
+    for (const char *p = log; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+        if (!strncmp(p, subject, sl) && p[sl] == ' ')
+            id = (int32_t)strtol(p + sl + 1, NULL, 10);
+    free(log);
+    return id;
 }

@@ -53,6 +53,9 @@ int64_t h_gen_from(h_env_t *h, int customers, int start_day, int days, uint64_t 
 /* Produces events (Confluent framing, ids 1/2), keyed by customer (or
  * visitor for anonymous visits), and waits for delivery. */
 void h_produce(h_env_t *h, const ltv_event_t *evs, int n);
+/* The same with other Confluent ids and writer schemas (NULL: ours). */
+void h_produce_ids(h_env_t *h, const ltv_event_t *evs, int n, int32_t purchase_id,
+                   const char *purchase_writer, int32_t visit_id, const char *visit_writer);
 void h_produce_raw(h_env_t *h, const char *topic, const char *key, const void *buf, size_t len);
 
 /* Starts `ltvstream run` with the harness's broker/redis/schema dir, the
@@ -115,6 +118,8 @@ typedef struct h_msg_s {
  * that does not exist has none. */
 int h_read_topic(h_env_t *h, const char *topic, h_msg_t **out);
 void h_msgs_free(h_msg_t *v, int n);
+/* The last value of header `name` as a string ("" when absent). */
+void h_header(rd_kafka_headers_t *hd, const char *name, char *out, size_t n);
 
 /* A text dump of every key of namespace ns (prefix removed), one line per
  * hash field "key field value", sorted, without the fields that differ
@@ -152,6 +157,51 @@ void h_assert_same_table(h_env_t *h, const char *topic_a, const char *topic_b);
 int64_t h_assert_same_table_last(h_env_t *h, const char *topic_a, const char *topic_b);
 /* A row's JSON without version/watermark/final fields, for comparing runs. */
 char *h_row_stable(const char *json);
+
+/* ---- HTTP ------------------------------------------------------------------------ */
+
+typedef struct h_http_res_s {
+    int status;    /* -1: no connection or no valid answer */
+    char *headers; /* the header block */
+    char *body;
+} h_http_res_t;
+
+/* GET path from 127.0.0.1:port over HTTP/1.0 (the server closes after the
+ * answer). Free with h_http_free. */
+h_http_res_t h_http_get(int port, const char *path);
+void h_http_free(h_http_res_t *r);
+/* The status of GET path (-1: no answer); *body (if body) a copy to free. */
+int h_http_status(int port, const char *path, char **body);
+/* The value of sample `series` (name and labels exactly as rendered) in a
+ * Prometheus text, or NAN when there is no such line. */
+double h_metric_sample(const char *text, const char *series);
+
+/* ---- a Schema Registry (tests/registry_server.py) --------------------------------- */
+
+typedef struct h_registry_s {
+    pid_t pid;         /* 0 while stopped */
+    int port;          /* chosen once: a stage keeps its URL across restarts */
+    char dir[320];     /* <id>.avsc files; requests.log, subjects.log */
+    char url[64];      /* http://127.0.0.1:<port> */
+} h_registry_t;
+
+/* A registry serving the directory <h->dir>/registry on a free port, not
+ * started yet (a stage pointed at it finds it down). */
+h_registry_t *h_registry_new(h_env_t *h);
+/* Starts the server and waits until it accepts connections. */
+void h_registry_start(h_registry_t *r);
+/* Kills it (connections are refused from then on). */
+void h_registry_stop(h_registry_t *r);
+void h_registry_destroy(h_registry_t *r);
+/* Serves schema `id` (schema_type NULL: Avro, as the registry leaves it out). */
+void h_registry_put(h_registry_t *r, int32_t id, const char *schema, const char *schema_type);
+/* status: answer every request with it (e.g. 503) from now on; 0: normally. */
+void h_registry_fail(h_registry_t *r, int status);
+/* Requests answered so far whose log line starts with `prefix` (e.g.
+ * "GET /schemas/ids/41 " or "POST "). */
+int h_registry_requests(h_registry_t *r, const char *prefix);
+/* The id last registered under `subject`, or -1. */
+int32_t h_registry_subject_id(h_registry_t *r, const char *subject);
 
 /* Event builders (strings must outlive the call to h_produce). */
 ltv_event_t h_order(const char *eid, const char *cust, const char *order, const char *iso_ts,

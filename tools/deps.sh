@@ -6,6 +6,7 @@ set -euo pipefail
 
 PKGS=(build-essential cmake pkg-config
       librdkafka-dev libavro-dev libhiredis-dev libmicrohttpd-dev libcmocka-dev
+      libcurl4-openssl-dev libjansson-dev # Schema Registry client (consumer/registry.c)
       redis-server valgrind python3
       clang-14 libclang-rt-14-dev) # libFuzzer and the sanitizer runtimes (tools/fuzz.sh)
 
