@@ -19,4 +19,9 @@ volatile sig_atomic_t *ltv_cli_catch_signals(void);
 /* `ltvstream backfill ...` (consumer/backfill.c). */
 int ltv_backfill_main(int argc, char **argv);
 
+/* `ltvstream healthcheck ...` (consumer/healthcheck.c), and the address it
+ * probes for a given metrics.bind. */
+int ltv_healthcheck_main(int argc, char **argv);
+const char *ltv_healthcheck_host(const char *bind);
+
 #endif

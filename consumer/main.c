@@ -5,6 +5,7 @@
  *   ltvstream broker  [-p partitions]                             embedded Kafka broker
  *   ltvstream gen     -b brokers [options]                        event generator
  *   ltvstream demo                                                everything, end to end
+ *   ltvstream healthcheck [-c file] [--ready]                     probe /healthz or /readyz
  *   ltvstream -X list                                             configuration keys
  */
 #include "cli.h"
@@ -59,7 +60,9 @@ static void usage(FILE *fp) {
             "  backfill rebuild a namespace from the input topics between two times, then stop\n"
             "           (ltvstream backfill --help)\n"
             "  demo     embedded broker + private Redis + generator + stage, prints the metrics\n"
-            "  schemas  print the Avro schemas of the output topics (-d <dir>: write <row>.avsc)\n\n"
+            "  schemas  print the Avro schemas of the output topics (-d <dir>: write <row>.avsc)\n"
+            "  healthcheck  GET the stage's /healthz (--ready: /readyz) with the same -c/-X;\n"
+            "           exit 0 on 200 (a container HEALTHCHECK without curl)\n\n"
             "  -X list  print every configuration key\n"
             "  --version\n",
             LTV_VERSION);
@@ -269,6 +272,8 @@ int main(int argc, char **argv) {
         return ltv_demo_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "schemas"))
         return cmd_schemas(argc - 1, argv + 1);
+    if (!strcmp(cmd, "healthcheck"))
+        return ltv_healthcheck_main(argc - 1, argv + 1);
     fprintf(stderr, "ltvstream: unknown command \"%s\"\n\n", cmd);
     usage(stderr);
     return 2;
