@@ -6,6 +6,7 @@
  *   ltvstream gen     -b brokers [options]                        event generator
  *   ltvstream demo                                                everything, end to end
  *   ltvstream healthcheck [-c file] [--ready]                     probe /healthz or /readyz
+ *   ltvstream topics create [-c file] [-b brokers] [options]      create the topics
  *   ltvstream -X list                                             configuration keys
  */
 #include "cli.h"
@@ -18,6 +19,7 @@
 #include "outschema.h"
 #include "stage.h"
 #include "tools.h"
+#include "topics_admin.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -61,6 +63,8 @@ static void usage(FILE *fp) {
             "           (ltvstream backfill --help)\n"
             "  demo     embedded broker + private Redis + generator + stage, prints the metrics\n"
             "  schemas  print the Avro schemas of the output topics (-d <dir>: write <row>.avsc)\n"
+            "  topics   create the input, dead-letter and (compacted) output topics\n"
+            "           (ltvstream topics create --help)\n"
             "  healthcheck  GET the stage's /healthz (--ready: /readyz) with the same -c/-X;\n"
             "           exit 0 on 200 (a container HEALTHCHECK without curl)\n\n"
             "  -X list  print every configuration key\n"
@@ -272,6 +276,8 @@ int main(int argc, char **argv) {
         return ltv_demo_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "schemas"))
         return cmd_schemas(argc - 1, argv + 1);
+    if (!strcmp(cmd, "topics"))
+        return ltv_topics_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "healthcheck"))
         return ltv_healthcheck_main(argc - 1, argv + 1);
     fprintf(stderr, "ltvstream: unknown command \"%s\"\n\n", cmd);
