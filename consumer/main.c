@@ -7,6 +7,7 @@
  *   ltvstream demo                                                everything, end to end
  *   ltvstream healthcheck [-c file] [--ready]                     probe /healthz or /readyz
  *   ltvstream topics create [-c file] [-b brokers] [options]      create the topics
+ *   ltvstream table [-c file] [-b brokers] [--last] <topic>       an output topic as a table
  *   ltvstream -X list                                             configuration keys
  */
 #include "cli.h"
@@ -65,6 +66,8 @@ static void usage(FILE *fp) {
             "  schemas  print the Avro schemas of the output topics (-d <dir>: write <row>.avsc)\n"
             "  topics   create the input, dead-letter and (compacted) output topics\n"
             "           (ltvstream topics create --help)\n"
+            "  table    print an output topic as a table, newest version per key\n"
+            "           (ltvstream table -c <file> | -b <brokers> <topic>)\n"
             "  healthcheck  GET the stage's /healthz (--ready: /readyz) with the same -c/-X;\n"
             "           exit 0 on 200 (a container HEALTHCHECK without curl)\n\n"
             "  -X list  print every configuration key\n"
@@ -276,6 +279,8 @@ int main(int argc, char **argv) {
         return ltv_demo_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "schemas"))
         return cmd_schemas(argc - 1, argv + 1);
+    if (!strcmp(cmd, "table"))
+        return ltv_table_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "topics"))
         return ltv_topics_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "healthcheck"))
