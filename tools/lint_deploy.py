@@ -23,12 +23,18 @@ what a rendered overlay would contain:
     the Deployment together, and KEDA's triggers watch the stage's consumer
     group and input topics;
   * docker-compose.yml's stage: the published port is metrics.port and
-    stop_grace_period exceeds the shutdown bound of its properties.
+    stop_grace_period exceeds the shutdown bound of its properties;
+  * deploy/connect's JDBC sink examples: upsert by the record's string key
+    (which needs pk.fields), deletes only with record keys, values with a
+    schema (the JDBC sink cannot write schemaless JSON), and only the
+    stage's output topics.
 
 --self-test breaks each rule once and checks that it is reported.
 Needs python3-yaml.
 """
 import copy
+import glob
+import json
 import os
 import re
 import sys
@@ -372,6 +378,38 @@ def check_compose(path, defaults):
     return ["docker-compose.yml: %s" % e for e in errors]
 
 
+OUTPUT_TOPIC_KEYS = ("topic.f2_rate", "topic.f2_rolling", "topic.retention_mix",
+                     "topic.rfm_segments", "topic.customer_rfm")
+
+
+def check_connect(path, defaults):
+    errors = []
+    with open(path, encoding="utf-8") as f:
+        try:
+            cfg = json.load(f)["config"]
+        except (ValueError, KeyError) as e:
+            return ["%s: %s" % (os.path.relpath(path, ROOT), e)]
+    if cfg.get("connector.class") != "io.confluent.connect.jdbc.JdbcSinkConnector":
+        return []
+    if cfg.get("pk.mode") == "record_key":
+        if "StringConverter" in cfg.get("key.converter", "") and \
+                len([x for x in cfg.get("pk.fields", "").split(",") if x.strip()]) != 1:
+            errors.append("pk.mode record_key with a string key needs exactly one pk.fields name")
+    if cfg.get("delete.enabled") == "true" and cfg.get("pk.mode") != "record_key":
+        errors.append("delete.enabled needs pk.mode record_key")
+    if cfg.get("insert.mode") != "upsert":
+        errors.append("insert.mode is %s: rows are upserts, so it must be upsert"
+                      % cfg.get("insert.mode"))
+    vc = cfg.get("value.converter", "")
+    if vc.endswith("JsonConverter") and cfg.get("value.converter.schemas.enable") != "true":
+        errors.append("schemaless JSON values: the JDBC sink needs a schema (use Avro)")
+    outs = {defaults[k] for k in OUTPUT_TOPIC_KEYS}
+    for t in cfg.get("topics", "").split(","):
+        if t.strip() not in outs:
+            errors.append("topic %s is not an output topic" % t)
+    return ["%s: %s" % (os.path.relpath(path, ROOT), e) for e in errors]
+
+
 def roots():
     out = [os.path.join(K8S, "base")]
     od = os.path.join(K8S, "overlays")
@@ -388,6 +426,8 @@ def lint():
         except Fail as e:
             errors.append(str(e))
     errors += check_compose(os.path.join(ROOT, "docker-compose.yml"), defaults)
+    for p in sorted(glob.glob(os.path.join(ROOT, "deploy", "connect", "*.json"))):
+        errors += check_connect(p, defaults)
     return errors
 
 
@@ -480,7 +520,19 @@ def self_test():
         if not any("stop_grace_period" in e for e in check_compose(p, defaults)):
             print("self-test: a short stop_grace_period was not reported")
             failed += 1
-    total = len(mutations) + 3
+    # A JDBC sink keyed by record key without pk.fields.
+    with tempfile.TemporaryDirectory() as tmp:
+        src = sorted(glob.glob(os.path.join(ROOT, "deploy", "connect", "*.json")))[0]
+        with open(src, encoding="utf-8") as f:
+            doc = json.load(f)
+        doc["config"].pop("pk.fields")
+        p = os.path.join(tmp, "sink.json")
+        with open(p, "w", encoding="utf-8") as f:
+            json.dump(doc, f)
+        if not any("pk.fields" in e for e in check_connect(p, defaults)):
+            print("self-test: a JDBC sink without pk.fields was not reported")
+            failed += 1
+    total = len(mutations) + 4
     print("lint_deploy self-test: %d passed, %d failed" % (total - failed, failed))
     return failed == 0
 
@@ -492,7 +544,7 @@ def main():
     for e in errors:
         print("lint_deploy: " + e)
     if not errors:
-        print("lint_deploy: %d kustomizations and docker-compose.yml consistent"
+        print("lint_deploy: %d kustomizations, docker-compose.yml and deploy/connect consistent"
               % len(roots()))
     return 1 if errors else 0
 
