@@ -56,18 +56,25 @@ static char *table(const char *const *args, int *rc) {
     return log;
 }
 
-static void newest_version_per_key(void **state) {
-    (void)state;
+/* Runs `ltvstream table <args>` and checks it exits 0 printing `want`;
+ * returns its output. */
+static char *expect_table(const char *const *args, const char *want) {
     int rc;
-    static const char *args[] = {"t.rows", NULL};
     char *out = table(args, &rc);
     assert_int_equal(rc, 0);
-    /* Sorted by key; 2025-01-02 keeps version 3 although version 2 came
-     * after it; c9 is deleted. */
-    const char *want = "2025-01-01\t{\"day\":\"2025-01-01\",\"customers\":2,\"version\":2}\n"
-                       "2025-01-02\t{\"day\":\"2025-01-02\",\"customers\":5,\"version\":3}\n";
     if (!strstr(out, want))
         fail_msg("output:\n%s", out);
+    return out;
+}
+
+static void newest_version_per_key(void **state) {
+    (void)state;
+    static const char *args[] = {"t.rows", NULL};
+    /* Sorted by key; 2025-01-02 keeps version 3 although version 2 came
+     * after it; c9 is deleted. */
+    char *out = expect_table(
+        args, "2025-01-01\t{\"day\":\"2025-01-01\",\"customers\":2,\"version\":2}\n"
+              "2025-01-02\t{\"day\":\"2025-01-02\",\"customers\":5,\"version\":3}\n");
     assert_null(strstr(out, "c9\t"));
     assert_non_null(strstr(out, "t.rows: 2 rows from 6 messages"));
     free(out);
@@ -75,15 +82,10 @@ static void newest_version_per_key(void **state) {
 
 static void last_record_per_key(void **state) {
     (void)state;
-    int rc;
     static const char *args[] = {"--last", "t.rows", NULL};
-    char *out = table(args, &rc);
-    assert_int_equal(rc, 0);
-    const char *want = "2025-01-01\t{\"day\":\"2025-01-01\",\"customers\":2,\"version\":2}\n"
-                       "2025-01-02\t{\"day\":\"2025-01-02\",\"customers\":4,\"version\":2}\n";
-    if (!strstr(out, want))
-        fail_msg("output:\n%s", out);
-    free(out);
+    free(expect_table(
+        args, "2025-01-01\t{\"day\":\"2025-01-01\",\"customers\":2,\"version\":2}\n"
+              "2025-01-02\t{\"day\":\"2025-01-02\",\"customers\":4,\"version\":2}\n"));
 }
 
 static void usage_errors(void **state) {

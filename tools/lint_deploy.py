@@ -508,30 +508,33 @@ def self_test():
                 if expect not in str(e):
                     print("self-test: %s reported as %s" % (what, e))
                     failed += 1
-    # docker-compose.yml: a stop_grace_period too short.
-    with tempfile.TemporaryDirectory() as tmp:
-        doc = load_docs(os.path.join(ROOT, "docker-compose.yml"))[0]
-        doc["services"]["ltvstream"]["stop_grace_period"] = "15s"
-        doc["services"]["ltvstream"]["volumes"] = [
-            os.path.join(ROOT, "deploy", "compose", "ltvstream.properties") + ":/etc/x.properties"]
-        p = os.path.join(tmp, "docker-compose.yml")
-        with open(p, "w", encoding="utf-8") as f:
-            yaml.safe_dump(doc, f)
-        if not any("stop_grace_period" in e for e in check_compose(p, defaults)):
-            print("self-test: a short stop_grace_period was not reported")
-            failed += 1
-    # A JDBC sink keyed by record key without pk.fields.
-    with tempfile.TemporaryDirectory() as tmp:
-        src = sorted(glob.glob(os.path.join(ROOT, "deploy", "connect", "*.json")))[0]
-        with open(src, encoding="utf-8") as f:
-            doc = json.load(f)
-        doc["config"].pop("pk.fields")
-        p = os.path.join(tmp, "sink.json")
-        with open(p, "w", encoding="utf-8") as f:
-            json.dump(doc, f)
-        if not any("pk.fields" in e for e in check_connect(p, defaults)):
-            print("self-test: a JDBC sink without pk.fields was not reported")
-            failed += 1
+    # Files broken on a copy: docker-compose.yml with a stop_grace_period
+    # too short, a JDBC sink keyed by record key without pk.fields.
+    def broken_copy(src, load, mutate, dump, check, expect, what):
+        with tempfile.TemporaryDirectory() as tmp:
+            with open(src, encoding="utf-8") as f:
+                doc = load(f)
+            mutate(doc)
+            p = os.path.join(tmp, os.path.basename(src))
+            with open(p, "w", encoding="utf-8") as f:
+                dump(doc, f)
+            if not any(expect in e for e in check(p, defaults)):
+                print("self-test: %s was not reported" % what)
+                return 1
+        return 0
+
+    def short_grace(doc):
+        svc = doc["services"]["ltvstream"]
+        svc["stop_grace_period"] = "15s"
+        svc["volumes"] = [os.path.join(ROOT, "deploy", "compose", "ltvstream.properties")
+                          + ":/etc/x.properties"]
+
+    failed += broken_copy(os.path.join(ROOT, "docker-compose.yml"), yaml.safe_load, short_grace,
+                          yaml.safe_dump, check_compose, "stop_grace_period",
+                          "a short stop_grace_period")
+    failed += broken_copy(sorted(glob.glob(os.path.join(ROOT, "deploy", "connect", "*.json")))[0],
+                          json.load, lambda d: d["config"].pop("pk.fields"), json.dump,
+                          check_connect, "pk.fields", "a JDBC sink without pk.fields")
     total = len(mutations) + 4
     print("lint_deploy self-test: %d passed, %d failed" % (total - failed, failed))
     return failed == 0
