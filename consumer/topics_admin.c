@@ -258,13 +258,16 @@ int ltv_topics_create(const ltv_conf_t *conf, const ltv_topics_opts_t *o) {
     int rc = 1;
     rd_kafka_conf_t *kc = rd_kafka_conf_new();
     rd_kafka_t *rk = NULL;
-    if (ltv_kafka_conf_apply(conf, 2, kc, err, sizeof(err))) {
+    /* A consumer handle with the consumer's properties: the stage's
+     * properties file names kafka.group.id, which a producer handle would
+     * warn about. An admin request needs no group membership. */
+    if (ltv_kafka_conf_apply(conf, 1, kc, err, sizeof(err))) {
         rd_kafka_conf_destroy(kc);
         fprintf(stderr, "ltvstream topics: %s\n", err);
         ltv_topics_plan_free(plan, n);
         return 2;
     }
-    rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, err, sizeof(err));
+    rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, err, sizeof(err));
     if (!rk) {
         rd_kafka_conf_destroy(kc);
         fprintf(stderr, "ltvstream topics: %s\n", err);
