@@ -22,4 +22,9 @@ int ltv_backfill_main(int argc, char **argv);
 /* `ltvstream customer ...` (consumer/inspect.c). */
 int ltv_customer_main(int argc, char **argv);
 
+/* `ltvstream healthcheck ...` (consumer/healthcheck.c), and the address it
+ * probes for a given metrics.bind. */
+int ltv_healthcheck_main(int argc, char **argv);
+const char *ltv_healthcheck_host(const char *bind);
+
 #endif

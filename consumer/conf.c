@@ -136,6 +136,17 @@ static const conf_prop_t props[] = {
     {"metrics.bind", T_STR, "0.0.0.0", O(metrics_bind), 0, 0, NULL,
      "Address the HTTP endpoint listens on (0.0.0.0 every IPv4 interface, :: IPv6, "
      "127.0.0.1 local only)."},
+    /* Together with redis.timeout.ms (a commit in flight at SIGTERM) these
+     * bound how long the stage takes to stop: a pod's
+     * terminationGracePeriodSeconds must exceed their sum, or the stage is
+     * SIGKILLed in the middle of its shutdown (tools/lint_deploy.sh checks
+     * the manifests against deploy/k8s's properties). */
+    {"shutdown.deliver.timeout.ms", T_INT, "10000", O(shutdown_deliver_ms), 0, 3600000, NULL,
+     "At SIGTERM, how long the stage keeps delivering the rows of committed batches (re-emitting "
+     "failed ones); rows left then stay queued in Redis for the next start."},
+    {"shutdown.leave.timeout.ms", T_INT, "5000", O(shutdown_leave_ms), 0, 3600000, NULL,
+     "At SIGTERM, how long the stage waits to leave the consumer group (with the brokers "
+     "unreachable it exits without leaving; the group drops it at session.timeout.ms)."},
     {"metrics.healthz.stall.ms", T_INT, "60000", O(metrics_stall_ms), 1000, INT64_MAX, NULL,
      "/healthz answers 503 once the run loop has made no progress for this long; keep it "
      "above redis.timeout.ms."},

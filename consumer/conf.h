@@ -88,6 +88,8 @@ typedef struct ltv_conf_s {
     int64_t metrics_port;     /* 0: no HTTP endpoint */
     char *metrics_bind;
     int64_t metrics_stall_ms; /* /healthz fails after this long without progress */
+    int64_t shutdown_deliver_ms; /* SIGTERM: delivering committed rows */
+    int64_t shutdown_leave_ms;   /* SIGTERM: leaving the consumer group */
 
     /* librdkafka pass-through */
     ltv_kprop_t *kprops;

@@ -5,6 +5,9 @@
  *   ltvstream broker  [-p partitions]                             embedded Kafka broker
  *   ltvstream gen     -b brokers [options]                        event generator
  *   ltvstream demo                                                everything, end to end
+ *   ltvstream healthcheck [-c file] [--ready]                     probe /healthz or /readyz
+ *   ltvstream topics create [-c file] [-b brokers] [options]      create the topics
+ *   ltvstream table [-c file] [-b brokers] [--last] <topic>       an output topic as a table
  *   ltvstream -X list                                             configuration keys
  */
 #include "cli.h"
@@ -17,6 +20,7 @@
 #include "outschema.h"
 #include "stage.h"
 #include "tools.h"
+#include "topics_admin.h"
 
 #include <malloc.h>
 #include <signal.h>
@@ -62,7 +66,13 @@ static void usage(FILE *fp) {
             "  customer print what a namespace holds for customers: [-c/-X ...] [--visitor] "
             "<id>...\n"
             "  demo     embedded broker + private Redis + generator + stage, prints the metrics\n"
-            "  schemas  print the Avro schemas of the output topics (-d <dir>: write <row>.avsc)\n\n"
+            "  schemas  print the Avro schemas of the output topics (-d <dir>: write <row>.avsc)\n"
+            "  topics   create the input, dead-letter and (compacted) output topics\n"
+            "           (ltvstream topics create --help)\n"
+            "  table    print an output topic as a table, newest version per key\n"
+            "           (ltvstream table -c <file> | -b <brokers> <topic>)\n"
+            "  healthcheck  GET the stage's /healthz (--ready: /readyz) with the same -c/-X;\n"
+            "           exit 0 on 200 (a container HEALTHCHECK without curl)\n\n"
             "  -X list  print every configuration key\n"
             "  --version\n",
             LTV_VERSION);
@@ -285,6 +295,12 @@ int main(int argc, char **argv) {
         return ltv_demo_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "schemas"))
         return cmd_schemas(argc - 1, argv + 1);
+    if (!strcmp(cmd, "table"))
+        return ltv_table_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "topics"))
+        return ltv_topics_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "healthcheck"))
+        return ltv_healthcheck_main(argc - 1, argv + 1);
     fprintf(stderr, "ltvstream: unknown command \"%s\"\n\n", cmd);
     usage(stderr);
     return 2;

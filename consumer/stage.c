@@ -381,13 +381,14 @@ int ltv_stage_run(ltv_stage_t *st, volatile sig_atomic_t *stop) {
 
     /* Shutdown: finish the batch, flush the producer, clear what was
      * delivered from the queue, leave the group. Rows whose delivery
-     * failed are emitted again and the producer flushed again, within 10 s
-     * in all: a single flush left them to the next start (the queue in
-     * Redis keeps them), so the topics could end without the rows of the
-     * last batches (tests/it_broker_faults.c). */
+     * failed are emitted again and the producer flushed again, within
+     * shutdown.deliver.timeout.ms (10 s) in all: a single flush left them
+     * to the next start (the queue in Redis keeps them), so the topics
+     * could end without the rows of the last batches
+     * (tests/it_broker_faults.c). */
     stage_flush(st, 0);
     stage_complete(st);
-    int64_t deadline = ltv_mono_us() + 10000000;
+    int64_t deadline = ltv_mono_us() + st->conf->shutdown_deliver_ms * 1000;
     for (;;) {
         int64_t left_ms = (deadline - ltv_mono_us()) / 1000;
         int flushed = ltv_emitter_flush(st->em, left_ms > 0 ? (int)left_ms : 0) == 0;
@@ -414,9 +415,10 @@ int ltv_stage_run(ltv_stage_t *st, volatile sig_atomic_t *stop) {
         }
         ltv_emitter_poll(st->em, 100); /* a produce refused at once: back off */
     }
-    /* Leave the group within 5 s. With the brokers unreachable the close
-     * would wait up to session.timeout.ms (45 s by default) on top of the
-     * rows' 10 s, past Kubernetes' 30 s grace period (measured by
+    /* Leave the group within shutdown.leave.timeout.ms (5 s). With the
+     * brokers unreachable the close would wait up to session.timeout.ms
+     * (45 s by default) on top of the rows' 10 s, past Kubernetes' 30 s
+     * grace period (measured by
      * tests/it_graceful_shutdown.c); Kafka's committed offsets only serve
      * lag monitoring, and the group drops a member that did not leave when
      * its session times out. */
@@ -427,7 +429,7 @@ int ltv_stage_run(ltv_stage_t *st, volatile sig_atomic_t *stop) {
         rd_kafka_error_destroy(cerr);
         st->close_abandoned = 1;
     } else {
-        int64_t close_deadline = ltv_mono_us() + 5000000;
+        int64_t close_deadline = ltv_mono_us() + st->conf->shutdown_leave_ms * 1000;
         while (!rd_kafka_consumer_closed(st->rk) && ltv_mono_us() < close_deadline) {
             /* The close's revocation comes as an event on this queue. */
             rd_kafka_event_t *ev = rd_kafka_queue_poll(closeq, 100);
@@ -438,8 +440,9 @@ int ltv_stage_run(ltv_stage_t *st, volatile sig_atomic_t *stop) {
                 rd_kafka_event_destroy(ev);
         }
         if (!rd_kafka_consumer_closed(st->rk)) {
-            ltv_warn("the consumer did not close within 5 s (brokers unreachable?); exiting "
-                     "without leaving the group");
+            ltv_warn("the consumer did not close within %lld ms (brokers unreachable?); "
+                     "exiting without leaving the group",
+                     (long long)st->conf->shutdown_leave_ms);
             st->close_abandoned = 1;
         }
     }

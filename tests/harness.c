@@ -3,6 +3,7 @@
 #include "gen.h"
 #include "encode.h"
 #include "customer.h"
+#include "http_get.h"
 #include "store.h"
 #include "util.h"
 
@@ -989,25 +990,12 @@ static int tcp_connect(int port, int timeout_s) {
 
 h_http_res_t h_http_get(int port, const char *path) {
     h_http_res_t r = {-1, NULL, NULL};
-    int fd = tcp_connect(port, 5);
-    if (fd < 0)
-        return r;
-    char req[256];
-    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
-    if (write(fd, req, (size_t)n) != n) {
-        close(fd);
-        return r;
-    }
     ltv_buf_t b;
     ltv_buf_init(&b);
-    char chunk[4096];
-    ssize_t got;
-    while ((got = read(fd, chunk, sizeof(chunk))) > 0)
-        ltv_buf_append(&b, chunk, (size_t)got);
-    close(fd);
-    ltv_buf_putc(&b, '\0');
-    const char *sep = strstr(b.p, "\r\n\r\n");
-    if (sep && sscanf(b.p, "HTTP/1.%*d %d", &r.status) == 1) {
+    char err[256];
+    r.status = ltv_http_get("127.0.0.1", port, path, 5000, &b, err, sizeof(err));
+    const char *sep = r.status >= 0 && b.p ? strstr(b.p, "\r\n\r\n") : NULL;
+    if (sep) {
         r.headers = ltv_strndup(b.p, (size_t)(sep - b.p));
         r.body = ltv_strdup(sep + 4);
     } else {

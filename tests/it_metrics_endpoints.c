@@ -13,11 +13,14 @@
  *   counted under reason="unknown_schema_id".
  *   redis-server stopped: /readyz 503 naming Redis, redis_up 0, while
  *   /healthz stays 200 (waiting for Redis is not being stuck); Redis back:
- *   /readyz 200 again. SIGTERM: exit 0.
+ *   /readyz 200 again. SIGTERM: exit 0. `ltvstream healthcheck` (the
+ *   container HEALTHCHECK) exits 0 or 1 with /healthz and /readyz, and 1
+ *   once the stage is gone.
  *
  * Every wait polls with a deadline; nothing sleeps to synchronise.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -33,6 +36,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "http_get.h"
 
 #define NS "obs"
 #define DEADLINE_S 60
@@ -43,6 +47,29 @@ static int port;
 
 static int http_status(const char *path, char **body) { return h_http_status(port, path, body); }
 static double sample(const char *text, const char *series) { return h_metric_sample(text, series); }
+
+/* `ltvstream healthcheck` against the stage, as a container HEALTHCHECK
+ * runs it: its exit status (0 on 200). flag: NULL or "--ready". */
+static int healthcheck(const char *flag) {
+    char portx[64];
+    snprintf(portx, sizeof(portx), "metrics.port=%d", port);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open("/dev/null", O_WRONLY);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execl(LTV_BINARY, LTV_BINARY, "healthcheck", "-X", portx, "-X", "metrics.bind=127.0.0.1",
+              flag, (char *)NULL);
+        _exit(127);
+    }
+    int st = 0;
+    if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st))
+        return -1;
+    return WEXITSTATUS(st);
+}
+
 
 /* Number of samples of a family (lines starting "name{"). */
 static int count_series(const char *text, const char *name, double *max) {
@@ -159,6 +186,9 @@ static void endpoints_follow_the_stage(void **state) {
      * few seconds on the embedded broker). */
     wait_status("/healthz", 200, "ok");
     wait_status("/readyz", 200, "redis up");
+    /* The container HEALTHCHECK's command agrees. */
+    assert_int_equal(healthcheck(NULL), 0);
+    assert_int_equal(healthcheck("--ready"), 0);
 
     ltv_event_t evs[] = {
         h_order("e1", "c1", "o1", "2025-01-10T10:00:00Z", 1200, "ads", NULL),
@@ -233,6 +263,8 @@ static void endpoints_follow_the_stage(void **state) {
     ltv_redis_kill(H->redis, SIGTERM);
     wait_status("/readyz", 503, "redis unreachable");
     assert_int_equal(http_status("/healthz", NULL), 200);
+    assert_int_equal(healthcheck("--ready"), 1);
+    assert_int_equal(healthcheck(NULL), 0);
     m = wait_sample("ltvstream_redis_up", 0);
     free(m);
     /* Failed reconnection attempts count (the first failure may have been
@@ -259,6 +291,8 @@ static void endpoints_follow_the_stage(void **state) {
     int rc = h_stage_wait(stage, 30000);
     stage = -1;
     assert_int_equal(rc, 0);
+    /* Nothing listens any more: unhealthy, not hanging. */
+    assert_int_equal(healthcheck(NULL), 1);
 }
 
 int main(void) {
