@@ -38,23 +38,28 @@ before=$(info used_memory)
   -X log.level=3 -X run.stats.file="$dir/stats.json"
 
 after=$(info used_memory)
-count() { redis-cli -p "$port" --scan --pattern "$1" | wc -l; }
-nc=$(count 'ltv:c:*'); nv=$(count 'ltv:v:*'); nr=$(count 'ltv:row:*'); keys=$(redis-cli -p "$port" dbsize)
-# Sampled per-key sizes (MEMORY USAGE: the key's own allocation).
-avg() {
-  redis-cli -p "$port" --scan --pattern "$1" | head -2000 \
-    | while read -r k; do redis-cli -p "$port" memory usage "$k"; done \
-    | awk '{ s += $1; n++ } END { printf "%.0f", n ? s / n : 0 }'
+# Customers live as fields of 256 bucket hashes (ltv:cs:<n>): "c:<id>" a
+# customer, "v:<id>" an anonymous visitor.
+fields() { for b in $(seq 0 255); do redis-cli -p "$port" hkeys "ltv:cs:$b"; done; }
+nc=$(fields | grep -c '^c:' || true); nv=$(fields | grep -c '^v:' || true)
+nr=$(redis-cli -p "$port" --scan --pattern 'ltv:row:*' | wc -l); keys=$(redis-cli -p "$port" dbsize)
+# Sizes of the stored values themselves (bytes of the compact encoding).
+vlen() {
+  for b in $(seq 0 7); do
+    redis-cli -p "$port" hkeys "ltv:cs:$b" | grep "^$1" | head -250 \
+      | while read -r f; do redis-cli -p "$port" hstrlen "ltv:cs:$b" "$f"; done
+  done | awk '{ s += $1; n++ } END { printf "%.0f", n ? s / n : 0 }'
 }
-python3 - "$before" "$after" "$nc" "$nv" "$nr" "$keys" "$(avg 'ltv:c:*')" "$(avg 'ltv:v:*')" \
+python3 - "$before" "$after" "$nc" "$nv" "$nr" "$keys" "$(vlen c:)" "$(vlen v:)" \
   "$(cat "$dir/stats.json")" <<'PY'
 import json, sys
 before, after, nc, nv, nr, keys, cavg, vavg = map(int, sys.argv[1:9])
 st = json.loads(sys.argv[9])
 d = after - before
 print("events consumed %d (applied %d)" % (st["consumed"], st["applied"]))
-print("keys %d: %d customers (ltv:c), %d anonymous visitors (ltv:v), %d rows" % (keys, nc, nv, nr))
+print("keys %d: %d customers and %d anonymous visitors (fields of ltv:cs:*), %d rows"
+      % (keys, nc, nv, nr))
 print("used_memory %.1f MiB -> %.1f MiB: +%.1f MiB" % (before / 2**20, after / 2**20, d / 2**20))
-print("per customer (growth / customers): %.0f bytes" % (d / nc))
-print("MEMORY USAGE sampled: customer hash %d bytes, visitor hash %d bytes" % (cavg, vavg))
+print("per customer or visitor (growth / entries): %.0f bytes" % (d / (nc + nv)))
+print("stored value, average (HSTRLEN, sampled): customer %d bytes, visitor %d bytes" % (cavg, vavg))
 PY
