@@ -304,6 +304,14 @@ static int field_is(const redisReply *f, const char *name) {
     return f->len == l && !memcmp(f->str, name, l);
 }
 
+/* A recorded watermark: "" is none (INT64_MIN). */
+static int64_t parse_wm(const redisReply *v) {
+    int64_t x;
+    if (v->type != REDIS_REPLY_STRING || parse_i64(v->str, v->len, &x))
+        return INT64_MIN;
+    return x;
+}
+
 static ltv_customer_t *parse_customer(ltv_store_t *st, ltv_entity_t kind, const char *id,
                                       size_t idlen, const redisReply *r) {
     if (r->type != REDIS_REPLY_ARRAY || r->elements == 0)
@@ -346,6 +354,9 @@ static ltv_customer_t *parse_customer(ltv_store_t *st, ltv_entity_t kind, const 
         } else if (field_is(f, "rfm_version")) {
             if (!parse_i64(v->str, v->len, &x))
                 c->rfm_version = x;
+        } else if (field_is(f, "rfm_wm")) {
+            c->rfm_wm = parse_wm(v);
+            c->has_rfm_wm = 1;
         } else if (field_is(f, "segment")) {
             const ltv_rfm_conf_t *rc = ltv_aggs_rfm(st->aggs);
             c->rfm_seg = -1;
@@ -367,6 +378,8 @@ static ltv_customer_t *parse_customer(ltv_store_t *st, ltv_entity_t kind, const 
 static int parse_row(ltv_row_t *row, const redisReply *r) {
     memset(row->v, 0, sizeof(row->v));
     row->version = 0;
+    row->wm = INT64_MIN;
+    row->has_wm = 0;
     if (r->type != REDIS_REPLY_ARRAY)
         return -1;
     const ltv_agg_t *a = row->id.agg;
@@ -376,6 +389,11 @@ static int parse_row(ltv_row_t *row, const redisReply *r) {
             continue;
         if (field_is(f, "version")) {
             row->version = reply_i64(v);
+            continue;
+        }
+        if (field_is(f, "wm")) {
+            row->wm = parse_wm(v);
+            row->has_wm = 1;
             continue;
         }
         for (int k = 0; k < a->nfields; k++) {
@@ -683,6 +701,12 @@ static void add_customer_write(ltv_store_t *st, ltv_customer_t *c, ltv_buf_t *sc
     FI(LTV_D_RFM, "f", c->rfm_f);
     FI(LTV_D_RFM, "m", c->rfm_m);
     FI(LTV_D_RFM, "rfm_version", c->rfm_version);
+    /* Rendered with it (stage_emit_customer); "" for none, as on rows. */
+    if ((d & LTV_D_RFM) && c->rfm_wm != INT64_MIN) {
+        FI(LTV_D_RFM, "rfm_wm", c->rfm_wm);
+    } else {
+        FS(LTV_D_RFM, "rfm_wm", "");
+    }
     const char *segname = c->rfm_seg >= 0 ? ltv_aggs_rfm(st->aggs)->names[c->rfm_seg] : "";
     FS(LTV_D_RFM, "segment", segname);
 #undef FI
@@ -733,9 +757,6 @@ static void add_customer_write(ltv_store_t *st, ltv_customer_t *c, ltv_buf_t *sc
     }
 }
 
-/* Pops the rows whose finality milestone the watermark has reached, bumps
- * their version, queues them for emission and returns them with their
- * values. Atomic, so concurrent instances never both finalize a row. */
 /* Raises the shared watermark to ours if ours is higher (never lowers it;
  * an instance whose own clock is not known yet passes "" and takes the
  * shared one, so its rows never show less than another instance's did),
@@ -744,17 +765,35 @@ static void add_customer_write(ltv_store_t *st, ltv_customer_t *c, ltv_buf_t *sc
  * {watermark, row id, fields, row id, fields ...}. Every row a commit emits
  * is rendered with this one watermark: transactions run one at a time, so
  * a row's later versions never show an earlier watermark, whichever
- * instance wrote them. */
+ * instance wrote them. Atomic, so concurrent instances never both finalize
+ * a row.
+ *
+ * It also records that watermark in field `wm` of every row the commit
+ * emits (ARGV[5..]: the rows read back; the rfm script's rows, listed under
+ * "<token>/r" in the emission queue; the rows finalized here), "" when
+ * there is none: a row's values, version and the watermark it was emitted
+ * with are then one transaction's, so a re-emission (a restart, `ltvstream
+ * reemit`) renders exactly the record the live stage emitted. A row without
+ * `wm` has not been emitted yet (withheld until the clock reaches it). */
 static const char finalize_script[] =
-    "local wm = tonumber(ARGV[1])\n"
-    "local cur = tonumber(redis.call('HGET', KEYS[3], 'watermark'))\n"
+    "local wms = ARGV[1]\n"
+    "local wm = tonumber(wms)\n"
+    "local curs = redis.call('HGET', KEYS[3], 'watermark')\n"
+    "local cur = tonumber(curs)\n"
     "if not wm then\n"
-    "  if not cur then return {} end\n"
-    "  wm = cur\n"
-    "elseif cur and cur > wm then wm = cur\n"
-    "else redis.call('HSET', KEYS[3], 'watermark', ARGV[1]) end\n"
+    "  wm, wms = cur, curs or ''\n"
+    "elseif cur and cur > wm then wm, wms = cur, curs\n"
+    "else redis.call('HSET', KEYS[3], 'watermark', wms) end\n"
+    "for i = 5, #ARGV do redis.call('HSET', ARGV[3] .. ARGV[i], 'wm', wms) end\n"
+    "local rrows = redis.call('HGET', KEYS[2], ARGV[4] .. '/r')\n"
+    "if rrows then\n"
+    "  for rid in string.gmatch(rrows, '[^\\n]+') do\n"
+    "    redis.call('HSET', ARGV[3] .. rid, 'wm', wms)\n"
+    "  end\n"
+    "end\n"
+    "if not wm then return {} end\n"
     "local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', wm, 'LIMIT', 0, ARGV[2])\n"
-    "local out, rids = {tostring(wm)}, {}\n"
+    "local out, rids = {wms}, {}\n"
     "local seen = {}\n"
     "for _, m in ipairs(due) do\n"
     "  redis.call('ZREM', KEYS[1], m)\n"
@@ -764,6 +803,7 @@ static const char finalize_script[] =
     "    local k = ARGV[3] .. rid\n"
     "    if redis.call('EXISTS', k) == 1 then\n"
     "      redis.call('HINCRBY', k, 'version', 1)\n"
+    "      redis.call('HSET', k, 'wm', wms)\n"
     "      rids[#rids + 1] = rid\n"
     "      out[#out + 1] = rid\n"
     "      out[#out + 1] = redis.call('HGETALL', k)\n"
@@ -994,11 +1034,14 @@ ltv_store_res_t ltv_store_commit_send(ltv_store_t *st, const ltv_commit_t *c, ch
         ltv_buf_append(&st->out, withheld.p, withheld.n);
     }
     ltv_buf_free(&withheld);
+    ltv_buf_t shown; /* the rows read back, as finalize script arguments */
+    ltv_buf_init(&shown);
     for (int i = 0; i < nrows; i++) {
         ltv_rowid_format(&rows[i].id, &scratch);
         if (emembers.n)
             ltv_buf_putc(&emembers, '\n');
         ltv_buf_append(&emembers, scratch.p, scratch.n);
+        resp_arg(&shown, scratch.p, scratch.n);
     }
     if (emembers.n) {
         emitq_key(st, &st->key);
@@ -1097,7 +1140,7 @@ ltv_store_res_t ltv_store_commit_send(ltv_store_t *st, const ltv_commit_t *c, ch
     }
     ltv_buf_free(&rfmargs);
     static const char *const fkeys[] = {"finalq", "emitq", "clock"};
-    resp_eval(st, finalize_script, fkeys, 3, 4);
+    resp_eval(st, finalize_script, fkeys, 3, 4 + nrows);
     if (c->watermark != INT64_MIN)
         resp_argi(&st->out, c->watermark);
     else
@@ -1106,6 +1149,8 @@ ltv_store_res_t ltv_store_commit_send(ltv_store_t *st, const ltv_commit_t *c, ch
     ns_key(st, "row:", &st->key);
     resp_arg(&st->out, st->key.p, st->key.n);
     resp_args(&st->out, c->token);
+    ltv_buf_append(&st->out, shown.p, shown.n);
+    ltv_buf_free(&shown);
     int finalize_at = st->ncmd - 2;
     resp_cmd(st, 1);
     resp_args(&st->out, "EXEC");

@@ -531,6 +531,9 @@ char *h_dump_ns(h_env_t *h, const char *ns) {
                 if ((!strcmp(f, "version") && !strncmp(key + nslen, ":row:", 5)) ||
                     !strcmp(f, "rfm_version"))
                     continue; /* count emissions, which differ with batching */
+                if ((!strcmp(f, "wm") && !strncmp(key + nslen, ":row:", 5)) ||
+                    !strcmp(f, "rfm_wm"))
+                    continue; /* the clock at the last emission: batching again */
                 /* A counter that went +1 and -1 in different batches is
                  * stored as 0; one that did so within a batch was never
                  * written. Both mean zero. */
