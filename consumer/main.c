@@ -4,6 +4,9 @@
  *   ltvstream run     [-c file] [-X key=value]... [-b brokers]   the stage
  *   ltvstream broker  [-p partitions]                             embedded Kafka broker
  *   ltvstream gen     -b brokers [options]                        event generator
+ *   ltvstream backfill --namespace NS [options]                   rebuild a namespace
+ *   ltvstream reemit [--namespace NS] [options]                   publish its rows again
+ *   ltvstream ns list | drop --namespace NS [options]             namespaces in Redis
  *   ltvstream demo                                                everything, end to end
  *   ltvstream -X list                                             configuration keys
  */
@@ -58,6 +61,9 @@ static void usage(FILE *fp) {
             "  gen      produce synthetic events (ltvstream gen --help)\n"
             "  backfill rebuild a namespace from the input topics between two times, then stop\n"
             "           (ltvstream backfill --help)\n"
+            "  reemit   publish the current rows of a namespace again, from Redis, e.g. to\n"
+            "           rebuild an output topic (ltvstream reemit --help)\n"
+            "  ns       list the namespaces in Redis, or drop one (ltvstream ns --help)\n"
             "  demo     embedded broker + private Redis + generator + stage, prints the metrics\n"
             "  schemas  print the Avro schemas of the output topics (-d <dir>: write <row>.avsc)\n\n"
             "  -X list  print every configuration key\n"
@@ -261,6 +267,8 @@ int main(int argc, char **argv) {
         return cmd_run(argc - 1, argv + 1);
     if (!strcmp(cmd, "backfill"))
         return ltv_backfill_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "reemit"))
+        return ltv_reemit_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "broker"))
         return ltv_broker_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "gen"))
