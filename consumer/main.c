@@ -269,6 +269,8 @@ int main(int argc, char **argv) {
         return ltv_backfill_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "reemit"))
         return ltv_reemit_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "ns"))
+        return ltv_ns_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "broker"))
         return ltv_broker_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "gen"))

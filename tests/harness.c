@@ -266,6 +266,13 @@ pid_t h_cmd_start(h_env_t *h, const char *const *cmd, const char *ns, const char
             dup2(fd, 2);
             close(fd);
         }
+        /* Not the test's terminal: a command that would prompt there
+         * (ns drop) must behave as it does in a script. */
+        fd = open("/dev/null", O_RDONLY);
+        if (fd >= 0) {
+            dup2(fd, 0);
+            close(fd);
+        }
         execv(LTV_BINARY, (char *const *)argv);
         _exit(127);
     }
