@@ -339,7 +339,8 @@ static void summary(const reemit_t *re, int ok, double secs) {
     for (int i = 0; i < re->nper; i++) {
         printf("  %-32s %8lld rows", re->per[i].topic, (long long)re->per[i].rows);
         if (re->per[i].tombstones)
-            printf(", %lld tombstones", (long long)re->per[i].tombstones);
+            printf(", %lld tombstone%s", (long long)re->per[i].tombstones,
+                   re->per[i].tombstones == 1 ? "" : "s");
         putchar('\n');
     }
     if (re->withheld)
