@@ -85,8 +85,8 @@ typedef struct bf_opts_s {
     int progress;
 } bf_opts_t;
 
-/* Splits our long options from the -c/-X/-b ones the stage parses. */
-static int bf_args(int argc, char **argv, bf_opts_t *o, char **rest, int *nrest) {
+/* Our long options, then the -c/-X/-b ones the stage parses. */
+static int bf_args(int argc, char **argv, bf_opts_t *o, ltv_conf_t *conf) {
     const ltv_cli_opt_t opts[] = {{"--namespace", &o->ns, NULL, 0},
                                   {"--from", &o->from, NULL, 0},
                                   {"--to", &o->to, NULL, 0},
@@ -94,7 +94,7 @@ static int bf_args(int argc, char **argv, bf_opts_t *o, char **rest, int *nrest)
                                   {"--group", &o->group, NULL, 0},
                                   {"--no-progress", NULL, &o->progress, 0},
                                   {NULL, NULL, NULL, 0}};
-    int rc = ltv_cli_split("backfill", argc, argv, opts, bf_usage, rest, nrest);
+    int rc = ltv_cli_parse("backfill", argc, argv, opts, bf_usage, conf);
     if (rc)
         return rc;
     if (!o->ns || !*o->ns) {
@@ -145,12 +145,8 @@ static int bf_configure(ltv_conf_t *conf, const bf_opts_t *o) {
 
 int ltv_backfill_main(int argc, char **argv) {
     bf_opts_t o = {.progress = 1};
-    char **rest = ltv_calloc((size_t)argc + 1, sizeof(char *));
-    int nrest, rc = bf_args(argc, argv, &o, rest, &nrest);
     ltv_conf_t *conf = ltv_conf_new();
-    if (!rc)
-        rc = ltv_cli_parse_conf(nrest, rest, conf);
-    free(rest);
+    int rc = bf_args(argc, argv, &o, conf);
     if (!rc)
         rc = bf_configure(conf, &o);
     if (rc) {

@@ -3,13 +3,14 @@
  * options next to the stage's -c/-X/-b (backfill, reemit, ns).
  */
 #include "cli.h"
+#include "util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-int ltv_cli_split(const char *cmd, int argc, char **argv, const ltv_cli_opt_t *opts,
-                  void (*usage)(FILE *), char **rest, int *nrest) {
+static int split(const char *cmd, int argc, char **argv, const ltv_cli_opt_t *opts,
+                 void (*usage)(FILE *), char **rest, int *nrest) {
     *nrest = 0;
     rest[(*nrest)++] = argv[0];
     for (int i = 1; i < argc; i++) {
@@ -36,6 +37,28 @@ int ltv_cli_split(const char *cmd, int argc, char **argv, const ltv_cli_opt_t *o
         }
     }
     rest[*nrest] = NULL;
+    return 0;
+}
+
+int ltv_cli_parse(const char *cmd, int argc, char **argv, const ltv_cli_opt_t *opts,
+                  void (*usage)(FILE *), ltv_conf_t *conf) {
+    char **rest = ltv_calloc((size_t)argc + 1, sizeof(char *));
+    int nrest, rc = split(cmd, argc, argv, opts, usage, rest, &nrest);
+    if (!rc)
+        rc = ltv_cli_parse_conf(nrest, rest, conf);
+    free(rest);
+    return rc;
+}
+
+int ltv_cli_int(const char *cmd, const char *opt, const char *val, long long lo, long long hi,
+                long long dflt, long long *out) {
+    char *end;
+    *out = val ? strtoll(val, &end, 10) : dflt;
+    if (val && (end == val || *end || *out < lo || *out > hi)) {
+        fprintf(stderr, "ltvstream %s: %s takes an integer from %lld to %lld\n", cmd, opt, lo,
+                hi);
+        return 2;
+    }
     return 0;
 }
 

@@ -26,12 +26,17 @@ typedef struct ltv_cli_opt_s {
     int set;
 } ltv_cli_opt_t;
 
-/* Splits argv (argv[0] the subcommand) into the options of `opts` and the
- * rest, which keeps argv[0] first and is NULL-terminated (room for argc + 1)
- * for ltv_cli_parse_conf. --help/-h prints usage and exits. Returns 0, or 2
- * after printing the error. */
-int ltv_cli_split(const char *cmd, int argc, char **argv, const ltv_cli_opt_t *opts,
-                  void (*usage)(FILE *), char **rest, int *nrest);
+/* Parses a subcommand's arguments (argv[0] the subcommand): the options of
+ * `opts`, then -c/-X/-b and nothing else into conf (ltv_cli_parse_conf).
+ * --help/-h prints usage and exits. Returns 0, or 2 after printing the
+ * error. */
+int ltv_cli_parse(const char *cmd, int argc, char **argv, const ltv_cli_opt_t *opts,
+                  void (*usage)(FILE *), ltv_conf_t *conf);
+
+/* The integer value of option opt (dflt when val is NULL) into *out, which
+ * must lie in [lo, hi]: 0, or 2 after printing the error. */
+int ltv_cli_int(const char *cmd, const char *opt, const char *val, long long lo, long long hi,
+                long long dflt, long long *out);
 
 /* ltv_conf_set, printing the error as `ltvstream <cmd>: ...`: 0 or 2. */
 int ltv_cli_set(const char *cmd, ltv_conf_t *conf, const char *key, const char *val);

@@ -491,21 +491,13 @@ int ltv_ns_main(int argc, char **argv) {
                                   {"--force", NULL, &force, 1},
                                   {NULL, NULL, NULL, 0}};
     const ltv_cli_opt_t none[] = {{NULL, NULL, NULL, 0}};
-    char **rest = ltv_calloc((size_t)argc + 1, sizeof(char *));
-    int nrest, rc = ltv_cli_split("ns", argc - 1, argv + 1, drop ? opts : none, ns_usage, rest,
-                                  &nrest);
     ltv_conf_t *conf = ltv_conf_new();
+    long long idle_s = 0;
+    int rc = ltv_cli_parse("ns", argc - 1, argv + 1, drop ? opts : none, ns_usage, conf);
     if (!rc)
-        rc = ltv_cli_parse_conf(nrest, rest, conf);
-    free(rest);
-    char *end = NULL;
-    long long idle_s = min_idle ? strtoll(min_idle, &end, 10) : 600;
+        rc = ltv_cli_int("ns drop", "--min-idle", min_idle, 0, INT64_MAX / 1000, 600, &idle_s);
     if (!rc && drop && (!name || !*name)) {
         fprintf(stderr, "ltvstream ns drop: --namespace is required\n");
-        rc = 2;
-    }
-    if (!rc && min_idle && (*end || idle_s < 0)) {
-        fprintf(stderr, "ltvstream ns drop: --min-idle takes seconds\n");
         rc = 2;
     }
     if (rc) {

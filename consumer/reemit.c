@@ -370,22 +370,15 @@ int ltv_reemit_main(int argc, char **argv) {
                                   {"--passes", &passes, NULL, 0},
                                   {"--no-progress", NULL, &show, 0},
                                   {NULL, NULL, NULL, 0}};
-    char **rest = ltv_calloc((size_t)argc + 1, sizeof(char *));
-    int nrest, rc = ltv_cli_split("reemit", argc, argv, opts, re_usage, rest, &nrest);
     ltv_conf_t *conf = ltv_conf_new();
-    if (!rc)
-        rc = ltv_cli_parse_conf(nrest, rest, conf);
-    free(rest);
+    long long npasses = 0;
+    int rc = ltv_cli_parse("reemit", argc, argv, opts, re_usage, conf);
     if (!rc && ns)
         rc = ltv_cli_set("reemit", conf, "namespace", ns);
     if (!rc)
         rc = ltv_cli_output_prefix("reemit", conf, prefix);
-    char *end = NULL;
-    long npasses = passes ? strtol(passes, &end, 10) : 5;
-    if (!rc && passes && (*end || npasses < 1 || npasses > 100)) {
-        fprintf(stderr, "ltvstream reemit: --passes takes 1 to 100\n");
-        rc = 2;
-    }
+    if (!rc)
+        rc = ltv_cli_int("reemit", "--passes", passes, 1, 100, 5, &npasses);
     if (rc) {
         ltv_conf_destroy(conf);
         return rc;
