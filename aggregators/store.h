@@ -37,6 +37,9 @@
  *   ltv:meta                    hash: layout version; marks the namespace
  *                               as existing (written on connect)
  *
+ * ltv_store_key_kind knows each of these forms (`ltvstream ns` attributes
+ * and drops keys by it): a new kind of key goes there too.
+ *
  * Rows also hold `wm`, the watermark their current version was emitted
  * with ("" none; absent while withheld), and customers `rfm_wm`, the same
  * for their customer_rfm row: a re-emission renders the same record.
