@@ -104,6 +104,11 @@ typedef struct ltv_customer_s {
     int8_t rfm_r, rfm_f, rfm_m;
     int16_t rfm_seg;
     int64_t rfm_version;
+    /* The watermark that version of the row was rendered with (INT64_MIN:
+     * none), stored with it so a re-emission is the same record; has_rfm_wm
+     * 0 when none is stored (state written before it was). */
+    int64_t rfm_wm;
+    uint8_t has_rfm_wm;
     int32_t partition; /* input partition number that owns the customer */
 
     uint32_t dirty;

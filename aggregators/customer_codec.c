@@ -19,12 +19,14 @@
  * length + 1):
  *
  *   format(=1) visits first_visit_ts last_visit_ts
- *   r f m rfm_version segment-name
+ *   r f m rfm_version rfm_wm segment-name
  *   nvdays day0 (day_i - day_i-1)...    ascending, so deltas are small
  *   nrecent hash...                     newest first
  *   norders { order_id ts amount refunded flags channel? campaign? refund_ids? }...
  *
- * flags: bit 0 the order event was seen, bit 1 cancelled.
+ * flags: bit 0 the order event was seen, bit 1 cancelled. rfm_wm is the
+ * watermark the customer's current ltv.customer_rfm row was rendered with
+ * (INT64_MIN: none), so a re-emission repeats the record exactly.
  */
 #include "customer.h"
 
@@ -73,6 +75,7 @@ void ltv_customer_encode(const ltv_customer_t *c, const char *segname, ltv_buf_t
     put_i(out, c->rfm_f);
     put_i(out, c->rfm_m);
     put_i(out, c->rfm_version);
+    put_i(out, c->rfm_wm);
     put_s(out, segname ? segname : "", segname ? strlen(segname) : 0);
     put_u(out, (uint64_t)c->nvdays);
     int32_t prev = 0;
@@ -172,6 +175,8 @@ ltv_customer_t *ltv_customer_decode(ltv_entity_t kind, const char *id, size_t id
     c->rfm_f = (int8_t)get_i(&r);
     c->rfm_m = (int8_t)get_i(&r);
     c->rfm_version = get_i(&r);
+    c->rfm_wm = get_i(&r);
+    c->has_rfm_wm = 1;
     uint64_t sl = get_u(&r);
     *seg = get_bytes(&r, sl);
     *seglen = *seg ? (size_t)sl : 0;
@@ -262,6 +267,8 @@ void ltv_customer_view(const ltv_customer_t *c, const char *segname,
         VI("f", c->rfm_f);
         VI("m", c->rfm_m);
         VI("rfm_version", c->rfm_version);
+        if (c->rfm_wm != INT64_MIN)
+            VI("rfm_wm", c->rfm_wm);
         VS("segment", segname);
     }
 #undef VI

@@ -29,6 +29,7 @@ struct ltv_store_s {
      * after group, l_grp the size of each of the l_ngrp groups. */
     int *l_idx, *l_grp, l_ngrp, l_cap;
     ltv_buf_t field;
+    int existing_only; /* connect fails instead of creating the namespace */
 };
 
 /* ---- RESP building ---------------------------------------------------------
@@ -243,57 +244,113 @@ static ltv_store_res_t drain(ltv_store_t *st, int n, char *errstr, size_t sz) {
     return res;
 }
 
-ltv_store_res_t ltv_store_connect(ltv_store_t *st, char *errstr, size_t errstr_size) {
-    if (st->rc)
-        return LTV_STORE_OK;
-    struct timeval tv = {(time_t)(st->conf->redis_timeout_ms / 1000),
-                         (suseconds_t)(st->conf->redis_timeout_ms % 1000) * 1000};
-    const char *host = st->conf->redis_host;
+redisContext *ltv_redis_open(const ltv_conf_t *conf, char *errstr, size_t errstr_size) {
+    struct timeval tv = {(time_t)(conf->redis_timeout_ms / 1000),
+                         (suseconds_t)(conf->redis_timeout_ms % 1000) * 1000};
+    const char *host = conf->redis_host;
     redisContext *rc = host[0] == '/' ? redisConnectUnixWithTimeout(host, tv)
-                                      : redisConnectWithTimeout(host, (int)st->conf->redis_port, tv);
+                                      : redisConnectWithTimeout(host, (int)conf->redis_port, tv);
     if (!rc || rc->err) {
-        snprintf(errstr, errstr_size, "redis connect %s:%d: %s", host, (int)st->conf->redis_port,
+        snprintf(errstr, errstr_size, "redis connect %s:%d: %s", host, (int)conf->redis_port,
                  rc ? rc->errstr : "cannot allocate context");
-        if (rc)
-            redisFree(rc);
-        return LTV_STORE_ERR;
+        goto err;
     }
     redisSetTimeout(rc, tv);
     redisEnableKeepAlive(rc);
-    st->rc = rc;
+    if (conf->redis_password[0])
+        redisAppendCommand(rc, "AUTH %s", conf->redis_password);
+    redisAppendCommand(rc, "SELECT %lld", (long long)conf->redis_db);
+    for (int i = conf->redis_password[0] ? 2 : 1; i > 0; i--) {
+        void *p = NULL;
+        if (redisGetReply(rc, &p) != REDIS_OK || !p) {
+            snprintf(errstr, errstr_size, "redis %s:%d: %s", host, (int)conf->redis_port,
+                     rc->errstr[0] ? rc->errstr : "connection lost");
+            goto err;
+        }
+        redisReply *r = p;
+        int bad = r->type == REDIS_REPLY_ERROR;
+        if (bad)
+            snprintf(errstr, errstr_size, "redis %s:%d: %s", host, (int)conf->redis_port, r->str);
+        freeReplyObject(r);
+        if (bad)
+            goto err;
+    }
+    return rc;
+
+err:
+    if (rc)
+        redisFree(rc);
+    return NULL;
+}
+
+void ltv_store_client_name(const char *ns, ltv_buf_t *out) {
+    /* Redis takes names of the characters '!' to '~' only; others (and
+     * '%') are written %XX, so every namespace has one name. */
+    ltv_buf_reset(out);
+    ltv_buf_puts(out, "ltvstream:");
+    for (const unsigned char *p = (const unsigned char *)ns; *p; p++) {
+        if (*p < '!' || *p > '~' || *p == '%')
+            ltv_buf_printf(out, "%%%02X", *p);
+        else
+            ltv_buf_putc(out, (char)*p);
+    }
+}
+
+void ltv_store_require_existing(ltv_store_t *st) { st->existing_only = 1; }
+
+ltv_store_res_t ltv_store_connect(ltv_store_t *st, char *errstr, size_t errstr_size) {
+    if (st->rc)
+        return LTV_STORE_OK;
+    st->rc = ltv_redis_open(st->conf, errstr, errstr_size);
+    if (!st->rc)
+        return LTV_STORE_ERR;
 
     pipeline_begin(st);
-    if (st->conf->redis_password[0]) {
-        resp_cmd(st, 2);
-        resp_args(&st->out, "AUTH");
-        resp_args(&st->out, st->conf->redis_password);
-    }
-    resp_cmd(st, 2);
-    resp_args(&st->out, "SELECT");
-    resp_argi(&st->out, st->conf->redis_db);
+    /* The connection carries the namespace's name, so `ltvstream ns drop`
+     * can see that a stage is connected to it (CLIENT LIST). */
+    ltv_store_client_name(st->ns, &st->tmp);
+    resp_cmd(st, 3);
+    resp_args(&st->out, "CLIENT");
+    resp_args(&st->out, "SETNAME");
+    resp_arg(&st->out, st->tmp.p, st->tmp.n);
     /* The namespace's layout marker: written once, checked on every
-     * connect, so a stage never mixes its state with another layout. */
+     * connect, so a stage never mixes its state with another layout. It
+     * also marks the namespace as existing (`ltvstream ns list`); tools
+     * that only read a namespace do not create it. */
     ltv_buf_reset(&st->key);
     ltv_buf_printf(&st->key, "%s:meta", st->ns);
-    resp_cmd(st, 4);
-    resp_args(&st->out, "HSETNX");
-    resp_arg(&st->out, st->key.p, st->key.n);
-    resp_args(&st->out, "layout");
-    resp_args(&st->out, LAYOUT_VERSION);
+    if (!st->existing_only) {
+        resp_cmd(st, 4);
+        resp_args(&st->out, "HSETNX");
+        resp_arg(&st->out, st->key.p, st->key.n);
+        resp_args(&st->out, "layout");
+        resp_args(&st->out, LAYOUT_VERSION);
+    }
     resp_cmd(st, 3);
     resp_args(&st->out, "HGET");
     resp_arg(&st->out, st->key.p, st->key.n);
     resp_args(&st->out, "layout");
     int n = st->ncmd;
-    if (pipeline_send(st, errstr, errstr_size) || drain(st, n - 1, errstr, errstr_size)) {
-        ltv_store_disconnect(st);
+    if (pipeline_send(st, errstr, errstr_size))
         return LTV_STORE_ERR;
-    }
+    /* A server that refuses client names (CLIENT renamed away) is still a
+     * good one: only `ns drop` loses a way to see us. */
     redisReply *r;
     if (get_reply(st, &r, errstr, errstr_size))
         return LTV_STORE_ERR;
+    if (r->type == REDIS_REPLY_ERROR)
+        ltv_dbg("redis CLIENT SETNAME: %s", r->str);
+    freeReplyObject(r);
+    if (drain(st, n - 2, errstr, errstr_size)) {
+        ltv_store_disconnect(st);
+        return LTV_STORE_ERR;
+    }
+    if (get_reply(st, &r, errstr, errstr_size))
+        return LTV_STORE_ERR;
     int ok = r->type == REDIS_REPLY_STRING && !strcmp(r->str, LAYOUT_VERSION);
-    if (!ok)
+    if (!ok && r->type == REDIS_REPLY_NIL)
+        snprintf(errstr, errstr_size, "namespace %s does not exist (no %s)", st->ns, st->key.p);
+    else if (!ok)
         snprintf(errstr, errstr_size, "namespace %s has state layout %s, this build uses %s",
                  st->ns, r->type == REDIS_REPLY_STRING ? r->str : "?", LAYOUT_VERSION);
     freeReplyObject(r);
@@ -348,6 +405,14 @@ static int field_is(const redisReply *f, const char *name) {
     return f->len == l && !memcmp(f->str, name, l);
 }
 
+/* A recorded watermark: "" is none (INT64_MIN). */
+static int64_t parse_wm(const redisReply *v) {
+    int64_t x;
+    if (v->type != REDIS_REPLY_STRING || parse_i64(v->str, v->len, &x))
+        return INT64_MIN;
+    return x;
+}
+
 static ltv_customer_t *parse_customer(ltv_store_t *st, ltv_entity_t kind, const char *id,
                                       size_t idlen, const char *v, size_t vlen) {
     const char *seg;
@@ -365,6 +430,8 @@ static ltv_customer_t *parse_customer(ltv_store_t *st, ltv_entity_t kind, const 
 static int parse_row(ltv_row_t *row, const redisReply *r) {
     memset(row->v, 0, sizeof(row->v));
     row->version = 0;
+    row->wm = INT64_MIN;
+    row->has_wm = 0;
     if (r->type != REDIS_REPLY_ARRAY)
         return -1;
     const ltv_agg_t *a = row->id.agg;
@@ -374,6 +441,11 @@ static int parse_row(ltv_row_t *row, const redisReply *r) {
             continue;
         if (field_is(f, "version")) {
             row->version = reply_i64(v);
+            continue;
+        }
+        if (field_is(f, "wm")) {
+            row->wm = parse_wm(v);
+            row->has_wm = 1;
             continue;
         }
         for (int k = 0; k < a->nfields; k++) {
@@ -749,9 +821,6 @@ static void add_customer_writes(ltv_store_t *st, const ltv_commit_t *c, ltv_buf_
     free(zs);
 }
 
-/* Pops the rows whose finality milestone the watermark has reached, bumps
- * their version, queues them for emission and returns them with their
- * values. Atomic, so concurrent instances never both finalize a row. */
 /* Raises the shared watermark to ours if ours is higher (never lowers it;
  * an instance whose own clock is not known yet passes "" and takes the
  * shared one, so its rows never show less than another instance's did),
@@ -760,17 +829,35 @@ static void add_customer_writes(ltv_store_t *st, const ltv_commit_t *c, ltv_buf_
  * {watermark, row id, fields, row id, fields ...}. Every row a commit emits
  * is rendered with this one watermark: transactions run one at a time, so
  * a row's later versions never show an earlier watermark, whichever
- * instance wrote them. */
+ * instance wrote them. Atomic, so concurrent instances never both finalize
+ * a row.
+ *
+ * It also records that watermark in field `wm` of every row the commit
+ * emits (ARGV[5..]: the rows read back; the rfm script's rows, listed under
+ * "<token>/r" in the emission queue; the rows finalized here), "" when
+ * there is none: a row's values, version and the watermark it was emitted
+ * with are then one transaction's, so a re-emission (a restart, `ltvstream
+ * reemit`) renders exactly the record the live stage emitted. A row without
+ * `wm` has not been emitted yet (withheld until the clock reaches it). */
 static const char finalize_script[] =
-    "local wm = tonumber(ARGV[1])\n"
-    "local cur = tonumber(redis.call('HGET', KEYS[3], 'watermark'))\n"
+    "local wms = ARGV[1]\n"
+    "local wm = tonumber(wms)\n"
+    "local curs = redis.call('HGET', KEYS[3], 'watermark')\n"
+    "local cur = tonumber(curs)\n"
     "if not wm then\n"
-    "  if not cur then return {} end\n"
-    "  wm = cur\n"
-    "elseif cur and cur > wm then wm = cur\n"
-    "else redis.call('HSET', KEYS[3], 'watermark', ARGV[1]) end\n"
+    "  wm, wms = cur, curs or ''\n"
+    "elseif cur and cur > wm then wm, wms = cur, curs\n"
+    "else redis.call('HSET', KEYS[3], 'watermark', wms) end\n"
+    "for i = 5, #ARGV do redis.call('HSET', ARGV[3] .. ARGV[i], 'wm', wms) end\n"
+    "local rrows = redis.call('HGET', KEYS[2], ARGV[4] .. '/r')\n"
+    "if rrows then\n"
+    "  for rid in string.gmatch(rrows, '[^\\n]+') do\n"
+    "    redis.call('HSET', ARGV[3] .. rid, 'wm', wms)\n"
+    "  end\n"
+    "end\n"
+    "if not wm then return {} end\n"
     "local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', wm, 'LIMIT', 0, ARGV[2])\n"
-    "local out, rids = {tostring(wm)}, {}\n"
+    "local out, rids = {wms}, {}\n"
     "local seen = {}\n"
     "for _, m in ipairs(due) do\n"
     "  redis.call('ZREM', KEYS[1], m)\n"
@@ -780,6 +867,7 @@ static const char finalize_script[] =
     "    local k = ARGV[3] .. rid\n"
     "    if redis.call('EXISTS', k) == 1 then\n"
     "      redis.call('HINCRBY', k, 'version', 1)\n"
+    "      redis.call('HSET', k, 'wm', wms)\n"
     "      rids[#rids + 1] = rid\n"
     "      out[#out + 1] = rid\n"
     "      out[#out + 1] = redis.call('HGETALL', k)\n"
@@ -991,11 +1079,14 @@ ltv_store_res_t ltv_store_commit_send(ltv_store_t *st, const ltv_commit_t *c, ch
         ltv_buf_append(&st->out, withheld.p, withheld.n);
     }
     ltv_buf_free(&withheld);
+    ltv_buf_t shown; /* the rows read back, as finalize script arguments */
+    ltv_buf_init(&shown);
     for (int i = 0; i < nrows; i++) {
         ltv_rowid_format(&rows[i].id, &scratch);
         if (emembers.n)
             ltv_buf_putc(&emembers, '\n');
         ltv_buf_append(&emembers, scratch.p, scratch.n);
+        resp_arg(&shown, scratch.p, scratch.n);
     }
     if (emembers.n) {
         emitq_key(st, &st->key);
@@ -1094,7 +1185,7 @@ ltv_store_res_t ltv_store_commit_send(ltv_store_t *st, const ltv_commit_t *c, ch
     }
     ltv_buf_free(&rfmargs);
     static const char *const fkeys[] = {"finalq", "emitq", "clock"};
-    resp_eval(st, finalize_script, fkeys, 3, 4);
+    resp_eval(st, finalize_script, fkeys, 3, 4 + nrows);
     if (c->watermark != INT64_MIN)
         resp_argi(&st->out, c->watermark);
     else
@@ -1103,6 +1194,8 @@ ltv_store_res_t ltv_store_commit_send(ltv_store_t *st, const ltv_commit_t *c, ch
     ns_key(st, "row:", &st->key);
     resp_arg(&st->out, st->key.p, st->key.n);
     resp_args(&st->out, c->token);
+    ltv_buf_append(&st->out, shown.p, shown.n);
+    ltv_buf_free(&shown);
     int finalize_at = st->ncmd - 2;
     resp_cmd(st, 1);
     resp_args(&st->out, "EXEC");
@@ -1383,27 +1476,39 @@ ltv_store_res_t ltv_store_read_emitq(ltv_store_t *st, char ***members_out, char 
     return LTV_STORE_OK;
 }
 
-ltv_store_res_t ltv_store_read_row(ltv_store_t *st, ltv_row_t *row, char *errstr,
-                                   size_t errstr_size) {
+ltv_store_res_t ltv_store_read_rows(ltv_store_t *st, ltv_row_t *rows, int n, char *errstr,
+                                    size_t errstr_size) {
+    if (!n)
+        return LTV_STORE_OK;
     pipeline_begin(st);
-    row_key(st, &row->id, &st->key);
-    resp_cmd(st, 2);
-    resp_args(&st->out, "HGETALL");
-    resp_arg(&st->out, st->key.p, st->key.n);
+    for (int i = 0; i < n; i++) {
+        row_key(st, &rows[i].id, &st->key);
+        resp_cmd(st, 2);
+        resp_args(&st->out, "HGETALL");
+        resp_arg(&st->out, st->key.p, st->key.n);
+    }
     if (pipeline_send(st, errstr, errstr_size))
         return LTV_STORE_ERR;
-    redisReply *r;
-    if (get_reply(st, &r, errstr, errstr_size))
-        return LTV_STORE_ERR;
     ltv_store_res_t res = LTV_STORE_OK;
-    if (r->type == REDIS_REPLY_ERROR) {
-        snprintf(errstr, errstr_size, "redis: %s", r->str);
-        res = LTV_STORE_ERR;
-    } else {
-        parse_row(row, r);
+    for (int i = 0; i < n; i++) {
+        redisReply *r;
+        if (get_reply(st, &r, errstr, errstr_size))
+            return LTV_STORE_ERR;
+        if (r->type == REDIS_REPLY_ERROR) {
+            if (res == LTV_STORE_OK)
+                snprintf(errstr, errstr_size, "redis: %s", r->str);
+            res = LTV_STORE_ERR;
+        } else {
+            parse_row(&rows[i], r);
+        }
+        freeReplyObject(r);
     }
-    freeReplyObject(r);
     return res;
+}
+
+ltv_store_res_t ltv_store_read_row(ltv_store_t *st, ltv_row_t *row, char *errstr,
+                                   size_t errstr_size) {
+    return ltv_store_read_rows(st, row, 1, errstr, errstr_size);
 }
 
 ltv_store_res_t ltv_store_get_customer(ltv_store_t *st, ltv_entity_t kind, const char *id,
@@ -1412,4 +1517,114 @@ ltv_store_res_t ltv_store_get_customer(ltv_store_t *st, ltv_entity_t kind, const
     ltv_store_res_t r = ltv_store_load(st, NULL, 0, NULL, &l, 1, errstr, errstr_size);
     *out = l.out;
     return r;
+}
+
+/* ---- walking a namespace ---------------------------------------------------------- */
+
+void ltv_store_match_pattern(const char *ns, ltv_buf_t *out) {
+    ltv_buf_reset(out);
+    for (const char *p = ns; *p; p++) {
+        if (*p == '*' || *p == '?' || *p == '[' || *p == ']' || *p == '\\')
+            ltv_buf_putc(out, '\\');
+        ltv_buf_putc(out, *p);
+    }
+    ltv_buf_puts(out, ":*");
+}
+
+ltv_store_res_t ltv_store_scan(ltv_store_t *st, uint64_t *cursor, int count, char ***out,
+                               int *n_out, char *errstr, size_t errstr_size) {
+    *out = NULL;
+    *n_out = 0;
+    pipeline_begin(st);
+    resp_cmd(st, 6);
+    resp_args(&st->out, "SCAN");
+    char cur[24];
+    snprintf(cur, sizeof(cur), "%llu", (unsigned long long)*cursor);
+    resp_args(&st->out, cur);
+    resp_args(&st->out, "MATCH");
+    ltv_store_match_pattern(st->ns, &st->tmp);
+    resp_arg(&st->out, st->tmp.p, st->tmp.n);
+    resp_args(&st->out, "COUNT");
+    resp_argi(&st->out, count > 0 ? count : 1000);
+    if (pipeline_send(st, errstr, errstr_size))
+        return LTV_STORE_ERR;
+    redisReply *r;
+    if (get_reply(st, &r, errstr, errstr_size))
+        return LTV_STORE_ERR;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY) {
+        snprintf(errstr, errstr_size, "redis SCAN: %s",
+                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        freeReplyObject(r);
+        return LTV_STORE_ERR;
+    }
+    *cursor = strtoull(r->element[0]->str, NULL, 10);
+    const redisReply *keys = r->element[1];
+    size_t pre = strlen(st->ns) + 1;
+    char **v = ltv_calloc(keys->elements ? keys->elements : 1, sizeof(char *));
+    int n = 0;
+    for (size_t i = 0; i < keys->elements; i++) {
+        const redisReply *k = keys->element[i];
+        if (k->type == REDIS_REPLY_STRING && k->len > pre)
+            v[n++] = ltv_strndup(k->str + pre, k->len - pre);
+    }
+    freeReplyObject(r);
+    *out = v;
+    *n_out = n;
+    return LTV_STORE_OK;
+}
+
+ltv_store_res_t ltv_store_bucket_ids(ltv_store_t *st, const char *bucket, ltv_entity_t kind,
+                                     char ***out, int *n_out, char *errstr,
+                                     size_t errstr_size) {
+    *out = NULL;
+    *n_out = 0;
+    pipeline_begin(st);
+    resp_cmd(st, 2);
+    resp_args(&st->out, "HKEYS");
+    ns_key(st, bucket, &st->key);
+    resp_arg(&st->out, st->key.p, st->key.n);
+    if (pipeline_send(st, errstr, errstr_size))
+        return LTV_STORE_ERR;
+    redisReply *r;
+    if (get_reply(st, &r, errstr, errstr_size))
+        return LTV_STORE_ERR;
+    if (r->type != REDIS_REPLY_ARRAY) {
+        snprintf(errstr, errstr_size, "redis HKEYS: %s",
+                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        freeReplyObject(r);
+        return LTV_STORE_ERR;
+    }
+    char **v = ltv_calloc(r->elements ? r->elements : 1, sizeof(char *));
+    int n = 0;
+    char want = kind == LTV_ENT_VISITOR ? 'v' : 'c';
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *f = r->element[i];
+        if (f->type == REDIS_REPLY_STRING && f->len >= 2 && f->str[0] == want && f->str[1] == ':')
+            v[n++] = ltv_strndup(f->str + 2, f->len - 2);
+    }
+    freeReplyObject(r);
+    *out = v;
+    *n_out = n;
+    return LTV_STORE_OK;
+}
+
+ltv_key_kind_t ltv_store_key_kind(const char *s, size_t n) {
+    static const struct {
+        const char *text;
+        int prefix;
+        ltv_key_kind_t kind;
+    } forms[] = {
+        {"cs:", 1, LTV_KEY_CUSTOMER}, {"row:", 1, LTV_KEY_ROW},
+        {"off:", 1, LTV_KEY_OFFSET},  {"rfmz:", 1, LTV_KEY_STAGE}, {"emitq", 0, LTV_KEY_STAGE},
+        {"finalq", 0, LTV_KEY_STAGE}, {"clock", 0, LTV_KEY_STAGE}, {"rfm", 0, LTV_KEY_STAGE},
+        {"runend", 0, LTV_KEY_STAGE}, {"meta", 0, LTV_KEY_META},
+    };
+    for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+        size_t l = strlen(forms[i].text);
+        if (forms[i].prefix ? n > l && !memcmp(s, forms[i].text, l)
+                            : n == l && !memcmp(s, forms[i].text, l))
+            return forms[i].kind;
+    }
+    return LTV_KEY_UNKNOWN;
 }

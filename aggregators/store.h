@@ -37,7 +37,15 @@
  *                               find whose recency crossed an edge
  *   ltv:rfm                     hash: days the rfm_segments running sums
  *                               cover (min, mat)
- *   ltv:meta                    hash: layout version
+ *   ltv:meta                    hash: layout version; marks the namespace
+ *                               as existing (written on connect)
+ *
+ * ltv_store_key_kind knows each of these forms (`ltvstream ns` attributes
+ * and drops keys by it): a new kind of key goes there too.
+ *
+ * Rows also hold `wm`, the watermark their current version was emitted
+ * with ("" none; absent while withheld), and customers `rfm_wm`, the same
+ * for their customer_rfm row: a re-emission renders the same record.
  */
 #ifndef LTV_STORE_H
 #define LTV_STORE_H
@@ -183,6 +191,10 @@ ltv_store_res_t ltv_store_read_emitq(ltv_store_t *st, char ***members, char ***t
  * the row does not exist. */
 ltv_store_res_t ltv_store_read_row(ltv_store_t *st, ltv_row_t *row, char *errstr,
                                    size_t errstr_size);
+/* The same for n rows, in one pipelined round trip; each HGETALL gives one
+ * transaction's values, version and recorded watermark together. */
+ltv_store_res_t ltv_store_read_rows(ltv_store_t *st, ltv_row_t *rows, int n, char *errstr,
+                                    size_t errstr_size);
 
 /* Loads one customer by key parts (NULL *out when absent); for tools and tests. */
 ltv_store_res_t ltv_store_get_customer(ltv_store_t *st, ltv_entity_t kind, const char *id,
@@ -194,6 +206,49 @@ ltv_store_res_t ltv_store_get_customer(ltv_store_t *st, ltv_entity_t kind, const
 int ltv_store_customer_bucket(const char *id, size_t idlen);
 void ltv_store_customer_loc(const char *ns, ltv_entity_t kind, const char *id, size_t idlen,
                             ltv_buf_t *key, ltv_buf_t *field);
+
+/* Opens a connection to the configured Redis (AUTH, SELECT done), for
+ * tools that work on keys themselves; NULL with errstr filled. */
+struct redisContext;
+struct redisContext *ltv_redis_open(const ltv_conf_t *conf, char *errstr, size_t errstr_size);
+
+/* The Redis client name of connections to namespace ns ("ltvstream:<ns>",
+ * characters Redis refuses written %XX): `ns drop` sees stages in use by it. */
+void ltv_store_client_name(const char *ns, ltv_buf_t *out);
+
+/* From now on, connecting fails when the namespace does not exist (has no
+ * <ns>:meta) instead of creating it: for tools that only read one. */
+void ltv_store_require_existing(ltv_store_t *st);
+
+/* SCAN MATCH pattern of every key of namespace ns ("<ns>:*", glob
+ * characters of ns escaped). Keys of a longer namespace starting with
+ * "<ns>:" match too: see ltv_store_key_kind. */
+void ltv_store_match_pattern(const char *ns, ltv_buf_t *out);
+
+/* One SCAN step over the namespace's keys: *cursor in (0 to start) and out
+ * (0 when done); the keys found, without the "<ns>:" prefix (free each and
+ * the array). A key may come more than once. */
+ltv_store_res_t ltv_store_scan(ltv_store_t *st, uint64_t *cursor, int count, char ***keys,
+                               int *n, char *errstr, size_t errstr_size);
+
+/* The ids of the customers (or visitors) in a bucket key ("cs:<n>", as
+ * ltv_store_scan returns it); free each and the array. */
+ltv_store_res_t ltv_store_bucket_ids(ltv_store_t *st, const char *bucket, ltv_entity_t kind,
+                                     char ***ids, int *n, char *errstr, size_t errstr_size);
+
+/* What a key of a namespace is, from its name without "<ns>:" (the layout
+ * above). UNKNOWN: not a key this layout writes (it may belong to another
+ * namespace whose name starts with "<ns>:"). */
+typedef enum {
+    LTV_KEY_UNKNOWN = -1,
+    LTV_KEY_CUSTOMER, /* a bucket of customers and visitors ("cs:<n>") */
+    LTV_KEY_VISITOR,  /* never a key: ns_admin counts the visitors of buckets here */
+    LTV_KEY_ROW,
+    LTV_KEY_OFFSET,
+    LTV_KEY_STAGE, /* the stage's bookkeeping: emitq, finalq, clock, rfmz:*, rfm, runend */
+    LTV_KEY_META,
+} ltv_key_kind_t;
+ltv_key_kind_t ltv_store_key_kind(const char *suffix, size_t n);
 
 /* Number of Redis commands sent since creation (for the benchmark). */
 uint64_t ltv_store_commands(const ltv_store_t *st);

@@ -4,6 +4,9 @@
  *   ltvstream run     [-c file] [-X key=value]... [-b brokers]   the stage
  *   ltvstream broker  [-p partitions]                             embedded Kafka broker
  *   ltvstream gen     -b brokers [options]                        event generator
+ *   ltvstream backfill --namespace NS [options]                   rebuild a namespace
+ *   ltvstream reemit [--namespace NS] [options]                   publish its rows again
+ *   ltvstream ns list | drop --namespace NS [options]             namespaces in Redis
  *   ltvstream demo                                                everything, end to end
  *   ltvstream healthcheck [-c file] [--ready]                     probe /healthz or /readyz
  *   ltvstream topics create [-c file] [-b brokers] [options]      create the topics
@@ -65,6 +68,9 @@ static void usage(FILE *fp) {
             "           (ltvstream backfill --help)\n"
             "  customer print what a namespace holds for customers: [-c/-X ...] [--visitor] "
             "<id>...\n"
+            "  reemit   publish the current rows of a namespace again, from Redis, e.g. to\n"
+            "           rebuild an output topic (ltvstream reemit --help)\n"
+            "  ns       list the namespaces in Redis, or drop one (ltvstream ns --help)\n"
             "  demo     embedded broker + private Redis + generator + stage, prints the metrics\n"
             "  schemas  print the Avro schemas of the output topics (-d <dir>: write <row>.avsc)\n"
             "  topics   create the input, dead-letter and (compacted) output topics\n"
@@ -287,6 +293,10 @@ int main(int argc, char **argv) {
         return ltv_customer_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "backfill"))
         return ltv_backfill_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "reemit"))
+        return ltv_reemit_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "ns"))
+        return ltv_ns_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "broker"))
         return ltv_broker_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "gen"))

@@ -61,7 +61,7 @@ void h_produce_raw(h_env_t *h, const char *topic, const char *key, const void *b
 /* Starts `ltvstream run` with the harness's broker/redis/schema dir, the
  * namespace (also used as consumer group), and extra "-X k=v" strings
  * (NULL-terminated), which win over the harness's own (metrics.port=0).
- * stdout/stderr go to <dir>/<ns>.<n>.log. */
+ * stdout/stderr go to <dir>/<ns>.<n>.log; stdin is /dev/null. */
 pid_t h_stage_start(h_env_t *h, const char *ns, const char *const *extra);
 /* The same for another subcommand: cmd is its words (NULL-terminated),
  * e.g. {"backfill", "--namespace", "bf", NULL}. */

@@ -26,6 +26,7 @@ static ltv_customer_t *full_customer(void) {
     c->rfm_f = 2;
     c->rfm_m = 3;
     c->rfm_version = 7;
+    c->rfm_wm = T0 + 6 * DAY_MS;
     return c;
 }
 
@@ -82,6 +83,8 @@ static void test_round_trip_keeps_everything(void **state) {
     assert_int_equal(d->rfm_f, 2);
     assert_int_equal(d->rfm_m, 3);
     assert_int_equal(d->rfm_version, 7);
+    assert_int_equal(d->rfm_wm, T0 + 6 * DAY_MS);
+    assert_int_equal(d->has_rfm_wm, 1);
 
     /* A re-sent order, refund and visit are still recognised after loading. */
     int facets;
@@ -106,28 +109,33 @@ static void test_round_trip_keeps_everything(void **state) {
 }
 
 /* The header of an empty customer, worked out by hand: format 1, then
- * visits 0, first/last visit 0, r/f/m 0, rfm_version 0, segment "" (length
- * 0), no visit days, no recent visits, no orders: twelve bytes, 01 then eleven
- * zeros. A visit on day 19844 (T0) adds the day as a zigzag varint:
- * 19844 * 2 = 39688 = 0x9B08 -> LEB128 0x88 0xB6 0x02. */
+ * visits 0, first/last visit 0, r/f/m 0, rfm_version 0, rfm_wm none
+ * (INT64_MIN, zigzag 2^64 - 1: nine 0xff bytes and 0x01), segment ""
+ * (length 0), no visit days, no recent visits, no orders: 22 bytes. A visit
+ * on day 19844 (T0) adds the day as a zigzag varint: 19844 * 2 = 39688 =
+ * 0x9B08 -> LEB128 0x88 0xB6 0x02. */
 static void test_layout_of_small_values(void **state) {
     (void)state;
     ltv_buf_t b;
     ltv_buf_init(&b);
     ltv_customer_t *c = ltv_customer_new(LTV_ENT_VISITOR, "v", 1);
     ltv_customer_encode(c, NULL, &b);
-    static const char empty[] = "\x01\0\0\0\0\0\0\0\0\0\0\0";
-    assert_int_equal(b.n, 12);
-    assert_memory_equal(b.p, empty, 12);
+    static const char empty[] = "\x01\0\0\0\0\0\0\0"
+                                "\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"
+                                "\0\0\0\0";
+    assert_int_equal(b.n, 22);
+    assert_memory_equal(b.p, empty, 22);
 
     c->nvdays = 0;
     c->vdays = ltv_malloc(sizeof(int32_t));
     c->capvdays = 1;
     c->vdays[c->nvdays++] = (int32_t)DAY0;
     ltv_customer_encode(c, NULL, &b);
-    static const char oneday[] = "\x01\0\0\0\0\0\0\0\0\x01\x88\xb6\x02\0\0";
-    assert_int_equal(b.n, 15);
-    assert_memory_equal(b.p, oneday, 15);
+    static const char oneday[] = "\x01\0\0\0\0\0\0\0"
+                                 "\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"
+                                 "\0\x01\x88\xb6\x02\0\0";
+    assert_int_equal(b.n, 25);
+    assert_memory_equal(b.p, oneday, 25);
     ltv_customer_destroy(c);
     ltv_buf_free(&b);
 }
@@ -153,8 +161,9 @@ static void test_malformed_values_are_refused(void **state) {
     assert_null(ltv_customer_decode(LTV_ENT_CUSTOMER, "c1", 2, v, b.n, &seg, &seglen));
     free(v);
 
-    /* Format 1, zeros up to the day count, then a count of 2^35 days. */
-    static const char huge[] = "\x01\0\0\0\0\0\0\0\0\x80\x80\x80\x80\x80\x01";
+    /* Format 1, zeros up to the day count (rfm_wm 0), then a count of
+     * 2^35 days. */
+    static const char huge[] = "\x01\0\0\0\0\0\0\0\0\0\x80\x80\x80\x80\x80\x01";
     assert_null(
         ltv_customer_decode(LTV_ENT_CUSTOMER, "c1", 2, huge, sizeof(huge) - 1, &seg, &seglen));
     /* A varint that never ends. */
