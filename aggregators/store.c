@@ -1429,6 +1429,23 @@ ltv_store_res_t ltv_store_ack(ltv_store_t *st, const char *const *tokens, int n,
     return drain(st, 1, errstr, errstr_size);
 }
 
+/* Sends the one command built and reads its reply, which must be an array
+ * (the caller frees it). */
+static ltv_store_res_t send_for_array(ltv_store_t *st, const char *what, redisReply **out,
+                                      char *errstr, size_t errstr_size) {
+    redisReply *r;
+    if (pipeline_send(st, errstr, errstr_size) || get_reply(st, &r, errstr, errstr_size))
+        return LTV_STORE_ERR;
+    if (r->type != REDIS_REPLY_ARRAY) {
+        snprintf(errstr, errstr_size, "redis %s: %s", what,
+                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        freeReplyObject(r);
+        return LTV_STORE_ERR;
+    }
+    *out = r;
+    return LTV_STORE_OK;
+}
+
 ltv_store_res_t ltv_store_read_emitq(ltv_store_t *st, char ***members_out, char ***tokens_out,
                                      int *n_out, char *errstr, size_t errstr_size) {
     *members_out = NULL;
@@ -1439,17 +1456,9 @@ ltv_store_res_t ltv_store_read_emitq(ltv_store_t *st, char ***members_out, char 
     resp_cmd(st, 2);
     resp_args(&st->out, "HGETALL");
     resp_arg(&st->out, st->key.p, st->key.n);
-    if (pipeline_send(st, errstr, errstr_size))
-        return LTV_STORE_ERR;
     redisReply *r;
-    if (get_reply(st, &r, errstr, errstr_size))
+    if (send_for_array(st, "HGETALL emitq", &r, errstr, errstr_size))
         return LTV_STORE_ERR;
-    if (r->type != REDIS_REPLY_ARRAY) {
-        snprintf(errstr, errstr_size, "redis HGETALL emitq: %s",
-                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-        freeReplyObject(r);
-        return LTV_STORE_ERR;
-    }
     char **members = NULL, **tokens = NULL;
     int n = 0, cap = 0;
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
@@ -1584,17 +1593,9 @@ ltv_store_res_t ltv_store_bucket_ids(ltv_store_t *st, const char *bucket, ltv_en
     resp_args(&st->out, "HKEYS");
     ns_key(st, bucket, &st->key);
     resp_arg(&st->out, st->key.p, st->key.n);
-    if (pipeline_send(st, errstr, errstr_size))
-        return LTV_STORE_ERR;
     redisReply *r;
-    if (get_reply(st, &r, errstr, errstr_size))
+    if (send_for_array(st, "HKEYS", &r, errstr, errstr_size))
         return LTV_STORE_ERR;
-    if (r->type != REDIS_REPLY_ARRAY) {
-        snprintf(errstr, errstr_size, "redis HKEYS: %s",
-                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-        freeReplyObject(r);
-        return LTV_STORE_ERR;
-    }
     char **v = ltv_calloc(r->elements ? r->elements : 1, sizeof(char *));
     int n = 0;
     char want = kind == LTV_ENT_VISITOR ? 'v' : 'c';

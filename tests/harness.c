@@ -537,16 +537,13 @@ static void view_value(const char *id, size_t idlen, ltv_entity_t kind, const ch
     ltv_customer_destroy(c);
 }
 
-/* The stored value of a customer key, or NULL if absent. */
-static redisReply *customer_value(h_env_t *h, const char *key, ltv_entity_t *kind,
-                                  const char **id, size_t *idlen) {
-    char ns[128];
-    if (!customer_key(key, ns, sizeof(ns), kind, id, idlen))
-        return NULL;
+/* The stored value of a customer, or NULL if absent. */
+static redisReply *customer_value(h_env_t *h, const char *ns, ltv_entity_t kind, const char *id,
+                                  size_t idlen) {
     ltv_buf_t k, f;
     ltv_buf_init(&k);
     ltv_buf_init(&f);
-    ltv_store_customer_loc(ns, *kind, *id, *idlen, &k, &f);
+    ltv_store_customer_loc(ns, kind, id, idlen, &k, &f);
     redisReply *r = redisCommand(h->rc, "HGET %b %b", k.p, k.n, f.p, f.n);
     ltv_buf_free(&k);
     ltv_buf_free(&f);
@@ -567,7 +564,7 @@ char *h_hget(h_env_t *h, const char *key, const char *field) {
     size_t idlen;
     char ns[128];
     if (customer_key(key, ns, sizeof(ns), &kind, &id, &idlen)) {
-        redisReply *r = customer_value(h, key, &kind, &id, &idlen);
+        redisReply *r = customer_value(h, ns, kind, id, idlen);
         if (!r)
             return NULL;
         view_find_t vf = {field, NULL};
@@ -598,7 +595,7 @@ int h_exists(h_env_t *h, const char *key) {
     size_t idlen;
     char ns[128];
     if (customer_key(key, ns, sizeof(ns), &kind, &id, &idlen)) {
-        redisReply *r = customer_value(h, key, &kind, &id, &idlen);
+        redisReply *r = customer_value(h, ns, kind, id, idlen);
         if (r)
             freeReplyObject(r);
         return r != NULL;
@@ -956,6 +953,49 @@ void h_assert_same_table(h_env_t *h, const char *topic_a, const char *topic_b) {
 
 int64_t h_assert_same_table_last(h_env_t *h, const char *topic_a, const char *topic_b) {
     return same_table(h, topic_a, topic_b, 1);
+}
+
+/* The suffixes H_X_TOPICS gives the output tables, then the dead-letter
+ * topic. */
+static const char *const out_topics[] = {"f2_rate",      "f2_rolling",   "retention_mix",
+                                         "rfm_segments", "customer_rfm", "dlq"};
+#define N_TABLES 5
+
+int64_t h_assert_same_tables(h_env_t *h, const char *ref, const char *ns, int last) {
+    int64_t regressions = 0;
+    for (int i = 0; i < N_TABLES; i++) {
+        char a[160], b[160];
+        snprintf(a, sizeof(a), "%s.%s", ref, out_topics[i]);
+        snprintf(b, sizeof(b), "%s.%s", ns, out_topics[i]);
+        if (last)
+            regressions += h_assert_same_table_last(h, a, b);
+        else
+            h_assert_same_table(h, a, b);
+    }
+    return regressions;
+}
+
+char *h_reference_run(h_env_t *h, const char *ns, int64_t total) {
+    char x[N_TABLES + 1][160];
+    const char *xs[N_TABLES + 2];
+    for (int i = 0; i <= N_TABLES; i++) {
+        snprintf(x[i], sizeof(x[i]), "topic.%s=%s.%s", out_topics[i], ns, out_topics[i]);
+        xs[i] = x[i];
+    }
+    xs[N_TABLES + 1] = NULL;
+    h_stage_run_to_end(h, ns, xs);
+    assert_int_equal(h_stored_offsets(h, ns), total);
+    char *d = h_dump_ns(h, ns);
+    assert_true(strlen(d) > 10000);
+    return d;
+}
+
+void h_assert_alive(pid_t pid, const char *when) {
+    int st;
+    if (waitpid(pid, &st, WNOHANG) == pid)
+        fail_msg("the stage %s: %s %d (log %s)", when,
+                 WIFSIGNALED(st) ? "killed by signal" : "exited with",
+                 WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st), h_stage_log(pid));
 }
 
 void h_header(rd_kafka_headers_t *hd, const char *name, char *out, size_t n) {

@@ -155,6 +155,29 @@ void h_assert_same_table(h_env_t *h, const char *topic_a, const char *topic_b);
  * returns the number of records there whose version was lower than an
  * earlier one of their key. */
 int64_t h_assert_same_table_last(h_env_t *h, const char *topic_a, const char *topic_b);
+
+/* "-X" settings naming every output topic "<p>.<row type>" and the
+ * dead-letter topic "<p>.dlq", so runs in one broker can be compared topic
+ * by topic. */
+#define H_X_TOPICS(p)                                                                         \
+    "topic.f2_rate=" p ".f2_rate", "topic.f2_rolling=" p ".f2_rolling",                       \
+        "topic.retention_mix=" p ".retention_mix", "topic.rfm_segments=" p ".rfm_segments",   \
+        "topic.customer_rfm=" p ".customer_rfm", "topic.dlq=" p ".dlq"
+
+/* Compares every output table of ns (H_X_TOPICS(ns)) with ref's: with
+ * last 0 by newest version (h_assert_same_table), with last 1 by each
+ * key's last record (h_assert_same_table_last), returning the sum of the
+ * version regressions found. */
+int64_t h_assert_same_tables(h_env_t *h, const char *ref, const char *ns, int last);
+
+/* Runs the stage over the whole input into namespace ns with
+ * H_X_TOPICS(ns), checks it stored `total` offsets and returns the dump of
+ * its state (h_dump_ns; caller frees): the fault-free reference. */
+char *h_reference_run(h_env_t *h, const char *ns, int64_t total);
+
+/* Fails the test if the stage has exited, saying how; `when` completes
+ * "the stage ...". */
+void h_assert_alive(pid_t pid, const char *when);
 /* A row's JSON without version/watermark/final fields, for comparing runs. */
 char *h_row_stable(const char *json);
 
