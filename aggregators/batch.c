@@ -122,6 +122,8 @@ static ltv_entity_t entity_of(const ltv_event_t *ev, ltv_str_t *id) {
 
 void ltv_batch_set_clock_day(ltv_batch_t *b, int64_t day) { b->clock_day = day; }
 
+int ltv_batch_rescore_count(const ltv_batch_t *b) { return b->nrescore; }
+
 void ltv_batch_rescore(ltv_batch_t *b, const char *id, size_t idlen, int32_t partition) {
     if (b->nrescore == b->caprescore) {
         b->caprescore = b->caprescore ? b->caprescore * 2 : 256;

@@ -157,11 +157,24 @@ ltv_store_res_t ltv_store_load_recv(ltv_store_t *st, const ltv_load_req_t *q, in
 ltv_store_res_t ltv_store_commit(ltv_store_t *st, const ltv_commit_t *c, ltv_row_t **rows_out,
                                  int *nrows_out, char *errstr, size_t errstr_size);
 
-/* Customers of `partition` whose last purchase day lies in [lo, hi]. ids
- * and the array are freed with free(). */
-ltv_store_res_t ltv_store_rfm_range(ltv_store_t *st, int32_t partition, const int64_t *lo,
-                                    const int64_t *hi, int nranges, char ***ids, int *n,
-                                    char *errstr, size_t errstr_size);
+/* Recency candidates: the customers of a partition whose last purchase
+ * day lies in [lo, hi]. */
+typedef struct ltv_rfm_range_s {
+    int32_t partition;
+    int64_t lo, hi;
+} ltv_rfm_range_t;
+
+typedef struct ltv_rfm_hit_s {
+    char *id;       /* free() it */
+    int range;      /* index of the range that found it */
+    int64_t day;    /* last purchase day */
+} ltv_rfm_hit_t;
+
+/* All ranges in one pipelined round trip. Free each hit's id and the
+ * array with free(). */
+ltv_store_res_t ltv_store_rfm_ranges(ltv_store_t *st, const ltv_rfm_range_t *ranges,
+                                     int nranges, ltv_rfm_hit_t **hits, int *nhits,
+                                     char *errstr, size_t errstr_size);
 
 /* The halves of ltv_store_commit: send it, do other work, read the result. */
 ltv_store_res_t ltv_store_commit_send(ltv_store_t *st, const ltv_commit_t *c, char *errstr,

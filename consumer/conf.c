@@ -124,6 +124,9 @@ static const conf_prop_t props[] = {
      "lost:1:1,hibernating:1-2:1-2",
      O(rfm_segments), 0, 0, NULL,
      "Segment rules name:R:F (score or range), first match wins; must cover every R,F."},
+    {"rfm.tick.max.customers", T_INT, "20000", O(rfm_tick_max_customers), 0, INT64_MAX, NULL,
+     "Recency re-scores per batch at most (0: no limit): when the clock moves many days at once, "
+     "the days are caught up over several batches instead of one huge one."},
     {"log.level", T_INT, "6", O(log_level), 0, 7, NULL, "Syslog level: 3 error, 4 warn, 6 info, 7 debug."},
     {"log.format", T_ENUM, "plain", O(log_json), 0, 0, "plain|json", "Log line format."},
     /* On by default on every interface: in a container the probes and the

@@ -75,6 +75,7 @@ typedef struct ltv_conf_s {
     int nhorizons;
     int64_t f2_rolling_days;
     char *rfm_r_days, *rfm_f_edges, *rfm_m_edges, *rfm_segments;
+    int64_t rfm_tick_max_customers;
 
     /* Operation */
     int stop_at_end;

@@ -25,10 +25,13 @@
 
 #include <librdkafka/rdkafka.h>
 
+/* A commit's rows, each rendered into the one scratch field list and
+ * encoded straight away into its slot's key and value. */
 typedef struct emitbuf_s {
-    ltv_out_t *outs;
+    ltv_out_t out; /* scratch (initialised on first use) */
+    int out_ready;
     ltv_emit_item_t *items;
-    ltv_buf_t *members;
+    ltv_buf_t *keys, *vals, *members;
     int n, cap;
 } emitbuf_t;
 
@@ -49,6 +52,7 @@ typedef struct part_s {
     int64_t batch_next, batch_max_ts;
     int64_t rfm_day;     /* purchases partitions: clock day customers were scored at */
     int64_t tick_to;     /* this flush re-scores up to this day; INT64_MIN: no */
+    int tick_span;       /* days of candidates the next tick reads at most (0: all) */
 } part_t;
 
 struct ltv_stage_s {
@@ -128,6 +132,9 @@ void stage_batch_reset(ltv_stage_t *st);
 int stage_flush(ltv_stage_t *st, int at_end);
 /* Waits for the commit in flight, if any, and emits its rows. */
 int stage_complete(ltv_stage_t *st);
+/* Whether some purchases partition is still re-scored at an earlier day
+ * than the clock's (recency ticks are bounded per flush). */
+int stage_ticks_pending(ltv_stage_t *st);
 /* Reads every partition's position (nothing may be in flight). */
 int stage_clock_read(ltv_stage_t *st);
 
