@@ -179,6 +179,7 @@ void ltv_batch_loaded(ltv_batch_t *b) {
                                : ltv_customer_new(e->kind, e->id, e->idlen);
         e->c->partition = e->partition;
         b->loads[i].out = NULL; /* now owned by the cache entry */
+        ltv_cache_account(b->cache, e);
     }
     b->nloads = 0;
 }
@@ -269,6 +270,7 @@ void ltv_batch_apply(ltv_batch_t *b, ltv_batch_stats_t *stats) {
         ltv_contribs_sort(&b->after);
         ltv_deltas_diff(b->deltas, &s->before, &b->after);
         ltv_cache_touch(b->cache, s->e);
+        ltv_cache_account(b->cache, s->e);
         if (c->kind == LTV_ENT_CUSTOMER && b->clock_day != INT64_MIN &&
             (c->n > 0 || c->rfm_seg >= 0)) {
             ltv_rfm_t r;

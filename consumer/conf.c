@@ -110,6 +110,9 @@ static const conf_prop_t props[] = {
      "so restarted and additional instances stop at the same offsets (backfills)."},
     {"cache.max.customers", T_INT, "1000000", O(cache_max_customers), 1000, INT64_MAX, NULL,
      "Customers kept in memory between batches (least recently used are evicted)."},
+    {"cache.max.mb", T_INT, "512", O(cache_max_mb), 0, 1 << 20, NULL,
+     "Heap the cached customers may hold, in MiB (0: no bound); least recently used are "
+     "evicted past it or past cache.max.customers."},
     {"f2.rolling.window.days", T_INT, "30", O(f2_rolling_days), 1, 3650, NULL,
      "W: the rolling F2 rate of day t covers the W cohorts whose horizon matured by t."},
     {"rfm.r.days", T_STR, "14,30,60,120", O(rfm_r_days), 0, 0, NULL,

@@ -84,6 +84,7 @@ typedef struct ltv_conf_s {
     int stop_pin;
     char *stats_file;
     int64_t cache_max_customers;
+    int64_t cache_max_mb;
     int64_t log_level;
     int log_json;
     int64_t metrics_port;     /* 0: no HTTP endpoint */

@@ -199,7 +199,8 @@ ltv_stage_t *ltv_stage_new(const ltv_conf_t *conf, char *errstr, size_t errstr_s
     if (!st->aggs)
         goto err;
     st->store = ltv_store_new(conf, st->aggs);
-    st->cache = ltv_cache_new((size_t)conf->cache_max_customers);
+    st->cache = ltv_cache_new((size_t)conf->cache_max_customers,
+                              (size_t)conf->cache_max_mb << 20);
     st->batch = ltv_batch_new(st->aggs, st->cache, conf->tz_offset_ms);
     st->em = ltv_emitter_new(conf, st->aggs, errstr, errstr_size);
     if (!st->em)
