@@ -22,7 +22,7 @@ typedef struct ltv_stage_stats_s {
     uint64_t applied;           /* events that changed state */
     uint64_t duplicates;        /* events already applied */
     uint64_t dlq[LTV_R__COUNT]; /* dead-lettered, by reason */
-    uint64_t batches;           /* committed batches */
+    uint64_t batches;           /* committed batches (with events or recency re-scores) */
     uint64_t fenced;            /* batches discarded: another owner */
     uint64_t redis_errors;      /* Redis failures: discarded batches, failed
                                  * connection attempts, reads and pings */
@@ -46,7 +46,7 @@ typedef struct ltv_stage_stats_s {
     int64_t us_commit;   /* building and sending the commit */
     int64_t us_emit;     /* rendering and producing rows (part of us_complete) */
     int64_t first_msg_us;       /* monotonic time of the first message consumed; 0 none */
-    int64_t last_commit_us;     /* monotonic time of the last commit with events */
+    int64_t last_commit_us;     /* monotonic time of the last commit with events or re-scores */
     uint64_t cache_evictions;
     /* Schema Registry: messages deferred and output registrations retried
      * because it gave no answer (each waits out a backoff), and requests. */

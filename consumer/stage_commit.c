@@ -570,7 +570,10 @@ static int flush(ltv_stage_t *st, int at_end) {
     }
     st->stats.us_commit += ltv_mono_us() - t2;
     st->inflight = 1;
-    st->inflight_work = work;
+    /* Recency re-scores count as work: bounded per batch, they can go on
+     * after the last event, and a run is not done before they are (its
+     * rows are emitted). */
+    st->inflight_work = work || ticks;
     st->committed_wm = st->clock;
 
     /* What the commit will have written, assumed from now on. */
