@@ -83,6 +83,16 @@ static void clock_update(ltv_stage_t *st) {
      * holding when it delivers anything, goes idle, or (bounded run) has
      * nothing to deliver. */
     int64_t now = ltv_now_ms();
+    /* Without partitions (at start, before the assignment) the shared
+     * positions say nothing about the partitions that have none yet (never
+     * committed): the watermark stays at what commits used (the floor read
+     * with the positions). Computed from the positions alone it ran ahead of
+     * those partitions after a restart, and their events were late. */
+    int assigned = 0;
+    for (int i = 0; i < st->nparts; i++)
+        assigned |= st->parts[i].assigned;
+    if (!assigned)
+        return;
     for (int i = 0; i < st->nparts; i++) {
         const part_t *p = &st->parts[i];
         /* Heard from: an event time, any message at all (a partition whose
