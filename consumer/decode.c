@@ -9,6 +9,7 @@
 
 extern const char ltv_schema_purchase[];
 extern const char ltv_schema_visit[];
+extern const char ltv_schema_visit_v1[];
 
 /* Field positions in the reader schemas, looked up by name once. A field
  * marked optional has a default in our schema (null, or "order" for the
@@ -16,14 +17,14 @@ extern const char ltv_schema_visit[];
 enum { PF_EVENT_ID, PF_CUSTOMER_ID, PF_ORDER_ID, PF_TYPE, PF_TS, PF_AMOUNT, PF_CURRENCY,
        PF_CHANNEL, PF_CAMPAIGN, PF__N };
 enum { VF_EVENT_ID, VF_CUSTOMER_ID, VF_VISITOR_ID, VF_TS, VF_PAGE, VF_UTM_SOURCE,
-       VF_UTM_CAMPAIGN, VF__N };
+       VF_UTM_CAMPAIGN, VF_SIGNUP, VF__N };
 #define MAX_FIELDS 16
 static const char *pfield_names[PF__N] = {"event_id", "customer_id", "order_id", "type", "ts",
                                           "amount", "currency", "channel", "campaign"};
 static const int pfield_optional[PF__N] = {0, 0, 0, 1, 0, 0, 0, 1, 1};
 static const char *vfield_names[VF__N] = {"event_id", "customer_id", "visitor_id", "ts",
-                                          "page", "utm_source", "utm_campaign"};
-static const int vfield_optional[VF__N] = {0, 1, 0, 0, 0, 1, 1};
+                                          "page", "utm_source", "utm_campaign", "signup"};
+static const int vfield_optional[VF__N] = {0, 1, 0, 0, 0, 1, 1, 1};
 static const char *ptype_symbols[] = {"order", "cancel", "refund"};
 
 typedef struct reader_s {
@@ -162,6 +163,13 @@ ltv_decoder_t *ltv_decoder_new(const ltv_conf_t *conf, ltv_schemas_t *schemas, c
         goto err;
     ltv_schemas_add(schemas, d->rd[LTV_EV_PURCHASE].schema);
     ltv_schemas_add(schemas, d->rd[LTV_EV_VISIT].schema);
+    /* Earlier versions of our schemas stay known by fingerprint: a
+     * single-object producer need not upgrade with us. */
+    avro_schema_t v1 = ltv_avro_parse(ltv_schema_visit_v1, errstr, errstr_size);
+    if (!v1)
+        goto err;
+    ltv_schemas_add(schemas, v1);
+    avro_schema_decref(v1);
     d->mem = avro_reader_memory("", 0);
     return d;
 
@@ -322,6 +330,14 @@ static int64_t get_long(avro_value_t *rec, int idx) {
     return v;
 }
 
+static int get_bool(avro_value_t *rec, int idx) {
+    avro_value_t f;
+    int v = 0; /* absent: the default, false */
+    if (idx >= 0 && avro_value_get_by_index(rec, (size_t)idx, &f, NULL) == 0)
+        avro_value_get_boolean(&f, &v);
+    return v != 0;
+}
+
 static int get_enum(avro_value_t *rec, int idx) {
     avro_value_t f;
     int v = 0; /* absent: the default symbol, "order" */
@@ -389,6 +405,8 @@ static int extract_direct(const reader_t *r, ltv_ev_kind_t kind, const unsigned 
         ev->page = span_str(r, b, sp, ix[VF_PAGE], arena);
         ev->channel = span_str(r, b, sp, ix[VF_UTM_SOURCE], arena);
         ev->campaign = span_str(r, b, sp, ix[VF_UTM_CAMPAIGN], arena);
+        /* A boolean is one byte, 0 or 1 (the checker verified it). */
+        ev->signup = b[sp[ix[VF_SIGNUP]].off] != 0;
     }
     return 0;
 }
@@ -434,6 +452,7 @@ static int extract(wcache_t *w, ltv_ev_kind_t kind, ltv_event_t *ev, ltv_arena_t
         ev->page = get_str(rec, ix[VF_PAGE], arena);
         ev->channel = get_str(rec, ix[VF_UTM_SOURCE], arena);
         ev->campaign = get_str(rec, ix[VF_UTM_CAMPAIGN], arena);
+        ev->signup = (uint8_t)get_bool(rec, ix[VF_SIGNUP]);
     }
     return 0;
 }

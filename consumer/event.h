@@ -33,6 +33,7 @@ typedef struct ltv_event_s {
     ltv_str_t campaign;     /* purchases: campaign; visits: utm_campaign */
     ltv_str_t visitor_id;   /* visits */
     ltv_str_t page;         /* visits */
+    uint8_t signup;         /* visits: the customer signed up with this visit */
 } ltv_event_t;
 
 #endif

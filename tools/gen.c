@@ -63,7 +63,7 @@ typedef struct gev_s {
     uint32_t cust;
     uint32_t seq;   /* order number of the customer, or visit number */
     uint32_t uniq;  /* tie-break for a stable order */
-    uint8_t kind, ptype, anon, channel, campaign, page, bad, dup;
+    uint8_t kind, ptype, anon, channel, campaign, page, bad, dup, signup;
 } gev_t;
 
 typedef struct vec_s {
@@ -112,15 +112,25 @@ void ltv_gen_defaults(ltv_gen_opts_t *o) {
     o->seed = 42;
 }
 
-/* One browsing session of a few page views within minutes. */
+/* Whether a customer signs up on their first visit: about `pct` percent
+ * of customers, chosen by a hash of the id rather than the random stream,
+ * so the rest of a seed's stream is what it was before sign-ups existed. */
+static int signs_up(uint32_t cust, int pct) {
+    return (int)((((uint64_t)cust * 2654435761ULL) >> 11) % 100) < pct;
+}
+
+/* One browsing session of a few page views within minutes. A known
+ * customer's very first page view may be their sign-up (signup_pct: buyers
+ * sign up more often than browsers). */
 static void session(vec_t *v, rng_t *r, uint32_t cust, int anon, int64_t start, int views,
-                    uint32_t *vseq) {
+                    uint32_t *vseq, int signup_pct) {
     int64_t t = start;
     for (int i = 0; i < views; i++) {
         gev_t *g = push(v);
         g->kind = K_VISIT;
         g->cust = cust;
         g->anon = (uint8_t)anon;
+        g->signup = (uint8_t)(!anon && *vseq == 0 && signs_up(cust, signup_pct));
         g->seq = (*vseq)++;
         g->ts = t;
         g->page = (uint8_t)rndi(r, 0, NPAGES - 1);
@@ -186,7 +196,7 @@ static void generate(const ltv_gen_opts_t *o, vec_t *v, ltv_gen_stats_t *s) {
         for (uint32_t k = 0; t < o->start_ms + span; k++) {
             /* The session that leads to the order. */
             int views = (int)rndi(&r, 2, 6);
-            session(v, &r, cust, 0, t - views * 60000, views, &vseq[cust]);
+            session(v, &r, cust, 0, t - views * 60000, views, &vseq[cust], 40);
             session_views += views;
             gev_t *g = push(v);
             g->kind = K_PURCHASE;
@@ -235,14 +245,14 @@ static void generate(const ltv_gen_opts_t *o, vec_t *v, ltv_gen_stats_t *s) {
         uint32_t cust = anon ? anon_seq++ : (uint32_t)(rnd(&r) % C);
         int64_t t = o->start_ms + (int64_t)(rnd(&r) % (uint64_t)span);
         uint32_t aseq = 0;
-        session(v, &r, cust, anon, t, views, anon ? &aseq : &vseq[cust]);
+        session(v, &r, cust, anon, t, views, anon ? &aseq : &vseq[cust], 10);
         want_views -= views;
         /* A share of new visitors come back within three days. */
         if (rndu(&r) < 0.25) {
             int64_t t2 = t + rndi(&r, 1, 3) * LTV_DAY_MS;
             if (t2 < o->start_ms + span) {
                 int v2 = (int)rndi(&r, 1, 4);
-                session(v, &r, cust, anon, t2, v2, anon ? &aseq : &vseq[cust]);
+                session(v, &r, cust, anon, t2, v2, anon ? &aseq : &vseq[cust], 10);
                 want_views -= v2;
             }
         }
@@ -321,6 +331,7 @@ static void fill_event(const gev_t *g, ltv_event_t *ev, char *b1, char *b2, char
         ev->event_id = ltv_str_c(b3);
         ev->ts = g->ts;
         ev->page = ltv_str_c(pages[g->page]);
+        ev->signup = g->signup;
     }
 }
 
