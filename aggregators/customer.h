@@ -58,6 +58,7 @@ enum {
     LTV_D_RECENT_VISITS = 1 << 11,
     LTV_D_ORDERS = 1 << 12, /* some ltv_order_t.dirty is set */
     LTV_D_RFM = 1 << 13,    /* current scores and segment */
+    LTV_D_LIFECYCLE = 1 << 14, /* the lifecycle block (lc_*) */
 };
 
 /* Facets: which part of the state an event changed, so aggregators that
@@ -105,6 +106,17 @@ typedef struct ltv_customer_s {
     int16_t rfm_seg;
     int64_t rfm_version;
     int32_t partition; /* input partition number that owns the customer */
+
+    /* Lifecycle triggers (lifecycle.c), stored together in one field "lc".
+     * Which occasions are settled (fired, or passed without their condition
+     * holding), so each fires at most once whatever is replayed; and the
+     * few event times the timed occasions need. */
+    uint32_t lc_done;      /* LTV_LC_* bits of settled occasions */
+    int32_t lc_f2_day;     /* f2 follow-ups settled through this day after the first purchase */
+    int64_t lc_due;        /* the next occasion's due time, the customer's score in
+                            * <ns>:lcz:<partition>; 0: none scheduled */
+    int64_t lc_signup_ts;  /* earliest sign-up visit; 0: none */
+    int64_t lc_revisit_ts; /* earliest visit on a later day than the first visit's; 0: none */
 
     uint32_t dirty;
 } ltv_customer_t;

@@ -35,7 +35,9 @@ void ltv_emitter_destroy(ltv_emitter_t *em);
 rd_kafka_t *ltv_emitter_handle(ltv_emitter_t *em);
 
 /* One output row to produce: its topic, rendered fields and the member
- * naming it in the emission queue (row id, or "c|<customer>"). */
+ * naming it in the emission queue (row id, "c|<customer>", "t|..." a
+ * lifecycle trigger). An item without a topic produces nothing: its member
+ * only travels with the batch (to its acknowledgement or re-emission). */
 typedef struct ltv_emit_item_s {
     const char *topic;
     const ltv_out_t *out;
@@ -88,6 +90,14 @@ typedef struct ltv_emit_stats_s {
 } ltv_emit_stats_t;
 
 void ltv_emitter_stats(ltv_emitter_t *em, ltv_emit_stats_t *out);
+
+/* Tracks the delivered offsets of `topic` from now on, starting from its
+ * high watermarks (asked for once, up to timeout_ms): a record produced
+ * later lands at or above them. */
+void ltv_emitter_track(ltv_emitter_t *em, const char *topic, int timeout_ms);
+/* "L|<partition>:<offset>,..." of the tracked topic (partitions at 0 left
+ * out). */
+void ltv_emitter_low_marks(ltv_emitter_t *em, ltv_buf_t *out);
 
 /* Applies the kafka.* (role 0) and role-specific properties to a librdkafka
  * conf. role: 1 consumer, 2 producer. */

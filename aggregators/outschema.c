@@ -1,5 +1,6 @@
 #include "outschema.h"
 #include "customer_rfm.h"
+#include "lifecycle.h"
 #include "schema_store.h"
 
 #include <stdio.h>
@@ -68,6 +69,16 @@ int ltv_outschemas(ltv_aggs_t *aggs, const ltv_conf_t *conf, ltv_outschema_t **o
     add_schema(out, &n, "customer_rfm", conf->topic_customer_rfm, &o,
                "ltvstream current RFM scores of one customer, keyed by customer id.");
     ltv_customer_destroy(c);
+    if (conf->topic_lifecycle[0]) {
+        ltv_trigger_t t;
+        memset(&t, 0, sizeof(t));
+        t.customer = "sample";
+        ltv_out_reset(&o);
+        ltv_trigger_render(&t, 0, &o);
+        add_schema(out, &n, "lifecycle", conf->topic_lifecycle, &o,
+                   "ltvstream lifecycle trigger for follow-up messaging, keyed by customer id: "
+                   "one record per customer and occasion (trigger_id).");
+    }
     ltv_out_free(&o);
     return n;
 }
@@ -129,6 +140,7 @@ static int set_value(avro_value_t *v, const ltv_ofield_t *f) {
     case LTV_OF_STR:
     case LTV_OF_STR_NULL: return avro_value_set_string_len(v, f->s, strlen(f->s) + 1);
     case LTV_OF_I64:
+    case LTV_OF_I64_NULL:
     case LTV_OF_TS:
     case LTV_OF_TS_NULL: return avro_value_set_long(v, f->i);
     case LTV_OF_RATE:

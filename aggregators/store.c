@@ -1,4 +1,5 @@
 #include "store.h"
+#include "lifecycle.h"
 #include "rfm.h"
 #include "log.h"
 
@@ -25,6 +26,13 @@ struct ltv_store_s {
     int c_pending, c_queued, c_nrows, c_caprows, c_finalize_at, c_rfm_at;
     ltv_row_t *c_rows;
     int *c_readback;
+    /* Lifecycle timer polls of the commit in flight: partition and the EXEC
+     * index of its first reply; then their results, until taken. */
+    int32_t *c_lcq_part;
+    int *c_lcq_at;
+    int c_nlcq;
+    ltv_lc_poll_t *lc_polls;
+    int nlc_polls;
 };
 
 /* ---- RESP building ---------------------------------------------------------
@@ -125,6 +133,11 @@ void ltv_store_disconnect(ltv_store_t *st) {
         st->c_readback = NULL;
         st->c_pending = 0;
     }
+    free(st->c_lcq_part);
+    free(st->c_lcq_at);
+    st->c_lcq_part = NULL;
+    st->c_lcq_at = NULL;
+    st->c_nlcq = 0;
 }
 
 void ltv_store_destroy(ltv_store_t *st) {
@@ -133,6 +146,7 @@ void ltv_store_destroy(ltv_store_t *st) {
     ltv_store_disconnect(st);
     free(st->c_rows);
     free(st->c_readback);
+    ltv_lc_polls_free(st->lc_polls, st->nlc_polls);
     ltv_buf_free(&st->out);
     ltv_buf_free(&st->tmp);
     ltv_buf_free(&st->key);
@@ -309,6 +323,7 @@ static ltv_customer_t *parse_customer(ltv_store_t *st, ltv_entity_t kind, const 
     if (r->type != REDIS_REPLY_ARRAY || r->elements == 0)
         return NULL;
     ltv_customer_t *c = ltv_customer_new(kind, id, idlen);
+    int has_lc = 0;
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
         const redisReply *f = r->element[i], *v = r->element[i + 1];
         if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
@@ -355,10 +370,16 @@ static ltv_customer_t *parse_customer(ltv_store_t *st, ltv_entity_t kind, const 
         } else if (field_is(f, "recent_visit_ids")) {
             if (ltv_recent_visits_decode(c, v->str, v->len))
                 ltv_err("customer %.*s: unreadable recent_visit_ids; ignored", (int)idlen, id);
+        } else if (field_is(f, "lc")) {
+            has_lc = 1;
+            if (ltv_lifecycle_decode(c, v->str, v->len))
+                ltv_err("customer %.*s: unreadable lc; ignored", (int)idlen, id);
         }
         /* The derived fields (purchase_count ...) are recomputed from the
          * orders below rather than trusted. */
     }
+    if (!has_lc)
+        ltv_lifecycle_untracked(c);
     ltv_customer_derive(c);
     ltv_customer_clear_dirty(c);
     return c;
@@ -693,7 +714,8 @@ static void add_customer_write(ltv_store_t *st, ltv_customer_t *c, ltv_buf_t *sc
             norders += c->orders[i].dirty;
     int vdays = (d & LTV_D_VISIT_DAYS) != 0;
     int recent = (d & LTV_D_RECENT_VISITS) != 0;
-    int argc = 2 + 2 * (nf + norders + vdays + recent);
+    int lc = (d & LTV_D_LIFECYCLE) != 0;
+    int argc = 2 + 2 * (nf + norders + vdays + recent + lc);
     if (argc == 2)
         return;
     ltv_store_customer_key(st, c->kind, c->id, c->idlen, &st->key);
@@ -716,6 +738,11 @@ static void add_customer_write(ltv_store_t *st, ltv_customer_t *c, ltv_buf_t *sc
         ltv_recent_visits_encode(c, scratch);
         resp_args(&st->out, "recent_visit_ids");
         resp_arg(&st->out, scratch->p ? scratch->p : "", scratch->n);
+    }
+    if (lc) {
+        ltv_lifecycle_encode(c, scratch);
+        resp_args(&st->out, "lc");
+        resp_arg(&st->out, scratch->p, scratch->n);
     }
     if (norders) {
         for (int i = 0; i < c->norders; i++) {
@@ -867,6 +894,128 @@ static void parse_row_list(ltv_store_t *st, const redisReply *r, size_t from, lt
     }
 }
 
+/* ---- lifecycle triggers and timers (lifecycle.h) -------------------------------- */
+
+/* At most this many customers per partition come back from one poll; the
+ * rest the next commit's poll finds. */
+#define LC_POLL_MAX 1000
+
+/* The batch's triggers join its emission-queue entry, with the low marks of
+ * the lifecycle topic they are produced after (a re-emission reads back
+ * from there what was delivered); and the namespace counts them. */
+static void add_lifecycle(ltv_store_t *st, const ltv_commit_t *c, ltv_buf_t *emembers) {
+    int64_t counts[LTV_TRG__N] = {0};
+    for (int i = 0; i < c->nlc_members; i++) {
+        if (emembers->n)
+            ltv_buf_putc(emembers, '\n');
+        ltv_buf_puts(emembers, c->lc_members[i]);
+        int t = ltv_trigger_type_of(c->lc_members[i]);
+        if (t >= 0)
+            counts[t]++;
+    }
+    if (c->nlc_members && c->lc_low && c->lc_low[0]) {
+        ltv_buf_putc(emembers, '\n');
+        ltv_buf_puts(emembers, c->lc_low);
+    }
+    int nf = c->lc_suppressed > 0;
+    for (int t = 0; t < LTV_TRG__N; t++)
+        nf += counts[t] > 0;
+    if (!nf)
+        return;
+    ns_key(st, "lifecycle", &st->key);
+    for (int t = 0; t < LTV_TRG__N; t++) {
+        if (!counts[t])
+            continue;
+        resp_cmd(st, 4);
+        resp_args(&st->out, "HINCRBY");
+        resp_arg(&st->out, st->key.p, st->key.n);
+        resp_args(&st->out, ltv_trigger_name(t));
+        resp_argi(&st->out, counts[t]);
+    }
+    if (c->lc_suppressed) {
+        resp_cmd(st, 4);
+        resp_args(&st->out, "HINCRBY");
+        resp_arg(&st->out, st->key.p, st->key.n);
+        resp_args(&st->out, "suppressed");
+        resp_argi(&st->out, c->lc_suppressed);
+    }
+}
+
+/* After the customers' writes in the transaction, so what it scheduled is
+ * seen: per polled partition, the customers due by the watermark, and the
+ * first due after it (when the next poll is needed). */
+static void add_lc_polls(ltv_store_t *st, const ltv_commit_t *c) {
+    if (!c->nlc_polls || c->watermark == INT64_MIN)
+        return;
+    st->c_lcq_part = ltv_malloc(sizeof(int32_t) * (size_t)c->nlc_polls);
+    st->c_lcq_at = ltv_malloc(sizeof(int) * (size_t)c->nlc_polls);
+    st->c_nlcq = c->nlc_polls;
+    char after[32];
+    snprintf(after, sizeof(after), "(%lld", (long long)c->watermark);
+    for (int i = 0; i < c->nlc_polls; i++) {
+        ltv_buf_reset(&st->key);
+        ltv_buf_printf(&st->key, "%s:lcz:%d", st->ns, (int)c->lc_polls[i]);
+        resp_cmd(st, 7);
+        resp_args(&st->out, "ZRANGEBYSCORE");
+        resp_arg(&st->out, st->key.p, st->key.n);
+        resp_args(&st->out, "-inf");
+        resp_argi(&st->out, c->watermark);
+        resp_args(&st->out, "LIMIT");
+        resp_argi(&st->out, 0);
+        resp_argi(&st->out, LC_POLL_MAX);
+        st->c_lcq_part[i] = c->lc_polls[i];
+        st->c_lcq_at[i] = st->ncmd - 2;
+        resp_cmd(st, 8);
+        resp_args(&st->out, "ZRANGEBYSCORE");
+        resp_arg(&st->out, st->key.p, st->key.n);
+        resp_args(&st->out, after);
+        resp_args(&st->out, "+inf");
+        resp_args(&st->out, "WITHSCORES");
+        resp_args(&st->out, "LIMIT");
+        resp_argi(&st->out, 0);
+        resp_argi(&st->out, 1);
+    }
+}
+
+static void parse_lc_polls(ltv_store_t *st, const redisReply *r) {
+    for (int i = 0; i < st->c_nlcq; i++) {
+        const redisReply *due = r->element[st->c_lcq_at[i]];
+        const redisReply *next = r->element[st->c_lcq_at[i] + 1];
+        if (due->type != REDIS_REPLY_ARRAY || next->type != REDIS_REPLY_ARRAY)
+            continue;
+        st->lc_polls = ltv_realloc(st->lc_polls, sizeof(*st->lc_polls) * (size_t)(st->nlc_polls + 1));
+        ltv_lc_poll_t *p = &st->lc_polls[st->nlc_polls++];
+        p->partition = st->c_lcq_part[i];
+        p->nids = (int)due->elements;
+        p->ids = ltv_calloc(due->elements ? due->elements : 1, sizeof(char *));
+        for (size_t k = 0; k < due->elements; k++)
+            p->ids[k] = ltv_strndup(due->element[k]->str, due->element[k]->len);
+        if (due->elements >= LC_POLL_MAX)
+            p->next = INT64_MIN; /* more may be due: poll again */
+        else if (next->elements >= 2)
+            p->next = reply_i64(next->element[1]);
+        else
+            p->next = INT64_MAX;
+    }
+}
+
+int ltv_store_take_lc_polls(ltv_store_t *st, ltv_lc_poll_t **out) {
+    *out = st->lc_polls;
+    int n = st->nlc_polls;
+    st->lc_polls = NULL;
+    st->nlc_polls = 0;
+    return n;
+}
+
+void ltv_lc_polls_free(ltv_lc_poll_t *p, int n) {
+    for (int i = 0; i < n; i++) {
+        for (int k = 0; k < p[i].nids; k++)
+            free(p[i].ids[k]);
+        free(p[i].ids);
+    }
+    free(p);
+}
+
 ltv_store_res_t ltv_store_commit_send(ltv_store_t *st, const ltv_commit_t *c, char *errstr,
                                       size_t errstr_size) {
     ltv_buf_t scratch, rid;
@@ -905,6 +1054,17 @@ ltv_store_res_t ltv_store_commit_send(ltv_store_t *st, const ltv_commit_t *c, ch
                 resp_args(&st->out, "ZREM");
                 resp_arg(&st->out, st->key.p, st->key.n);
             }
+            resp_arg(&st->out, cu->id, cu->idlen);
+        }
+        if (cu->dirty & LTV_D_LIFECYCLE) {
+            /* When the customer's next lifecycle occasion falls due. */
+            ltv_buf_reset(&st->key);
+            ltv_buf_printf(&st->key, "%s:lcz:%d", st->ns, (int)cu->partition);
+            resp_cmd(st, cu->lc_due ? 4 : 3);
+            resp_args(&st->out, cu->lc_due ? "ZADD" : "ZREM");
+            resp_arg(&st->out, st->key.p, st->key.n);
+            if (cu->lc_due)
+                resp_argi(&st->out, cu->lc_due);
             resp_arg(&st->out, cu->id, cu->idlen);
         }
     }
@@ -1000,6 +1160,7 @@ ltv_store_res_t ltv_store_commit_send(ltv_store_t *st, const ltv_commit_t *c, ch
             ltv_buf_putc(&emembers, '\n');
         ltv_buf_append(&emembers, scratch.p, scratch.n);
     }
+    add_lifecycle(st, c, &emembers);
     if (emembers.n) {
         emitq_key(st, &st->key);
         resp_cmd(st, 4);
@@ -1107,6 +1268,7 @@ ltv_store_res_t ltv_store_commit_send(ltv_store_t *st, const ltv_commit_t *c, ch
     resp_arg(&st->out, st->key.p, st->key.n);
     resp_args(&st->out, c->token);
     int finalize_at = st->ncmd - 2;
+    add_lc_polls(st, c);
     resp_cmd(st, 1);
     resp_args(&st->out, "EXEC");
     int queued = st->ncmd - 2;
@@ -1187,12 +1349,19 @@ ltv_store_res_t ltv_store_commit_recv(ltv_store_t *st, ltv_row_t **rows_out, int
                     *wm_out = reply_i64(fr->element[0]);
                 parse_row_list(st, fr, 1, &rows, &nrows, &caprows);
             }
+            if (res == LTV_STORE_OK)
+                parse_lc_polls(st, r);
         }
         freeReplyObject(r);
     } else {
         res = LTV_STORE_ERR;
     }
     free(readback);
+    free(st->c_lcq_part);
+    free(st->c_lcq_at);
+    st->c_lcq_part = NULL;
+    st->c_lcq_at = NULL;
+    st->c_nlcq = 0;
     if (res != LTV_STORE_OK) {
         free(rows);
         return res;

@@ -34,6 +34,10 @@
  *                               find whose recency crossed an edge
  *   ltv:rfm                     hash: days the rfm_segments running sums
  *                               cover (min, mat)
+ *   ltv:lcz:<partition>         zset: customer id by the due time of its next
+ *                               lifecycle occasion (lifecycle.h)
+ *   ltv:lifecycle               hash: triggers committed for emission, by
+ *                               type, and "suppressed" (lifecycle.emit=false)
  *   ltv:meta                    hash: layout version
  */
 #ifndef LTV_STORE_H
@@ -117,6 +121,16 @@ typedef struct ltv_commit_s {
     int64_t clock_day;                /* rfm_segments are materialized up to this day */
     const ltv_offset_t *rfm_days;     /* partitions re-scored up to their rfm_day */
     int nrfm_days;
+    /* Lifecycle triggers fired by the batch ("t|..." members), queued for
+     * emission with the batch, after the line of the lifecycle topic's low
+     * marks ("L|..."); and how many were fired without being emitted. */
+    const char *const *lc_members;
+    int nlc_members;
+    const char *lc_low;
+    int lc_suppressed;
+    /* Partitions whose lifecycle timers to poll up to `watermark`. */
+    const int32_t *lc_polls;
+    int nlc_polls;
 } ltv_commit_t;
 
 /* The halves of the load round trip, so a batch's load can be sent before
@@ -145,6 +159,21 @@ ltv_store_res_t ltv_store_load_recv(ltv_store_t *st, const ltv_load_req_t *q, in
  * returned in rows_out (free() it). */
 ltv_store_res_t ltv_store_commit(ltv_store_t *st, const ltv_commit_t *c, ltv_row_t **rows_out,
                                  int *nrows_out, char *errstr, size_t errstr_size);
+
+/* A lifecycle timer poll's result: the partition's customers due at the
+ * commit's watermark, and when the next one falls due after it (INT64_MAX:
+ * nothing scheduled; INT64_MIN: more were due than returned, poll again). */
+typedef struct ltv_lc_poll_s {
+    int32_t partition;
+    int64_t next;
+    char **ids;
+    int nids;
+} ltv_lc_poll_t;
+
+/* The polls of the commits completed since the last call (free with
+ * ltv_lc_polls_free). */
+int ltv_store_take_lc_polls(ltv_store_t *st, ltv_lc_poll_t **out);
+void ltv_lc_polls_free(ltv_lc_poll_t *p, int n);
 
 /* Customers of `partition` whose last purchase day lies in [lo, hi]. ids
  * and the array are freed with free(). */

@@ -51,6 +51,7 @@ typedef struct ltv_conf_s {
     char *topic_f2_rolling;
     char *topic_customer_rfm;
     char *topic_rfm_segments;
+    char *topic_lifecycle; /* "" : lifecycle triggers off */
     int output_format; /* 0 json, 1 avro */
     char *output_schema_ids; /* "topic:id,..." for Avro without a registry */
 
@@ -72,6 +73,11 @@ typedef struct ltv_conf_s {
     int nhorizons;
     int64_t f2_rolling_days;
     char *rfm_r_days, *rfm_f_edges, *rfm_m_edges, *rfm_segments;
+    int64_t lc_followup_days[LTV_MAX_HORIZONS];
+    int lc_nfollowup;
+    int64_t lc_revisit_hours;
+    int64_t lc_signup_days;
+    int lc_emit;
 
     /* Operation */
     int stop_at_end;

@@ -136,6 +136,16 @@ void ltv_metrics_render(const ltv_metrics_snap_t *s, ltv_buf_t *o) {
             st->misrouted);
     counter(o, "ltvstream_cache_evictions_total",
             "Customers evicted from the in-memory cache.", st->cache_evictions);
+    family(o, "ltvstream_lifecycle_triggers_total", "counter",
+           "Lifecycle triggers produced to the lifecycle topic, by trigger type.");
+    for (int t = 0; t < LTV_TRG__N; t++) {
+        ltv_buf_puts(o, "ltvstream_lifecycle_triggers_total{");
+        label(o, "trigger", ltv_trigger_name(t));
+        ltv_buf_printf(o, "} %llu\n", (unsigned long long)st->triggers[t]);
+    }
+    counter(o, "ltvstream_lifecycle_triggers_suppressed_total",
+            "Lifecycle triggers recorded as fired but not produced (lifecycle.emit=false).",
+            st->triggers_suppressed);
 
     gauge_i(o, "ltvstream_assigned_partitions", "Input partitions assigned to this instance.",
             s->assigned);

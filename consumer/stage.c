@@ -115,6 +115,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
     rd_kafka_assign(rk, NULL);
     st->need_reposition = 0;
+    stage_lc_reset(st);
     stage_publish(st);
 }
 
@@ -172,6 +173,7 @@ ltv_stage_t *ltv_stage_new(const ltv_conf_t *conf, char *errstr, size_t errstr_s
     st->store = ltv_store_new(conf, st->aggs);
     st->cache = ltv_cache_new((size_t)conf->cache_max_customers);
     st->batch = ltv_batch_new(st->aggs, st->cache, conf->tz_offset_ms);
+    stage_lc_init(st);
     st->em = ltv_emitter_new(conf, st->aggs, errstr, errstr_size);
     if (!st->em)
         goto err;
@@ -239,6 +241,8 @@ void ltv_stage_destroy(ltv_stage_t *st) {
                                st->close_abandoned ? RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE : 0);
     ltv_emitter_destroy(st->em);
     ltv_batch_destroy(st->batch);
+    if (st->lc)
+        stage_lc_free(st);
     ltv_cache_destroy(st->cache);
     ltv_store_destroy(st->store);
     ltv_aggs_destroy(st->aggs);
@@ -261,6 +265,7 @@ int ltv_stage_run(ltv_stage_t *st, volatile sig_atomic_t *stop) {
         return 0;
     stage_clock_read(st);
     st->committed_wm = st->clock;
+    stage_lc_start(st);
     stage_reemit_queue(st);
 
     rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(2);
@@ -333,6 +338,7 @@ int ltv_stage_run(ltv_stage_t *st, volatile sig_atomic_t *stop) {
             stage_complete(st);
             stage_clock_read(st);
             stage_flush(st, 0);
+            stage_lc_drain(st);
             break;
         }
     }

@@ -11,6 +11,7 @@
 #include "conf.h"
 #include "decode.h"
 #include "hist.h"
+#include "lifecycle.h"
 
 typedef struct ltv_stage_s ltv_stage_t;
 
@@ -30,6 +31,8 @@ typedef struct ltv_stage_stats_s {
     uint64_t late;              /* events older than the watermark when processed */
     uint64_t skipped;           /* messages before run.start.ms, read past */
     uint64_t finalized;         /* rows re-emitted because they became final */
+    uint64_t triggers[LTV_TRG__N]; /* lifecycle triggers produced, by type */
+    uint64_t triggers_suppressed;  /* fired with lifecycle.emit=false: recorded, not produced */
     uint64_t redis_commands;
     /* Where the time goes, in microseconds summed over batches. */
     int64_t us_poll;     /* polling and decoding */

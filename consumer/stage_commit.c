@@ -55,6 +55,7 @@ static void batch_failed(ltv_stage_t *st, ltv_store_res_t res, const char *err) 
         st->inflight_kofs = NULL;
     }
     stage_batch_reset(st);
+    stage_lc_reset(st);
     st->need_reposition = 1;
 }
 
@@ -245,6 +246,7 @@ static int complete(ltv_stage_t *st) {
     if (wm > st->clock)
         st->clock = wm;
     st->inflight = 0;
+    stage_lc_completed(st);
     if (st->inflight_work) {
         st->stats.batches++;
         st->stats.last_commit_us = ltv_mono_us();
@@ -320,7 +322,7 @@ static int flush(ltv_stage_t *st, int at_end) {
     }
     char **acks;
     int nacks = stage_take_acks(st, &acks);
-    if (!work && !ticks && !at_end && st->clock == st->committed_wm) {
+    if (!work && !ticks && !at_end && st->clock == st->committed_wm && !stage_lc_pending(st)) {
         /* Nothing to commit: let the commit in flight finish, and clear
          * delivered batches from the queue. */
         int rc = stage_complete(st);
@@ -354,6 +356,8 @@ static int flush(ltv_stage_t *st, int at_end) {
         return -1;
     }
 
+    stage_lc_plan(st);
+
     /* 1. Load: fenced on the offsets we believe are stored (or will be,
      * once the commit in flight is in). */
     size_t np = (size_t)(st->nparts ? st->nparts : 1);
@@ -364,7 +368,7 @@ static int flush(ltv_stage_t *st, int at_end) {
     int noffs = 0, ncpos = 0, nfence = 0, nrdays = 0;
     for (int i = 0; i < st->nparts; i++) {
         part_t *p = &st->parts[i];
-        if (p->in_batch || p->tick_to != INT64_MIN) {
+        if (p->in_batch || p->tick_to != INT64_MIN || p->lc_fence) {
             fence[nfence].topic = p->topic;
             fence[nfence].partition = p->partition;
             fence[nfence].next_offset = p->stored_next;
@@ -431,6 +435,7 @@ static int flush(ltv_stage_t *st, int at_end) {
     clock_set(st, pos, npos, floor_wm);
     clock_update(st);
     ltv_batch_loaded(st->batch);
+    ltv_batch_set_watermark(st->batch, st->clock);
 
     /* 2. Apply. */
     ltv_batch_apply(st->batch, &st->bstats);
@@ -474,6 +479,7 @@ static int flush(ltv_stage_t *st, int at_end) {
         .rfm_days = rdays,
         .nrfm_days = nrdays,
     };
+    stage_lc_commit(st, &c, dirty, ndirty);
     res = ltv_store_commit_send(st->store, &c, err, sizeof(err));
     free(fence);
     free(rdays);
@@ -510,6 +516,7 @@ static int flush(ltv_stage_t *st, int at_end) {
     int nch = ltv_batch_rfm_changed(st->batch, &ch);
     for (int i = 0; i < nch; i++)
         stage_emit_customer(st, ch[i]);
+    stage_lc_sent(st);
     ltv_batch_committed(st->batch);
     ltv_batch_begin(st->batch, ++st->seq);
     /* Evicting now is safe: an evicted customer's write is already on the

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static ltv_out_t *eb_add(ltv_stage_t *st, const char *topic, const char *member, size_t mlen) {
+ltv_out_t *stage_emit_add(ltv_stage_t *st, const char *topic, const char *member, size_t mlen) {
     emitbuf_t *eb = &st->eb;
     if (eb->n == eb->cap) {
         int ncap = eb->cap ? eb->cap * 2 : 256;
@@ -39,7 +39,7 @@ void stage_emit_row(ltv_stage_t *st, const ltv_row_t *row, int64_t watermark) {
     ltv_buf_t rid;
     ltv_buf_init(&rid);
     ltv_rowid_format(&row->id, &rid);
-    ltv_out_t *o = eb_add(st, row->id.agg->topic, rid.p, rid.n);
+    ltv_out_t *o = stage_emit_add(st, row->id.agg->topic, rid.p, rid.n);
     ltv_buf_free(&rid);
     ltv_emit_info_t info = {watermark};
     row->id.agg->cls->render(row->id.agg, row, &info, o);
@@ -48,7 +48,7 @@ void stage_emit_row(ltv_stage_t *st, const ltv_row_t *row, int64_t watermark) {
 void stage_emit_customer(ltv_stage_t *st, const ltv_customer_t *c) {
     char m[512];
     int n = snprintf(m, sizeof(m), "c|%s", c->id);
-    ltv_out_t *o = eb_add(st, st->conf->topic_customer_rfm, m,
+    ltv_out_t *o = stage_emit_add(st, st->conf->topic_customer_rfm, m,
                           (size_t)(n < (int)sizeof(m) ? n : (int)sizeof(m) - 1));
     ltv_emit_info_t info = {st->clock};
     ltv_customer_rfm_render(st->aggs, c, &info, st->conf->tz_offset_ms, o);
@@ -59,11 +59,11 @@ void stage_emit_send(ltv_stage_t *st, const char *token) {
     for (int i = 0; i < eb->n; i++) {
         eb->items[i].out = &eb->outs[i];
         eb->items[i].member = eb->members[i].p;
+        st->stats.rows_emitted += eb->items[i].topic != NULL;
     }
     char err[512];
     if (eb->n && ltv_emitter_send(st->em, token, eb->items, eb->n, err, sizeof(err)))
         ltv_err("emitting rows: %s (they stay queued and are re-emitted)", err);
-    st->stats.rows_emitted += (uint64_t)eb->n;
     eb->n = 0;
 }
 
@@ -88,8 +88,11 @@ void stage_reemit(ltv_stage_t *st, const char *token, char *const *members, int 
     stage_clock_read(st);
     char err[512];
     int unread = 0;
+    stage_lc_reemit(st, members, n, &unread);
     for (int i = 0; i < n; i++) {
         const char *member = members[i];
+        if (!strncmp(member, "t|", 2) || !strncmp(member, "L|", 2))
+            continue; /* lifecycle triggers: stage_lc_reemit */
         if (!strncmp(member, "c|", 2)) {
             ltv_customer_t *c = NULL;
             if (ltv_store_get_customer(st->store, LTV_ENT_CUSTOMER, member + 2, &c, err,

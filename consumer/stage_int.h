@@ -7,6 +7,7 @@
  *                      Redis: load, apply, commit (pipelined across batches)
  *   stage_emit.c       rendering committed rows and producing them
  *   stage_metrics.c    publishing metrics and the heartbeat; idle Redis check
+ *   stage_lifecycle.c  lifecycle timers, trigger emission and re-emission
  */
 #ifndef LTV_STAGE_INT_H
 #define LTV_STAGE_INT_H
@@ -16,6 +17,7 @@
 #include "clock.h"
 #include "decode.h"
 #include "emit.h"
+#include "lifecycle.h"
 #include "metrics.h"
 #include "stage.h"
 #include "store.h"
@@ -46,6 +48,7 @@ typedef struct part_s {
     int64_t batch_next, batch_max_ts;
     int64_t rfm_day;     /* purchases partitions: clock day customers were scored at */
     int64_t tick_to;     /* this flush re-scores up to this day; INT64_MIN: no */
+    int lc_fence;        /* this flush writes customers whose lifecycle timer fell due */
 } part_t;
 
 struct ltv_stage_s {
@@ -95,6 +98,17 @@ struct ltv_stage_s {
     ltv_metrics_t *metrics;
     ltv_metrics_snap_t msnap;
     int64_t last_ping_us;
+    /* Lifecycle triggers (stage_lifecycle.c): per partition number, when
+     * its next timer falls due as far as known; customers found due by the
+     * last polls; this commit's polls; the topic's low marks. */
+    ltv_lifecycle_t *lc;
+    int64_t *lc_next;
+    int nlc_next;
+    ltv_lc_poll_t *lc_due;
+    int nlc_due;
+    int32_t *lc_polls;
+    int nlc_polls;
+    ltv_buf_t lc_low;
 };
 
 /* stage_positions.c */
@@ -133,7 +147,35 @@ void stage_heartbeat(ltv_stage_t *st);
  * second, so an idle stage notices (and /readyz reports) an outage. */
 void stage_idle_check(ltv_stage_t *st);
 
+/* stage_lifecycle.c */
+void stage_lc_init(ltv_stage_t *st);
+void stage_lc_free(ltv_stage_t *st);
+/* At run start: tracks the lifecycle topic's offsets for re-emission. */
+void stage_lc_start(ltv_stage_t *st);
+/* Forgets what is known of the timers (assignment changed, batch failed). */
+void stage_lc_reset(ltv_stage_t *st);
+/* Whether a flush has lifecycle work even without events: customers found
+ * due, or a partition whose timers may be due and are not being polled. */
+int stage_lc_pending(ltv_stage_t *st);
+/* Before the batch's loads: the customers found due join it. */
+void stage_lc_plan(ltv_stage_t *st);
+/* Fills the commit's triggers and polls (dirty: the batch's customers). */
+void stage_lc_commit(ltv_stage_t *st, ltv_commit_t *c, ltv_customer_t *const *dirty, int ndirty);
+/* After the commit was sent: renders its triggers into the emission. */
+void stage_lc_sent(ltv_stage_t *st);
+/* After a commit completed: takes its polls. */
+void stage_lc_completed(ltv_stage_t *st);
+/* End of a bounded run: settles every timer due at the final watermark. */
+void stage_lc_drain(ltv_stage_t *st);
+/* Re-emission of a queue entry's trigger members ("t|...", with its "L|"
+ * low marks): only those not found in the topic; *unread counts an entry
+ * whose delivery could not be checked (not sent, left queued). */
+void stage_lc_reemit(ltv_stage_t *st, char *const *members, int n, int *unread);
+
 /* stage_emit.c */
+/* A new item of the emission being built (topic NULL: a member carried
+ * with the batch, producing nothing). */
+ltv_out_t *stage_emit_add(ltv_stage_t *st, const char *topic, const char *member, size_t mlen);
 /* Renders a row with the given watermark (its commit's shared one). */
 void stage_emit_row(ltv_stage_t *st, const ltv_row_t *row, int64_t watermark);
 void stage_emit_customer(ltv_stage_t *st, const ltv_customer_t *c);

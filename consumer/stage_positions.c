@@ -233,6 +233,7 @@ int stage_assign_from_redis(ltv_stage_t *st, rd_kafka_topic_partition_list_t *li
         return -1;
     }
     st->assigned_once = 1;
+    stage_lc_reset(st);
     return 0;
 }
 

@@ -514,9 +514,14 @@ char *h_dump_ns(h_env_t *h, const char *ns) {
         for (size_t i = 0; i < keys->elements; i++) {
             const char *key = keys->element[i]->str;
             /* Transient bookkeeping: what is still to be emitted or
-             * finalized, and each partition's wall-clock activity. */
+             * finalized, and each partition's wall-clock activity. And the
+             * counts of lifecycle triggers fired: the occasions settled
+             * (customer state) are the same, but whether one fired can
+             * depend on whether an event later than the watermark arrived
+             * before it fell due (and on lifecycle.emit: suppressed). */
             if (!strcmp(key + nslen, ":emitq") || !strcmp(key + nslen, ":finalq") ||
-                !strcmp(key + nslen, ":clock") || !strcmp(key + nslen, ":runend"))
+                !strcmp(key + nslen, ":clock") || !strcmp(key + nslen, ":runend") ||
+                !strcmp(key + nslen, ":lifecycle"))
                 continue;
             redisReply *ty = redisCommand(h->rc, "TYPE %s", key);
             int is_zset = ty && ty->type == REDIS_REPLY_STATUS && !strcmp(ty->str, "zset");
