@@ -197,6 +197,17 @@ void ltv_lifecycle_on_rescore(ltv_lifecycle_t *lc, ltv_customer_t *c, int old_r,
         fire(lc, c, LTV_TRG_LAPSED, c->rfm_version, at, NULL, NULL);
 }
 
+/* Follow-ups count from the first order placed, cancelled or not (the
+ * earliest order seen; orders are sorted seen first, by time). Anchored on
+ * the first *active* order, which days are settled by a watermark would
+ * depend on whether a cancellation arrived before or after it, and the
+ * stored state of two runs over the same input would differ; this way it
+ * depends on the input and the watermark only. Whether one fires still
+ * judges the active orders. */
+static int64_t followup_anchor(const ltv_customer_t *c) {
+    return c->norders && c->orders[0].seen ? c->orders[0].ts : 0;
+}
+
 /* The next follow-up day not settled yet, or 0. */
 static int64_t next_followup(const ltv_lifecycle_t *lc, const ltv_customer_t *c) {
     for (int i = 0; i < lc->nfollowup; i++)
@@ -208,9 +219,9 @@ static int64_t next_followup(const ltv_lifecycle_t *lc, const ltv_customer_t *c)
 int64_t ltv_lifecycle_next_due(const ltv_lifecycle_t *lc, const ltv_customer_t *c) {
     if (!tracked(lc, c))
         return 0;
-    int64_t best = 0, d;
-    if (c->n >= 1 && (d = next_followup(lc, c)))
-        best = c->fts[0] + d * LTV_DAY_MS;
+    int64_t best = 0, d, anchor = followup_anchor(c);
+    if (anchor && (d = next_followup(lc, c)))
+        best = anchor + d * LTV_DAY_MS;
     if (!(c->lc_done & LTV_LC_REVISIT) && c->first_visit_ts) {
         d = c->first_visit_ts + lc->revisit_ms;
         if (!best || d < best)
@@ -233,12 +244,12 @@ void ltv_lifecycle_settle(ltv_lifecycle_t *lc, ltv_customer_t *c, int64_t wm, in
         int silent = (c->lc_done & LTV_LC_UNTRACKED) != 0;
         /* Each condition is judged in event time, at the due time: what
          * the customer did after it does not count, whenever it arrived. */
-        int64_t d;
-        while (c->n >= 1 && (d = next_followup(lc, c))) {
-            int64_t due = c->fts[0] + d * LTV_DAY_MS;
+        int64_t d, anchor = followup_anchor(c);
+        while (anchor && (d = next_followup(lc, c))) {
+            int64_t due = anchor + d * LTV_DAY_MS;
             if (due > wm)
                 break;
-            if (!silent && (c->n < 2 || c->fts[1] > due))
+            if (!silent && c->n >= 1 && (c->n < 2 || c->fts[1] > due))
                 fire(lc, c, LTV_TRG_F2_FOLLOWUP, d, due, NULL, NULL);
             c->lc_f2_day = (int32_t)d;
         }

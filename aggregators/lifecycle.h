@@ -4,7 +4,8 @@
  *
  *   first_purchase          the customer's first order was applied
  *   second_purchase         the second (F2 conversion), with the days between
- *   f2_followup_due:<d>     d days after the first purchase, no second one by then
+ *   f2_followup_due:<d>     d days after the first order placed, no second
+ *                           purchase by then
  *   revisit_due             N hours after the first visit, no visit on a later day by then
  *   signup_no_purchase      N days after the sign-up visit, no purchase by then
  *   segment_changed:<v>     the RFM segment changed (from, to); v is the

@@ -164,8 +164,40 @@ static void test_first_purchase_fires_once(void **state) {
     };
     assert_int_equal(run(f, ev, 3, NULL, NULL, INT64_MIN, INT64_MIN), 1);
     expect(f, 0, "c3", "first_purchase", T0, 0);
-    /* n is 1 again, the first purchase now o2: follow-ups count from it. */
-    assert_int_equal(cust(f, "c3")->lc_due, T0 + 2 * HOUR_MS + 3 * DAY_MS);
+    /* n is 1 again, the first purchase now o2; follow-ups still count from
+     * the first order placed, o1 at T0: day 3 falls due at T0+3d. */
+    assert_int_equal(cust(f, "c3")->lc_due, T0 + 3 * DAY_MS);
+}
+
+/* An order at T0 cancelled a day later. Whether the cancellation is known
+ * when the day-3 follow-up (T0+3d) falls due decides whether it fires (an
+ * event later than the watermark cannot take back a trigger sent), but not
+ * the state left behind: both customers end with day 3 settled and day 7
+ * (T0+7d) next. */
+static void test_state_independent_of_when_a_cancel_arrives(void **state) {
+    fx_t *f = *state;
+    const char *d1[] = {"d1", NULL}, *d2[] = {"d2", NULL};
+    ltv_event_t o1 = mk_purchase("d1", "o1", "o1", LTV_PT_ORDER, T0, 5000, NULL, NULL);
+    ltv_event_t c1 = mk_purchase("d1", "o1c", "o1", LTV_PT_CANCEL, T0 + DAY_MS, 0, NULL, NULL);
+    ltv_event_t both[] = {
+        mk_purchase("d2", "o1", "o1", LTV_PT_ORDER, T0, 5000, NULL, NULL),
+        mk_purchase("d2", "o1c", "o1", LTV_PT_CANCEL, T0 + DAY_MS, 0, NULL, NULL),
+    };
+    /* d1: the cancel arrives after the day-3 follow-up was sent. */
+    assert_int_equal(run(f, &o1, 1, NULL, NULL, T0 + HOUR_MS, INT64_MIN), 1);
+    assert_int_equal(run(f, NULL, 0, d1, NULL, T0 + 4 * DAY_MS, INT64_MIN), 1);
+    expect(f, 0, "d1", "f2_followup_due:3", T0 + 3 * DAY_MS, 3);
+    assert_int_equal(run(f, &c1, 1, NULL, NULL, T0 + 4 * DAY_MS + HOUR_MS, INT64_MIN), 0);
+    /* d2: known cancelled before: day 3 settles without firing. */
+    assert_int_equal(run(f, both, 2, NULL, NULL, T0 + HOUR_MS, INT64_MIN), 1);
+    expect(f, 0, "d2", "first_purchase", T0, 0);
+    assert_int_equal(run(f, NULL, 0, d2, NULL, T0 + 4 * DAY_MS + HOUR_MS, INT64_MIN), 0);
+    const ltv_customer_t *a = cust(f, "d1"), *b = cust(f, "d2");
+    assert_int_equal(a->lc_done, b->lc_done);
+    assert_int_equal(a->lc_f2_day, 3);
+    assert_int_equal(b->lc_f2_day, 3);
+    assert_int_equal(a->lc_due, T0 + 7 * DAY_MS);
+    assert_int_equal(b->lc_due, T0 + 7 * DAY_MS);
 }
 
 /* First visits at 2024-05-01 09:00 (T0+9h): revisit_due falls due 50 hours
@@ -351,6 +383,8 @@ int main(void) {
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_followups_judged_in_event_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_first_purchase_fires_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_state_independent_of_when_a_cancel_arrives, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_revisit_due, setup, teardown),
         cmocka_unit_test_setup_teardown(test_signup_no_purchase, setup, teardown),
         cmocka_unit_test_setup_teardown(test_segment_changed_and_lapsed_from_recency_ticks,
