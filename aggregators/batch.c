@@ -118,8 +118,18 @@ ltv_arena_t *ltv_batch_arena(ltv_batch_t *b) { return &b->arena; }
 int ltv_batch_count(const ltv_batch_t *b) { return b->nev; }
 
 /* The entity an event belongs to: its customer, or for an anonymous visit
- * its visitor. */
-static ltv_entity_t entity_of(const ltv_event_t *ev, ltv_str_t *id) {
+ * its visitor; an ad spend record, its campaign's day on its channel. */
+static ltv_entity_t entity_of(ltv_batch_t *b, const ltv_event_t *ev, ltv_str_t *id) {
+    if (ev->kind == LTV_EV_AD_SPEND) {
+        ltv_buf_t k;
+        ltv_buf_init(&k);
+        ltv_buf_printf(&k, "%lld\x1f%.*s\x1f%.*s", (long long)ltv_day_of(ev->ts, b->tz),
+                       (int)ev->channel.n, ev->channel.p ? ev->channel.p : "", (int)ev->campaign.n,
+                       ev->campaign.p ? ev->campaign.p : "");
+        *id = ltv_arena_str(&b->arena, k.p, k.n);
+        ltv_buf_free(&k);
+        return LTV_ENT_SPEND;
+    }
     if (ev->customer_id.p && ev->customer_id.n) {
         *id = ev->customer_id;
         return LTV_ENT_CUSTOMER;
@@ -185,7 +195,7 @@ int ltv_batch_loads(ltv_batch_t *b, ltv_load_t **loads) {
     for (int i = 0; i < b->nev; i++) {
         bevent_t *be = &b->ev[i];
         ltv_str_t id;
-        ltv_entity_t kind = entity_of(&be->ev, &id);
+        ltv_entity_t kind = entity_of(b, &be->ev, &id);
         be->e = entry_for_load(b, kind, id, be->partition);
     }
     for (int i = 0; i < b->nrescore; i++)

@@ -27,6 +27,12 @@
 typedef enum {
     LTV_ENT_CUSTOMER = 'c', /* keyed by customer_id */
     LTV_ENT_VISITOR = 'v',  /* anonymous visitor, keyed by visitor_id */
+    /* One campaign's cost on one channel on one day (agg_acquisition.c),
+     * keyed "<day>\x1f<channel>\x1f<campaign>": the cost is held as the
+     * amount of a single order "spend", so the store, the cache and the
+     * before/after deltas treat it like any entity, and a restated cost
+     * replaces the old one exactly. */
+    LTV_ENT_SPEND = 's',
 } ltv_entity_t;
 
 typedef struct ltv_order_s {
@@ -68,6 +74,7 @@ enum {
 enum {
     LTV_FACET_ORDERS = 1 << 0, /* the order list */
     LTV_FACET_VISITS = 1 << 1, /* the set of visit days */
+    LTV_FACET_SPEND = 1 << 2,  /* an ad spend entity's cost */
 };
 
 typedef struct ltv_customer_s {

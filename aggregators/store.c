@@ -78,7 +78,8 @@ void ltv_store_customer_key(const ltv_store_t *st, ltv_entity_t kind, const char
                             size_t idlen, ltv_buf_t *out) {
     ltv_buf_reset(out);
     ltv_buf_puts(out, st->ns);
-    ltv_buf_append(out, kind == LTV_ENT_VISITOR ? ":v:{" : ":c:{", 4);
+    ltv_buf_append(out, kind == LTV_ENT_VISITOR ? ":v:{" : kind == LTV_ENT_SPEND ? ":s:{" : ":c:{",
+                   4);
     ltv_buf_append(out, id, idlen);
     ltv_buf_putc(out, '}');
 }

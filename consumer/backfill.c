@@ -185,6 +185,7 @@ static int bf_configure(ltv_conf_t *conf, const bf_opts_t *o) {
                       {"topic.customer_rfm", conf->topic_customer_rfm},
                       {"topic.rfm_segments", conf->topic_rfm_segments},
                       {"topic.lifecycle", conf->topic_lifecycle},
+                      {"topic.acquisition", conf->topic_acquisition},
                       {"topic.dlq", conf->topic_dlq}};
         for (size_t i = 0; i < sizeof(topics) / sizeof(topics[0]); i++) {
             if (!topics[i].cur[0])

@@ -43,6 +43,9 @@ static const conf_prop_t props[] = {
      "Input topic of purchase events (orders, cancels, refunds)."},
     {"topic.visits", T_STR, "ltv.visits", O(topic_visits), 0, 0, NULL,
      "Input topic of visit events (empty to disable)."},
+    {"topic.ad_spend", T_STR, "", O(topic_ad_spend), 0, 0, NULL,
+     "Input topic of daily ad spend per campaign and channel (schemas/ad_spend.avsc), keyed by "
+     "campaign, e.g. ltv.ad_spend; empty: none (acquisition rows then show no cost)."},
     {"input.framing", T_ENUM, "auto", O(framing), 0, 0, "auto|confluent|single-object|plain",
      "Message framing; auto detects Confluent (0x00) and single-object (0xC3 0x01) per message "
      "and falls back to plain Avro binary."},
@@ -53,6 +56,8 @@ static const conf_prop_t props[] = {
      "Writer schema file for plain-framed purchases (default: schemas/purchase.avsc)."},
     {"input.plain.visit.schema", T_STR, "", O(plain_visit_schema), 0, 0, NULL,
      "Writer schema file for plain-framed visits (default: schemas/visit.avsc)."},
+    {"input.plain.ad_spend.schema", T_STR, "", O(plain_ad_spend_schema), 0, 0, NULL,
+     "Writer schema file for plain-framed ad spend (default: schemas/ad_spend.avsc)."},
     {"input.max.future.skew.ms", T_INT, "86400000", O(max_future_skew_ms), 0, INT64_MAX, NULL,
      "Events with ts further than this ahead of the wall clock go to the dead-letter topic."},
     {"topic.dlq", T_STR, "ltv.dlq", O(topic_dlq), 0, 0, NULL,
@@ -67,6 +72,9 @@ static const conf_prop_t props[] = {
      "Output topic of each customer's current RFM scores and segment, keyed by customer."},
     {"topic.rfm_segments", T_STR, "ltv.rfm_segments", O(topic_rfm_segments), 0, 0, NULL,
      "Output topic of per-day customer counts by RFM segment."},
+    {"topic.acquisition", T_STR, "ltv.acquisition", O(topic_acquisition), 0, 0, NULL,
+     "Output topic of acquisition economics per day (and rolling window), channel and campaign: "
+     "new customers, cost, CPO, F2 rate, F2-CPO, revenue, CLV:CAC."},
     {"topic.lifecycle", T_STR, "ltv.lifecycle", O(topic_lifecycle), 0, 0, NULL,
      "Output topic of lifecycle triggers for follow-up messaging, keyed by customer (empty "
      "turns lifecycle triggers off: no timers, no state)."},
@@ -126,6 +134,8 @@ static const conf_prop_t props[] = {
      "lost:1:1,hibernating:1-2:1-2",
      O(rfm_segments), 0, 0, NULL,
      "Segment rules name:R:F (score or range), first match wins; must cover every R,F."},
+    {"acquisition.rolling.days", T_INT, "30", O(acq_rolling_days), 0, 3650, NULL,
+     "Acquisition rows also sum the trailing window of this many days (0: daily rows only)."},
     {"lifecycle.f2.followup.days", T_INTLIST, "3,7,14,30", O(lc_followup_days), 1, 3650, NULL,
      "f2_followup_due fires this many days after the first purchase while there is no second "
      "purchase by then."},

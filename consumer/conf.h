@@ -38,10 +38,12 @@ typedef struct ltv_conf_s {
     /* Inputs */
     char *topic_purchases;
     char *topic_visits;
+    char *topic_ad_spend; /* "": none */
     int framing;                  /* ltv_framing_t */
     char *schema_dir;             /* <id>.avsc writer schemas for Confluent ids */
     char *plain_purchase_schema;  /* writer schema file for plain framing */
     char *plain_visit_schema;
+    char *plain_ad_spend_schema;
     int64_t max_future_skew_ms;
 
     /* Outputs */
@@ -52,6 +54,7 @@ typedef struct ltv_conf_s {
     char *topic_customer_rfm;
     char *topic_rfm_segments;
     char *topic_lifecycle; /* "" : lifecycle triggers off */
+    char *topic_acquisition;
     int output_format; /* 0 json, 1 avro */
     char *output_schema_ids; /* "topic:id,..." for Avro without a registry */
 
@@ -73,6 +76,7 @@ typedef struct ltv_conf_s {
     int nhorizons;
     int64_t f2_rolling_days;
     char *rfm_r_days, *rfm_f_edges, *rfm_m_edges, *rfm_segments;
+    int64_t acq_rolling_days;
     int64_t lc_followup_days[LTV_MAX_HORIZONS];
     int lc_nfollowup;
     int64_t lc_revisit_hours;

@@ -99,7 +99,7 @@ void ltv_metrics_render(const ltv_metrics_snap_t *s, ltv_buf_t *o) {
 
     family(o, "ltvstream_events_consumed_total", "counter",
            "Messages read from the input topics, good or bad.");
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < 3; k++) {
         if (!s->topics[k] || !s->topics[k][0])
             continue;
         ltv_buf_puts(o, "ltvstream_events_consumed_total{");

@@ -56,7 +56,7 @@ static void handle_message(ltv_stage_t *st, rd_kafka_message_t *m) {
         default: break;
         }
     }
-    st->stats.consumed_topic[p->kind == LTV_EV_PURCHASE ? 0 : 1]++;
+    st->stats.consumed_topic[p->kind - LTV_EV_PURCHASE]++;
     if (!p->in_batch) {
         p->in_batch = 1;
         p->batch_next = p->stored_next;
@@ -84,8 +84,9 @@ static void handle_message(ltv_stage_t *st, rd_kafka_message_t *m) {
     }
     if (ev->ts > p->batch_max_ts)
         p->batch_max_ts = ev->ts;
-    /* Late: behind the watermark. Still applied in full; counted. */
-    if (st->clock != INT64_MIN && ev->ts < st->clock)
+    /* Late: behind the watermark. Still applied in full; counted. (Ad
+     * spend is about a past day by nature; it is not on the clock.) */
+    if (st->clock != INT64_MIN && ev->ts < st->clock && p->kind != LTV_EV_AD_SPEND)
         st->stats.late++;
 }
 
@@ -233,7 +234,7 @@ void ltv_stage_destroy(ltv_stage_t *st) {
         return;
     if (st->cq)
         rd_kafka_queue_destroy(st->cq);
-    for (int k = 0; k < 2; k++)
+    for (int k = 0; k < 3; k++)
         if (st->rkt_of[k])
             rd_kafka_topic_destroy(st->rkt_of[k]);
     if (st->rk)
@@ -249,8 +250,8 @@ void ltv_stage_destroy(ltv_stage_t *st) {
     ltv_decoder_destroy(st->dec);
     ltv_schemas_destroy(st->schemas);
     free(st->parts);
-    free(st->pidx[0]);
-    free(st->pidx[1]);
+    for (int k = 0; k < 3; k++)
+        free(st->pidx[k]);
     free(st->pos);
     stage_emit_free(st);
     ltv_metrics_snap_free(&st->msnap);
@@ -268,18 +269,21 @@ int ltv_stage_run(ltv_stage_t *st, volatile sig_atomic_t *stop) {
     stage_lc_start(st);
     stage_reemit_queue(st);
 
-    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(2);
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(3);
     rd_kafka_topic_partition_list_add(topics, st->conf->topic_purchases, RD_KAFKA_PARTITION_UA);
     if (st->conf->topic_visits[0])
         rd_kafka_topic_partition_list_add(topics, st->conf->topic_visits, RD_KAFKA_PARTITION_UA);
+    if (st->conf->topic_ad_spend[0])
+        rd_kafka_topic_partition_list_add(topics, st->conf->topic_ad_spend, RD_KAFKA_PARTITION_UA);
     rd_kafka_resp_err_t e = rd_kafka_subscribe(st->rk, topics);
     rd_kafka_topic_partition_list_destroy(topics);
     if (e) {
         ltv_err("subscribe: %s", rd_kafka_err2str(e));
         return -1;
     }
-    ltv_info("stage %s running: namespace %s, topics %s %s", st->instance,
-             st->conf->namespace_, st->conf->topic_purchases, st->conf->topic_visits);
+    ltv_info("stage %s running: namespace %s, topics %s %s %s", st->instance,
+             st->conf->namespace_, st->conf->topic_purchases, st->conf->topic_visits,
+             st->conf->topic_ad_spend);
 
     while (!*stop) {
         int64_t tpoll = ltv_mono_us();
@@ -438,7 +442,8 @@ void ltv_stage_progress(ltv_stage_t *st, int64_t *done, int64_t *total) {
 
 void ltv_stage_stats(ltv_stage_t *st, ltv_stage_stats_t *out) {
     *out = st->stats;
-    out->consumed = st->stats.consumed_topic[0] + st->stats.consumed_topic[1];
+    out->consumed =
+        st->stats.consumed_topic[0] + st->stats.consumed_topic[1] + st->stats.consumed_topic[2];
     out->applied = st->bstats.applied;
     out->duplicates = st->bstats.duplicates;
     out->misrouted = st->bstats.misrouted;

@@ -17,7 +17,7 @@ typedef struct ltv_stage_s ltv_stage_t;
 
 typedef struct ltv_stage_stats_s {
     uint64_t consumed;          /* messages read from input topics (the sum of:) */
-    uint64_t consumed_topic[2]; /* ... from the purchases, the visits topic */
+    uint64_t consumed_topic[3]; /* ... from the purchases, the visits, the ad spend topic */
     uint64_t applied;           /* events that changed state */
     uint64_t duplicates;        /* events already applied */
     uint64_t dlq[LTV_R__COUNT]; /* dead-lettered, by reason */

@@ -91,7 +91,7 @@ static void clock_update(ltv_stage_t *st) {
      * those partitions after a restart, and their events were late. */
     int assigned = 0;
     for (int i = 0; i < st->nparts; i++)
-        assigned |= st->parts[i].assigned;
+        assigned |= st->parts[i].assigned && st->parts[i].kind != LTV_EV_AD_SPEND;
     if (!assigned)
         return;
     for (int i = 0; i < st->nparts; i++) {
@@ -101,7 +101,7 @@ static void clock_update(ltv_stage_t *st) {
          * (caught up: what it gets later is new, or late like any late
          * event). */
         if (!p->assigned || p->max_ts != INT64_MIN || p->in_batch || p->stored_next >= 0 ||
-            p->eof_seen)
+            p->eof_seen || p->kind == LTV_EV_AD_SPEND)
             continue;
         if (st->conf->idle_timeout_ms > 0 && now - p->assigned_ms > st->conf->idle_timeout_ms)
             continue;
@@ -114,7 +114,7 @@ static void clock_update(ltv_stage_t *st) {
     memcpy(pos, st->pos, sizeof(*pos) * (size_t)st->npos);
     for (int i = 0; i < st->nparts; i++) {
         part_t *p = &st->parts[i];
-        if (!p->in_batch)
+        if (!p->in_batch || p->kind == LTV_EV_AD_SPEND)
             continue;
         ltv_clockpos_t mine;
         part_pos(p, 0, &mine);
@@ -387,7 +387,9 @@ static int flush(ltv_stage_t *st, int at_end) {
             offs[noffs].max_ts = p->batch_max_ts > p->max_ts ? p->batch_max_ts : p->max_ts;
             noffs++;
         }
-        if (p->assigned && (p->in_batch || at_end) &&
+        /* Ad spend is not on the clock: it reports past days, a day late
+         * by nature, and would hold every watermark back by as much. */
+        if (p->assigned && (p->in_batch || at_end) && p->kind != LTV_EV_AD_SPEND &&
             (p->max_ts != INT64_MIN || (p->in_batch && p->batch_max_ts != INT64_MIN)))
             part_pos(p, at_end, &cpos[ncpos++]);
     }

@@ -65,9 +65,9 @@ struct ltv_stage_s {
     int nparts, capparts;
     /* Per-message lookup of a message's part: by topic handle (purchases,
      * visits) and partition number, an index into parts (-1: none). */
-    rd_kafka_topic_t *rkt_of[2]; /* references held by the stage */
-    int *pidx[2];
-    int npidx[2];
+    rd_kafka_topic_t *rkt_of[3]; /* references held by the stage */
+    int *pidx[3];
+    int npidx[3];
     rd_kafka_queue_t *cq; /* the consumer queue, polled in bulk */
     void (*tick_cb)(ltv_stage_t *st, void *opaque);
     void *tick_opaque;

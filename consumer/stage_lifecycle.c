@@ -78,9 +78,13 @@ static int64_t *next_of(ltv_stage_t *st, int32_t partition) {
     return &st->lc_next[partition];
 }
 
+/* Customers belong to the partition numbers of the purchases and visits
+ * topics (ad spend is keyed by campaign). */
+static int owns_customers(const part_t *p) { return p->assigned && p->kind != LTV_EV_AD_SPEND; }
+
 static int assigned(const ltv_stage_t *st, int32_t partition) {
     for (int i = 0; i < st->nparts; i++)
-        if (st->parts[i].assigned && st->parts[i].partition == partition)
+        if (owns_customers(&st->parts[i]) && st->parts[i].partition == partition)
             return 1;
     return 0;
 }
@@ -100,7 +104,7 @@ int stage_lc_pending(ltv_stage_t *st) {
     if (st->inflight)
         return 0; /* its polls are on their way */
     for (int i = 0; i < st->nparts; i++)
-        if (st->parts[i].assigned && due_maybe(st, st->parts[i].partition))
+        if (owns_customers(&st->parts[i]) && due_maybe(st, st->parts[i].partition))
             return 1;
     return 0;
 }
@@ -117,7 +121,7 @@ void stage_lc_plan(ltv_stage_t *st) {
             ltv_batch_lc_due(st->batch, d->ids[k], strlen(d->ids[k]), d->partition);
         /* The batch writes these customers: it must own their partition. */
         for (int k = 0; k < st->nparts; k++)
-            if (st->parts[k].assigned && st->parts[k].partition == d->partition)
+            if (owns_customers(&st->parts[k]) && st->parts[k].partition == d->partition)
                 st->parts[k].lc_fence = 1;
     }
     drop_due(st);
@@ -145,7 +149,7 @@ void stage_lc_commit(ltv_stage_t *st, ltv_commit_t *c, ltv_customer_t *const *di
     if (st->clock != INT64_MIN) {
         for (int i = 0; i < st->nparts; i++) {
             int32_t p = st->parts[i].partition;
-            if (!st->parts[i].assigned || !due_maybe(st, p))
+            if (!owns_customers(&st->parts[i]) || !due_maybe(st, p))
                 continue;
             int dup = 0;
             for (int k = 0; k < st->nlc_polls; k++)

@@ -184,23 +184,34 @@ void h_produce(h_env_t *h, const ltv_event_t *evs, int n) {
     char err[256];
     ltv_encoder_t *ep = ltv_encoder_new(LTV_EV_PURCHASE, LTV_FRAMING_CONFLUENT, 1, NULL, err, sizeof(err));
     ltv_encoder_t *evv = ltv_encoder_new(LTV_EV_VISIT, LTV_FRAMING_CONFLUENT, 2, NULL, err, sizeof(err));
-    if (!ep || !evv)
+    /* Ad spend in single-object encoding: the stage knows our schema by
+     * its fingerprint, no schema id needed. */
+    ltv_encoder_t *es =
+        ltv_encoder_new(LTV_EV_AD_SPEND, LTV_FRAMING_SINGLE_OBJECT, 0, NULL, err, sizeof(err));
+    if (!ep || !evv || !es)
         die("encoder: %s", err);
     rd_kafka_t *rk = producer(h);
     ltv_buf_t b;
     ltv_buf_init(&b);
     for (int i = 0; i < n; i++) {
         const ltv_event_t *ev = &evs[i];
-        if (ltv_encode(ev->kind == LTV_EV_PURCHASE ? ep : evv, ev, &b))
+        ltv_encoder_t *enc = ev->kind == LTV_EV_PURCHASE ? ep : ev->kind == LTV_EV_AD_SPEND ? es : evv;
+        if (ltv_encode(enc, ev, &b))
             die("encode");
-        const char *key = ev->customer_id.p ? ev->customer_id.p : ev->visitor_id.p;
-        produce_one(rk, ev->kind == LTV_EV_PURCHASE ? "ltv.purchases" : "ltv.visits", key, b.p,
-                    b.n);
+        const char *key = ev->kind == LTV_EV_AD_SPEND ? ev->campaign.p
+                          : ev->customer_id.p           ? ev->customer_id.p
+                                                        : ev->visitor_id.p;
+        produce_one(rk,
+                    ev->kind == LTV_EV_PURCHASE   ? "ltv.purchases"
+                    : ev->kind == LTV_EV_AD_SPEND ? "ltv.ad_spend"
+                                                  : "ltv.visits",
+                    key, b.p, b.n);
     }
     finish(rk);
     ltv_buf_free(&b);
     ltv_encoder_destroy(ep);
     ltv_encoder_destroy(evv);
+    ltv_encoder_destroy(es);
 }
 
 void h_produce_raw(h_env_t *h, const char *topic, const char *key, const void *buf, size_t len) {
@@ -691,6 +702,21 @@ ltv_event_t h_visit(const char *eid, const char *cust, const char *visitor, cons
     ev.visitor_id = ltv_str_c(visitor);
     ev.ts = h_ts(iso_ts);
     ev.page = ltv_str_c("/");
+    return ev;
+}
+
+ltv_event_t h_spend(const char *channel, const char *campaign, const char *day, int64_t cost) {
+    ltv_event_t ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.kind = LTV_EV_AD_SPEND;
+    int64_t d = 0;
+    if (ltv_day_parse(day, &d))
+        die("bad day %s", day);
+    ev.ts = d * LTV_DAY_MS; /* the encoder writes its UTC day */
+    ev.amount = cost;
+    ev.currency = ltv_str_c("USD");
+    ev.channel = ltv_str_c(channel);
+    ev.campaign = ltv_str_c(campaign);
     return ev;
 }
 

@@ -51,7 +51,8 @@ int64_t h_gen(h_env_t *h, int customers, int days, uint64_t seed);
 int64_t h_gen_from(h_env_t *h, int customers, int start_day, int days, uint64_t seed);
 
 /* Produces events (Confluent framing, ids 1/2), keyed by customer (or
- * visitor for anonymous visits), and waits for delivery. */
+ * visitor for anonymous visits), and waits for delivery. Ad spend goes to
+ * ltv.ad_spend (single-object encoding), keyed by campaign. */
 void h_produce(h_env_t *h, const ltv_event_t *evs, int n);
 void h_produce_raw(h_env_t *h, const char *topic, const char *key, const void *buf, size_t len);
 
@@ -153,6 +154,8 @@ ltv_event_t h_cancel(const char *eid, const char *cust, const char *order, const
 ltv_event_t h_refund(const char *eid, const char *cust, const char *order, const char *iso_ts,
                      int64_t amount);
 ltv_event_t h_visit(const char *eid, const char *cust, const char *visitor, const char *iso_ts);
+/* An ad spend record: the cost of a campaign on a channel on day "2025-01-10". */
+ltv_event_t h_spend(const char *channel, const char *campaign, const char *day, int64_t cost);
 /* "2025-01-10T10:00:00Z" -> ms */
 int64_t h_ts(const char *iso);
 

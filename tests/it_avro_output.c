@@ -51,6 +51,7 @@ static const otopic_t outs[] = {
     {"rfm_segments", "rfm_segments", 204},
     {"customer_rfm", "customer_rfm", 0x0102A0B5}, /* all 4 id bytes matter */
     {"lifecycle", "lifecycle", 206},              /* no version: the last record per key */
+    {"acquisition", "acquisition", 207},
 };
 #define NOUT ((int)(sizeof(outs) / sizeof(outs[0])))
 
@@ -368,6 +369,7 @@ static void retention_mix_avro_equals_json(void **state) { (void)state; compare_
 static void rfm_segments_avro_equals_json(void **state) { (void)state; compare_topic(&outs[3]); }
 static void customer_rfm_avro_equals_json(void **state) { (void)state; compare_topic(&outs[4]); }
 static void lifecycle_avro_equals_json(void **state) { (void)state; compare_topic(&outs[5]); }
+static void acquisition_avro_equals_json(void **state) { (void)state; compare_topic(&outs[6]); }
 
 static void missing_schema_id_stops_at_start(void **state) {
     (void)state;
@@ -399,6 +401,7 @@ int main(void) {
         cmocka_unit_test(rfm_segments_avro_equals_json),
         cmocka_unit_test(customer_rfm_avro_equals_json),
         cmocka_unit_test(lifecycle_avro_equals_json),
+        cmocka_unit_test(acquisition_avro_equals_json),
         cmocka_unit_test(missing_schema_id_stops_at_start),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -66,9 +66,10 @@ static void test_committed_schemas_match_generated(void **state) {
                                     {"f2_rolling", "ltv.f2_rolling"},
                                     {"retention_mix", "ltv.retention_mix"},
                                     {"rfm_segments", "ltv.rfm_segments"},
+                                    {"acquisition", "ltv.acquisition"},
                                     {"customer_rfm", "ltv.customer_rfm"},
                                     {"lifecycle", "ltv.lifecycle"}};
-    assert_int_equal(n, 6);
+    assert_int_equal(n, 7);
     for (int i = 0; i < n; i++) {
         assert_string_equal(s[i].row_type, want[i][0]);
         assert_string_equal(s[i].topic, want[i][1]);
