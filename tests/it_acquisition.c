@@ -66,6 +66,7 @@ static void rows_by_hand(void **state) {
     h_read_table(H, "ltv.acquisition", &t);
     const ltv_table_row_t *r = ltv_table_get(&t, "2025-01-02|1d|google|brand");
     assert_non_null(r);
+    print_message("%s %s\n", r->key, r->json);
     expect_field(r, "cost", "24000");
     expect_field(r, "new_customers", "2");
     expect_field(r, "f2_count", "1");

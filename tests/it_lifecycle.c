@@ -28,7 +28,6 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "gen.h"
 #include "harness.h"
 #include "lifecycle.h"
 #include "util.h"
@@ -40,21 +39,7 @@ static int64_t uninterrupted[LTV_TRG__N]; /* records by type of the run to the e
 static int setup(void **state) {
     (void)state;
     H = h_start(4, 0);
-    ltv_gen_opts_t o;
-    ltv_gen_defaults(&o);
-    o.brokers = H->mock->bootstraps;
-    o.customers = 2000;
-    o.days = 45;
-    o.seed = 23;
-    o.quiet = 1;
-    o.kafka_ts = 1;
-    o.schema_dir = NULL; /* the harness wrote ids 1 and 2 */
-    char err[256];
-    ltv_gen_stats_t gs;
-    if (ltv_gen_run(&o, &gs, err, sizeof(err)))
-        fail_msg("gen: %s", err);
-    total = h_input_end(H);
-    assert_int_equal(total, gs.total);
+    total = h_gen(H, 2000, 45, 23);
     return 0;
 }
 
