@@ -61,6 +61,12 @@ typedef struct ltv_row_s {
     ltv_rowid_t id;
     int64_t v[LTV_ROW_MAX_FIELDS];
     int64_t version;
+    /* The watermark this version was emitted with (INT64_MIN: none), as the
+     * store recorded it in the transaction that emitted it; has_wm 0 when
+     * no emission is recorded (a row withheld until the clock reaches it,
+     * or one written before the store recorded watermarks). */
+    int64_t wm;
+    int has_wm;
 } ltv_row_t;
 
 /* What a row is rendered against: the stage's clock. */

@@ -9,6 +9,7 @@ ltv_customer_t *ltv_customer_new(ltv_entity_t kind, const char *id, size_t idlen
     c->id = ltv_strndup(id, idlen);
     c->idlen = idlen;
     c->rfm_seg = -1;
+    c->rfm_wm = INT64_MIN;
     return c;
 }
 

@@ -112,6 +112,11 @@ typedef struct ltv_customer_s {
     int8_t rfm_r, rfm_f, rfm_m;
     int16_t rfm_seg;
     int64_t rfm_version;
+    /* The watermark that version of the row was rendered with (INT64_MIN:
+     * none), stored with it so a re-emission is the same record; has_rfm_wm
+     * 0 when none is stored (state written before it was). */
+    int64_t rfm_wm;
+    uint8_t has_rfm_wm;
     int32_t partition; /* input partition number that owns the customer */
 
     /* Lifecycle triggers (lifecycle.c), stored together in one field "lc".
@@ -183,5 +188,24 @@ int ltv_recent_visits_decode(ltv_customer_t *c, const char *v, size_t vlen);
 int ltv_customer_has_visit_day(const ltv_customer_t *c, int32_t day);
 void ltv_visit_days_encode(const ltv_customer_t *c, ltv_buf_t *out);
 int ltv_visit_days_decode(ltv_customer_t *c, const char *v, size_t vlen);
+
+/* The stored form of a customer (customer_codec.c): one compact value
+ * holding the orders, visit facts and current RFM scores; the segment is
+ * stored by name (names are configuration, indexes would silently change
+ * meaning). Decode returns NULL for a value it cannot read; seg and seglen
+ * get the segment name, pointing into v (rfm_seg is left at -1 for the
+ * caller to map). */
+void ltv_customer_encode(const ltv_customer_t *c, const char *segname, ltv_buf_t *out);
+ltv_customer_t *ltv_customer_decode(ltv_entity_t kind, const char *id, size_t idlen,
+                                    const void *v, size_t vlen, const char **seg,
+                                    size_t *seglen);
+
+/* Calls cb for each field of the customer's field view: purchase_count,
+ * first_purchase_ts, ..., segment, visit_days, o:<order_id>: the names and
+ * text encodings the customer hash had before the compact form, for tools
+ * and tests that look at one customer. */
+void ltv_customer_view(const ltv_customer_t *c, const char *segname,
+                       void (*cb)(void *opaque, const char *field, const char *v, size_t vlen),
+                       void *opaque);
 
 #endif

@@ -37,10 +37,13 @@ struct ltv_emitter_s {
     ltv_buf_t val;
     ltv_out_t out;
     ltv_emit_stats_t st;
-    /* Avro output: one encoder per output topic. */
+    /* Avro output: one encoder per output topic, and its schema while
+     * its id is still to be registered. */
     struct {
         char *topic;
         ltv_avro_out_t *ao;
+        char *schema;
+        int32_t id;
     } avro[16];
     int navro;
     /* One topic whose delivered offsets are tracked (ltv_emitter_track):
@@ -156,10 +159,14 @@ ltv_emitter_t *ltv_emitter_new(const ltv_conf_t *conf, ltv_aggs_t *aggs, char *e
         ltv_outschema_t *sch;
         int n = ltv_outschemas(aggs, conf, &sch);
         for (int i = 0; i < n && em->navro < 16; i++) {
+            /* An id given in output.avro.schema.ids wins; the others come
+             * from the Schema Registry (ltv_emitter_avro_set_id) before
+             * anything is emitted. */
             int32_t id = ltv_schema_id_for(conf->output_schema_ids, sch[i].topic);
-            if (id < 0) {
+            if (id < 0 && !conf->registry_url[0]) {
                 snprintf(errstr, errstr_size,
-                         "output.format=avro: output.avro.schema.ids has no schema id for topic %s",
+                         "output.format=avro: output.avro.schema.ids has no schema id for topic "
+                         "%s (and no schema.registry.url is set to register one)",
                          sch[i].topic);
                 ltv_outschemas_free(sch, n);
                 goto err;
@@ -171,6 +178,8 @@ ltv_emitter_t *ltv_emitter_new(const ltv_conf_t *conf, ltv_aggs_t *aggs, char *e
             }
             em->avro[em->navro].topic = ltv_strdup(sch[i].topic);
             em->avro[em->navro].ao = ao;
+            em->avro[em->navro].schema = ltv_strdup(sch[i].json);
+            em->avro[em->navro].id = id;
             em->navro++;
         }
         ltv_outschemas_free(sch, n);
@@ -218,6 +227,7 @@ void ltv_emitter_destroy(ltv_emitter_t *em) {
     ltv_out_free(&em->out);
     for (int i = 0; i < em->navro; i++) {
         free(em->avro[i].topic);
+        free(em->avro[i].schema);
         ltv_avro_out_destroy(em->avro[i].ao);
     }
     free(em->track_topic);
@@ -226,6 +236,20 @@ void ltv_emitter_destroy(ltv_emitter_t *em) {
 }
 
 rd_kafka_t *ltv_emitter_handle(ltv_emitter_t *em) { return em->rk; }
+
+int ltv_emitter_avro_count(const ltv_emitter_t *em) { return em->navro; }
+
+void ltv_emitter_avro_topic(const ltv_emitter_t *em, int i, const char **topic,
+                            const char **schema_json, int32_t *id) {
+    *topic = em->avro[i].topic;
+    *schema_json = em->avro[i].schema;
+    *id = em->avro[i].id;
+}
+
+void ltv_emitter_avro_set_id(ltv_emitter_t *em, int i, int32_t id) {
+    em->avro[i].id = id;
+    ltv_avro_out_set_id(em->avro[i].ao, id);
+}
 
 static int produce(ltv_emitter_t *em, const char *topic, const void *key, size_t keylen,
                    const void *val, size_t len, rd_kafka_headers_t *hdrs, void *opaque,

@@ -34,6 +34,15 @@ ltv_emitter_t *ltv_emitter_new(const ltv_conf_t *conf, ltv_aggs_t *aggs, char *e
 void ltv_emitter_destroy(ltv_emitter_t *em);
 rd_kafka_t *ltv_emitter_handle(ltv_emitter_t *em);
 
+/* Avro output: the output topics (0 with JSON output). Topic i's name, its
+ * schema (both borrowed) and its schema id: -1 while still to be
+ * registered (a Schema Registry is configured and output.avro.schema.ids
+ * does not list the topic). Every id must be set before rows are sent. */
+int ltv_emitter_avro_count(const ltv_emitter_t *em);
+void ltv_emitter_avro_topic(const ltv_emitter_t *em, int i, const char **topic,
+                            const char **schema_json, int32_t *id);
+void ltv_emitter_avro_set_id(ltv_emitter_t *em, int i, int32_t id);
+
 /* One output row to produce: its topic, rendered fields and the member
  * naming it in the emission queue (row id, "c|<customer>", "t|..." a
  * lifecycle trigger). An item without a topic produces nothing: its member

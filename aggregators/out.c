@@ -11,7 +11,9 @@ void ltv_out_init(ltv_out_t *o) {
     ltv_buf_init(&o->key);
     o->hdr_name = NULL;
     ltv_buf_init(&o->hdr_value);
-    ltv_arena_init(&o->strs, 4096);
+    /* A row's strings (field names, a customer id, a channel) fit in
+     * well under 1 KiB; bigger ones get a chunk of their own. */
+    ltv_arena_init(&o->strs, 1024);
     o->n = 0;
 }
 

@@ -135,6 +135,8 @@ void ltv_avro_out_destroy(ltv_avro_out_t *ao) {
     free(ao);
 }
 
+void ltv_avro_out_set_id(ltv_avro_out_t *ao, int32_t schema_id) { ao->id = schema_id; }
+
 static int set_value(avro_value_t *v, const ltv_ofield_t *f) {
     switch (f->type) {
     case LTV_OF_STR:
@@ -152,6 +154,10 @@ static int set_value(avro_value_t *v, const ltv_ofield_t *f) {
 
 int ltv_avro_out_encode(ltv_avro_out_t *ao, const ltv_out_t *row, ltv_buf_t *out, char *errstr,
                         size_t errstr_size) {
+    if (ao->id < 0) {
+        snprintf(errstr, errstr_size, "output schema not registered yet");
+        return -1;
+    }
     for (int i = 0; i < row->n; i++) {
         const ltv_ofield_t *f = &row->f[i];
         avro_value_t v, br;

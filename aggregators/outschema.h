@@ -27,7 +27,10 @@ typedef struct ltv_avro_out_s ltv_avro_out_t;
 ltv_avro_out_t *ltv_avro_out_new(const char *schema_json, int32_t schema_id, char *errstr,
                                  size_t errstr_size);
 void ltv_avro_out_destroy(ltv_avro_out_t *ao);
-/* 0x00, the 4-byte schema id, the Avro record. */
+/* The id written in the header (registered after the encoder was made). */
+void ltv_avro_out_set_id(ltv_avro_out_t *ao, int32_t schema_id);
+/* 0x00, the 4-byte schema id, the Avro record. Fails while the id is
+ * unknown (negative). */
 int ltv_avro_out_encode(ltv_avro_out_t *ao, const ltv_out_t *row, ltv_buf_t *out, char *errstr,
                         size_t errstr_size);
 

@@ -10,7 +10,7 @@
 #include <sys/time.h>
 #include <hiredis/hiredis.h>
 
-#define LAYOUT_VERSION "1"
+#define LAYOUT_VERSION "2"
 
 struct ltv_store_s {
     const ltv_conf_t *conf;
@@ -33,6 +33,11 @@ struct ltv_store_s {
     int c_nlcq;
     ltv_lc_poll_t *lc_polls;
     int nlc_polls;
+    /* The loads sent, grouped by bucket: l_idx lists load indexes group
+     * after group, l_grp the size of each of the l_ngrp groups. */
+    int *l_idx, *l_grp, l_ngrp, l_cap;
+    ltv_buf_t field;
+    int existing_only; /* connect fails instead of creating the namespace */
 };
 
 /* ---- RESP building ---------------------------------------------------------
@@ -74,14 +79,49 @@ static void resp_argi(ltv_buf_t *b, int64_t v) {
 
 /* ---- keys ------------------------------------------------------------------ */
 
-void ltv_store_customer_key(const ltv_store_t *st, ltv_entity_t kind, const char *id,
-                            size_t idlen, ltv_buf_t *out) {
-    ltv_buf_reset(out);
-    ltv_buf_puts(out, st->ns);
-    ltv_buf_append(out, kind == LTV_ENT_VISITOR ? ":v:{" : kind == LTV_ENT_SPEND ? ":s:{" : ":c:{",
-                   4);
-    ltv_buf_append(out, id, idlen);
-    ltv_buf_putc(out, '}');
+/* Customers are spread over LTV_CUSTOMER_BUCKETS hashes by a hash of their
+ * id, one field per customer holding its compact value (customer_codec.c):
+ * a batch reads its customers with one HMGET per bucket and writes them
+ * with one HSET per bucket. Redis spends about 2 µs per command but a
+ * fraction of that per field, so this, not the bytes, is what a batch of
+ * thousands of customers costs. 256 buckets keep a command per bucket worth
+ * its overhead at batch sizes of a few thousand customers, and the hashes
+ * small enough (4k fields at 1M customers) to rehash incrementally without
+ * a pause. The bucket function is part of the layout (LAYOUT_VERSION). */
+int ltv_store_customer_bucket(const char *id, size_t idlen) {
+    return (int)(ltv_hash(id, idlen) % LTV_CUSTOMER_BUCKETS);
+}
+
+void ltv_store_customer_loc(const char *ns, ltv_entity_t kind, const char *id, size_t idlen,
+                            ltv_buf_t *key, ltv_buf_t *field) {
+    if (key) {
+        ltv_buf_reset(key);
+        ltv_buf_printf(key, "%s:cs:%d", ns, ltv_store_customer_bucket(id, idlen));
+    }
+    if (field) {
+        ltv_buf_reset(field);
+        ltv_buf_putc(field, (char)kind); /* 'c', 'v' or 's' (ltv_entity_t) */
+        ltv_buf_putc(field, ':');
+        ltv_buf_append(field, id, idlen);
+    }
+}
+
+/* Orders idx[0..n) by key[idx] (small non-negative keys below nkeys), stably,
+ * and returns the number of distinct keys; grp[g] = size of the g-th group. */
+static int group_by(const int *key, int n, int nkeys, int *idx, int *grp) {
+    int *count = ltv_calloc((size_t)nkeys + 1, sizeof(int));
+    for (int i = 0; i < n; i++)
+        count[key[i] + 1]++;
+    int ng = 0;
+    for (int k = 0; k < nkeys; k++) {
+        if (count[k + 1])
+            grp[ng++] = count[k + 1];
+        count[k + 1] += count[k];
+    }
+    for (int i = 0; i < n; i++)
+        idx[count[key[i]]++] = i;
+    free(count);
+    return ng;
 }
 
 static void offset_key(const ltv_store_t *st, const char *topic, int32_t partition,
@@ -119,6 +159,7 @@ ltv_store_t *ltv_store_new(const ltv_conf_t *conf, ltv_aggs_t *aggs) {
     ltv_buf_init(&st->out);
     ltv_buf_init(&st->tmp);
     ltv_buf_init(&st->key);
+    ltv_buf_init(&st->field);
     return st;
 }
 
@@ -151,6 +192,9 @@ void ltv_store_destroy(ltv_store_t *st) {
     ltv_buf_free(&st->out);
     ltv_buf_free(&st->tmp);
     ltv_buf_free(&st->key);
+    ltv_buf_free(&st->field);
+    free(st->l_idx);
+    free(st->l_grp);
     free(st->ns);
     free(st);
 }
@@ -214,57 +258,113 @@ static ltv_store_res_t drain(ltv_store_t *st, int n, char *errstr, size_t sz) {
     return res;
 }
 
-ltv_store_res_t ltv_store_connect(ltv_store_t *st, char *errstr, size_t errstr_size) {
-    if (st->rc)
-        return LTV_STORE_OK;
-    struct timeval tv = {(time_t)(st->conf->redis_timeout_ms / 1000),
-                         (suseconds_t)(st->conf->redis_timeout_ms % 1000) * 1000};
-    const char *host = st->conf->redis_host;
+redisContext *ltv_redis_open(const ltv_conf_t *conf, char *errstr, size_t errstr_size) {
+    struct timeval tv = {(time_t)(conf->redis_timeout_ms / 1000),
+                         (suseconds_t)(conf->redis_timeout_ms % 1000) * 1000};
+    const char *host = conf->redis_host;
     redisContext *rc = host[0] == '/' ? redisConnectUnixWithTimeout(host, tv)
-                                      : redisConnectWithTimeout(host, (int)st->conf->redis_port, tv);
+                                      : redisConnectWithTimeout(host, (int)conf->redis_port, tv);
     if (!rc || rc->err) {
-        snprintf(errstr, errstr_size, "redis connect %s:%d: %s", host, (int)st->conf->redis_port,
+        snprintf(errstr, errstr_size, "redis connect %s:%d: %s", host, (int)conf->redis_port,
                  rc ? rc->errstr : "cannot allocate context");
-        if (rc)
-            redisFree(rc);
-        return LTV_STORE_ERR;
+        goto err;
     }
     redisSetTimeout(rc, tv);
     redisEnableKeepAlive(rc);
-    st->rc = rc;
+    if (conf->redis_password[0])
+        redisAppendCommand(rc, "AUTH %s", conf->redis_password);
+    redisAppendCommand(rc, "SELECT %lld", (long long)conf->redis_db);
+    for (int i = conf->redis_password[0] ? 2 : 1; i > 0; i--) {
+        void *p = NULL;
+        if (redisGetReply(rc, &p) != REDIS_OK || !p) {
+            snprintf(errstr, errstr_size, "redis %s:%d: %s", host, (int)conf->redis_port,
+                     rc->errstr[0] ? rc->errstr : "connection lost");
+            goto err;
+        }
+        redisReply *r = p;
+        int bad = r->type == REDIS_REPLY_ERROR;
+        if (bad)
+            snprintf(errstr, errstr_size, "redis %s:%d: %s", host, (int)conf->redis_port, r->str);
+        freeReplyObject(r);
+        if (bad)
+            goto err;
+    }
+    return rc;
+
+err:
+    if (rc)
+        redisFree(rc);
+    return NULL;
+}
+
+void ltv_store_client_name(const char *ns, ltv_buf_t *out) {
+    /* Redis takes names of the characters '!' to '~' only; others (and
+     * '%') are written %XX, so every namespace has one name. */
+    ltv_buf_reset(out);
+    ltv_buf_puts(out, "ltvstream:");
+    for (const unsigned char *p = (const unsigned char *)ns; *p; p++) {
+        if (*p < '!' || *p > '~' || *p == '%')
+            ltv_buf_printf(out, "%%%02X", *p);
+        else
+            ltv_buf_putc(out, (char)*p);
+    }
+}
+
+void ltv_store_require_existing(ltv_store_t *st) { st->existing_only = 1; }
+
+ltv_store_res_t ltv_store_connect(ltv_store_t *st, char *errstr, size_t errstr_size) {
+    if (st->rc)
+        return LTV_STORE_OK;
+    st->rc = ltv_redis_open(st->conf, errstr, errstr_size);
+    if (!st->rc)
+        return LTV_STORE_ERR;
 
     pipeline_begin(st);
-    if (st->conf->redis_password[0]) {
-        resp_cmd(st, 2);
-        resp_args(&st->out, "AUTH");
-        resp_args(&st->out, st->conf->redis_password);
-    }
-    resp_cmd(st, 2);
-    resp_args(&st->out, "SELECT");
-    resp_argi(&st->out, st->conf->redis_db);
+    /* The connection carries the namespace's name, so `ltvstream ns drop`
+     * can see that a stage is connected to it (CLIENT LIST). */
+    ltv_store_client_name(st->ns, &st->tmp);
+    resp_cmd(st, 3);
+    resp_args(&st->out, "CLIENT");
+    resp_args(&st->out, "SETNAME");
+    resp_arg(&st->out, st->tmp.p, st->tmp.n);
     /* The namespace's layout marker: written once, checked on every
-     * connect, so a stage never mixes its state with another layout. */
+     * connect, so a stage never mixes its state with another layout. It
+     * also marks the namespace as existing (`ltvstream ns list`); tools
+     * that only read a namespace do not create it. */
     ltv_buf_reset(&st->key);
     ltv_buf_printf(&st->key, "%s:meta", st->ns);
-    resp_cmd(st, 4);
-    resp_args(&st->out, "HSETNX");
-    resp_arg(&st->out, st->key.p, st->key.n);
-    resp_args(&st->out, "layout");
-    resp_args(&st->out, LAYOUT_VERSION);
+    if (!st->existing_only) {
+        resp_cmd(st, 4);
+        resp_args(&st->out, "HSETNX");
+        resp_arg(&st->out, st->key.p, st->key.n);
+        resp_args(&st->out, "layout");
+        resp_args(&st->out, LAYOUT_VERSION);
+    }
     resp_cmd(st, 3);
     resp_args(&st->out, "HGET");
     resp_arg(&st->out, st->key.p, st->key.n);
     resp_args(&st->out, "layout");
     int n = st->ncmd;
-    if (pipeline_send(st, errstr, errstr_size) || drain(st, n - 1, errstr, errstr_size)) {
-        ltv_store_disconnect(st);
+    if (pipeline_send(st, errstr, errstr_size))
         return LTV_STORE_ERR;
-    }
+    /* A server that refuses client names (CLIENT renamed away) is still a
+     * good one: only `ns drop` loses a way to see us. */
     redisReply *r;
     if (get_reply(st, &r, errstr, errstr_size))
         return LTV_STORE_ERR;
+    if (r->type == REDIS_REPLY_ERROR)
+        ltv_dbg("redis CLIENT SETNAME: %s", r->str);
+    freeReplyObject(r);
+    if (drain(st, n - 2, errstr, errstr_size)) {
+        ltv_store_disconnect(st);
+        return LTV_STORE_ERR;
+    }
+    if (get_reply(st, &r, errstr, errstr_size))
+        return LTV_STORE_ERR;
     int ok = r->type == REDIS_REPLY_STRING && !strcmp(r->str, LAYOUT_VERSION);
-    if (!ok)
+    if (!ok && r->type == REDIS_REPLY_NIL)
+        snprintf(errstr, errstr_size, "namespace %s does not exist (no %s)", st->ns, st->key.p);
+    else if (!ok)
         snprintf(errstr, errstr_size, "namespace %s has state layout %s, this build uses %s",
                  st->ns, r->type == REDIS_REPLY_STRING ? r->str : "?", LAYOUT_VERSION);
     freeReplyObject(r);
@@ -319,76 +419,33 @@ static int field_is(const redisReply *f, const char *name) {
     return f->len == l && !memcmp(f->str, name, l);
 }
 
+/* A recorded watermark: "" is none (INT64_MIN). */
+static int64_t parse_wm(const redisReply *v) {
+    int64_t x;
+    if (v->type != REDIS_REPLY_STRING || parse_i64(v->str, v->len, &x))
+        return INT64_MIN;
+    return x;
+}
+
 static ltv_customer_t *parse_customer(ltv_store_t *st, ltv_entity_t kind, const char *id,
-                                      size_t idlen, const redisReply *r) {
-    if (r->type != REDIS_REPLY_ARRAY || r->elements == 0)
-        return NULL;
-    ltv_customer_t *c = ltv_customer_new(kind, id, idlen);
-    int has_lc = 0;
-    for (size_t i = 0; i + 1 < r->elements; i += 2) {
-        const redisReply *f = r->element[i], *v = r->element[i + 1];
-        if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
-            continue;
-        int64_t x;
-        if (f->len > 2 && f->str[0] == 'o' && f->str[1] == ':') {
-            ltv_order_t o;
-            if (ltv_order_decode(&o, f->str + 2, f->len - 2, v->str, v->len)) {
-                ltv_err("customer %.*s: unreadable order record %.*s; ignored", (int)idlen, id,
-                        (int)f->len, f->str);
-                continue;
-            }
-            ltv_customer_load_order(c, &o);
-        } else if (field_is(f, "visit_count")) {
-            if (!parse_i64(v->str, v->len, &x))
-                c->visits = x;
-        } else if (field_is(f, "first_visit_ts")) {
-            if (!parse_i64(v->str, v->len, &x))
-                c->first_visit_ts = x;
-        } else if (field_is(f, "last_visit_ts")) {
-            if (!parse_i64(v->str, v->len, &x))
-                c->last_visit_ts = x;
-        } else if (field_is(f, "visit_days")) {
-            if (ltv_visit_days_decode(c, v->str, v->len))
-                ltv_err("customer %.*s: unreadable visit_days; ignored", (int)idlen, id);
-        } else if (field_is(f, "r")) {
-            if (!parse_i64(v->str, v->len, &x))
-                c->rfm_r = (int8_t)x;
-        } else if (field_is(f, "f")) {
-            if (!parse_i64(v->str, v->len, &x))
-                c->rfm_f = (int8_t)x;
-        } else if (field_is(f, "m")) {
-            if (!parse_i64(v->str, v->len, &x))
-                c->rfm_m = (int8_t)x;
-        } else if (field_is(f, "rfm_version")) {
-            if (!parse_i64(v->str, v->len, &x))
-                c->rfm_version = x;
-        } else if (field_is(f, "segment")) {
-            const ltv_rfm_conf_t *rc = ltv_aggs_rfm(st->aggs);
-            c->rfm_seg = -1;
-            for (int k = 0; k < rc->nseg; k++)
-                if (field_is(v, rc->names[k]))
-                    c->rfm_seg = (int16_t)k;
-        } else if (field_is(f, "recent_visit_ids")) {
-            if (ltv_recent_visits_decode(c, v->str, v->len))
-                ltv_err("customer %.*s: unreadable recent_visit_ids; ignored", (int)idlen, id);
-        } else if (field_is(f, "lc")) {
-            has_lc = 1;
-            if (ltv_lifecycle_decode(c, v->str, v->len))
-                ltv_err("customer %.*s: unreadable lc; ignored", (int)idlen, id);
-        }
-        /* The derived fields (purchase_count ...) are recomputed from the
-         * orders below rather than trusted. */
-    }
-    if (!has_lc)
-        ltv_lifecycle_untracked(c);
-    ltv_customer_derive(c);
-    ltv_customer_clear_dirty(c);
+                                      size_t idlen, const char *v, size_t vlen) {
+    const char *seg;
+    size_t seglen;
+    ltv_customer_t *c = ltv_customer_decode(kind, id, idlen, v, vlen, &seg, &seglen);
+    if (!c || !seglen)
+        return c;
+    const ltv_rfm_conf_t *rc = ltv_aggs_rfm(st->aggs);
+    for (int k = 0; k < rc->nseg; k++)
+        if (strlen(rc->names[k]) == seglen && !memcmp(rc->names[k], seg, seglen))
+            c->rfm_seg = (int16_t)k;
     return c;
 }
 
 static int parse_row(ltv_row_t *row, const redisReply *r) {
     memset(row->v, 0, sizeof(row->v));
     row->version = 0;
+    row->wm = INT64_MIN;
+    row->has_wm = 0;
     if (r->type != REDIS_REPLY_ARRAY)
         return -1;
     const ltv_agg_t *a = row->id.agg;
@@ -398,6 +455,11 @@ static int parse_row(ltv_row_t *row, const redisReply *r) {
             continue;
         if (field_is(f, "version")) {
             row->version = reply_i64(v);
+            continue;
+        }
+        if (field_is(f, "wm")) {
+            row->wm = parse_wm(v);
+            row->has_wm = 1;
             continue;
         }
         for (int k = 0; k < a->nfields; k++) {
@@ -562,12 +624,32 @@ ltv_store_res_t ltv_store_load_send(ltv_store_t *st, const ltv_load_req_t *q, ch
         for (int i = 0; i < q->nfence; i++)
             add_offset_read(st, &q->fence[i]);
     }
-    for (int i = 0; i < q->nloads; i++) {
-        ltv_store_customer_key(st, q->loads[i].kind, q->loads[i].id, q->loads[i].idlen, &st->key);
-        resp_cmd(st, 2);
-        resp_args(&st->out, "HGETALL");
+    if (q->nloads > st->l_cap) {
+        st->l_cap = q->nloads;
+        st->l_idx = ltv_realloc(st->l_idx, sizeof(int) * (size_t)st->l_cap);
+        st->l_grp = ltv_realloc(st->l_grp, sizeof(int) * (size_t)st->l_cap);
+    }
+    st->l_ngrp = 0;
+    if (q->nloads) {
+        int *bucket = ltv_malloc(sizeof(int) * (size_t)q->nloads);
+        for (int i = 0; i < q->nloads; i++) {
+            bucket[i] = ltv_store_customer_bucket(q->loads[i].id, q->loads[i].idlen);
+            q->loads[i].out = NULL;
+        }
+        st->l_ngrp = group_by(bucket, q->nloads, LTV_CUSTOMER_BUCKETS, st->l_idx, st->l_grp);
+        free(bucket);
+    }
+    for (int g = 0, at = 0; g < st->l_ngrp; at += st->l_grp[g++]) {
+        const ltv_load_t *first = &q->loads[st->l_idx[at]];
+        ltv_store_customer_loc(st->ns, first->kind, first->id, first->idlen, &st->key, NULL);
+        resp_cmd(st, 2 + st->l_grp[g]);
+        resp_args(&st->out, "HMGET");
         resp_arg(&st->out, st->key.p, st->key.n);
-        q->loads[i].out = NULL;
+        for (int j = 0; j < st->l_grp[g]; j++) {
+            const ltv_load_t *l = &q->loads[st->l_idx[at + j]];
+            ltv_store_customer_loc(st->ns, l->kind, l->id, l->idlen, NULL, &st->field);
+            resp_arg(&st->out, st->field.p, st->field.n);
+        }
     }
     if (!st->ncmd)
         return LTV_STORE_OK;
@@ -617,9 +699,9 @@ ltv_store_res_t ltv_store_load_recv(ltv_store_t *st, const ltv_load_req_t *q, in
             freeReplyObject(r);
         }
     }
-    for (int i = 0; i < q->nloads; i++) {
+    for (int g = 0, at = 0; g < st->l_ngrp; at += st->l_grp[g++]) {
         if (!st->rc || get_reply(st, &r, errstr, errstr_size)) {
-            for (int k = 0; k < i; k++) {
+            for (int k = 0; k < q->nloads; k++) {
                 ltv_customer_destroy(q->loads[k].out);
                 q->loads[k].out = NULL;
             }
@@ -628,9 +710,24 @@ ltv_store_res_t ltv_store_load_recv(ltv_store_t *st, const ltv_load_req_t *q, in
         if (r->type == REDIS_REPLY_ERROR) {
             snprintf(errstr, errstr_size, "redis: %s", r->str);
             res = LTV_STORE_ERR;
-        } else if (res == LTV_STORE_OK) {
-            q->loads[i].out = parse_customer(st, q->loads[i].kind, q->loads[i].id,
-                                             q->loads[i].idlen, r);
+        } else if (r->type != REDIS_REPLY_ARRAY || (int)r->elements != st->l_grp[g]) {
+            snprintf(errstr, errstr_size, "redis HMGET: unexpected reply");
+            res = LTV_STORE_ERR;
+        }
+        for (int j = 0; res == LTV_STORE_OK && j < st->l_grp[g]; j++) {
+            ltv_load_t *l = &q->loads[st->l_idx[at + j]];
+            const redisReply *v = r->element[j];
+            if (v->type != REDIS_REPLY_STRING)
+                continue; /* nil: a new customer */
+            l->out = parse_customer(st, l->kind, l->id, l->idlen, v->str, v->len);
+            /* Unreadable state is not a new customer: starting afresh would
+             * overwrite it. Fail the batch, loudly. */
+            if (!l->out) {
+                snprintf(errstr, errstr_size, "%s %.*s: unreadable stored state (%zu bytes)",
+                         l->kind == LTV_ENT_VISITOR ? "visitor" : "customer", (int)l->idlen,
+                         l->id, v->len);
+                res = LTV_STORE_ERR;
+            }
         }
         freeReplyObject(r);
     }
@@ -662,108 +759,112 @@ ltv_store_res_t ltv_store_load(ltv_store_t *st, const ltv_offset_t *fence, int n
 
 /* ---- commit -------------------------------------------------------------------- */
 
-typedef struct field_s {
-    const char *name;
-    const char *v;
-    size_t vlen;
-    int64_t i;
-    int is_int;
-} field_t;
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
 
-static void add_customer_write(ltv_store_t *st, ltv_customer_t *c, ltv_buf_t *scratch) {
-    uint32_t d = c->dirty;
-    if (!d)
-        return;
-    field_t f[24];
-    int nf = 0;
-#define FI(bit, nm, val)                                                                      \
-    if (d & (bit)) {                                                                          \
-        f[nf].name = nm;                                                                      \
-        f[nf].i = (val);                                                                      \
-        f[nf].is_int = 1;                                                                     \
-        nf++;                                                                                 \
-    }
-#define FS(bit, nm, val)                                                                      \
-    if (d & (bit)) {                                                                          \
-        f[nf].name = nm;                                                                      \
-        f[nf].v = (val) ? (val) : "";                                                         \
-        f[nf].vlen = strlen(f[nf].v);                                                         \
-        f[nf].is_int = 0;                                                                     \
-        nf++;                                                                                 \
-    }
-    FI(LTV_D_N, "purchase_count", c->n);
-    FI(LTV_D_FIRST_TS, "first_purchase_ts", c->fts[0]);
-    FI(LTV_D_SECOND_TS, "second_purchase_ts", c->fts[1]);
-    FI(LTV_D_LAST_TS, "last_purchase_ts", c->last_ts);
-    FI(LTV_D_MONETARY, "monetary", c->monetary);
-    FS(LTV_D_CHANNEL, "first_channel", c->channel);
-    FS(LTV_D_CAMPAIGN, "first_campaign", c->campaign);
-    FI(LTV_D_VISITS, "visit_count", c->visits);
-    FI(LTV_D_FIRST_VISIT, "first_visit_ts", c->first_visit_ts);
-    FI(LTV_D_LAST_VISIT, "last_visit_ts", c->last_visit_ts);
-    FI(LTV_D_RFM, "r", c->rfm_r);
-    FI(LTV_D_RFM, "f", c->rfm_f);
-    FI(LTV_D_RFM, "m", c->rfm_m);
-    FI(LTV_D_RFM, "rfm_version", c->rfm_version);
-    const char *segname = c->rfm_seg >= 0 ? ltv_aggs_rfm(st->aggs)->names[c->rfm_seg] : "";
-    FS(LTV_D_RFM, "segment", segname);
-#undef FI
-#undef FS
-    int norders = 0;
-    if (d & LTV_D_ORDERS)
-        for (int i = 0; i < c->norders; i++)
-            norders += c->orders[i].dirty;
-    int vdays = (d & LTV_D_VISIT_DAYS) != 0;
-    int recent = (d & LTV_D_RECENT_VISITS) != 0;
-    int lc = (d & LTV_D_LIFECYCLE) != 0;
-    int argc = 2 + 2 * (nf + norders + vdays + recent + lc);
-    if (argc == 2)
-        return;
-    ltv_store_customer_key(st, c->kind, c->id, c->idlen, &st->key);
-    resp_cmd(st, argc);
-    resp_args(&st->out, "HSET");
-    resp_arg(&st->out, st->key.p, st->key.n);
-    for (int i = 0; i < nf; i++) {
-        resp_args(&st->out, f[i].name);
-        if (f[i].is_int)
-            resp_argi(&st->out, f[i].i);
-        else
-            resp_arg(&st->out, f[i].v, f[i].vlen);
-    }
-    if (vdays) {
-        ltv_visit_days_encode(c, scratch);
-        resp_args(&st->out, "visit_days");
-        resp_arg(&st->out, scratch->p ? scratch->p : "", scratch->n);
-    }
-    if (recent) {
-        ltv_recent_visits_encode(c, scratch);
-        resp_args(&st->out, "recent_visit_ids");
-        resp_arg(&st->out, scratch->p ? scratch->p : "", scratch->n);
-    }
-    if (lc) {
-        ltv_lifecycle_encode(c, scratch);
-        resp_args(&st->out, "lc");
-        resp_arg(&st->out, scratch->p, scratch->n);
-    }
-    if (norders) {
-        for (int i = 0; i < c->norders; i++) {
-            const ltv_order_t *o = &c->orders[i];
-            if (!o->dirty)
-                continue;
-            size_t idl = strlen(o->order_id);
-            resp_hdr(&st->out, '$', (int64_t)(idl + 2));
-            ltv_buf_append(&st->out, "o:", 2);
-            ltv_buf_append(&st->out, o->order_id, idl);
-            ltv_buf_append(&st->out, "\r\n", 2);
-            ltv_order_encode(o, scratch);
-            resp_arg(&st->out, scratch->p, scratch->n);
+/* The per-partition sorted sets of customers, <ns>:<name>:<partition>: an
+ * entry function says whether a changed customer's member changes, and
+ * its score (INT64_MIN: removed). */
+typedef int (*index_entry_fn)(const ltv_store_t *st, const ltv_customer_t *cu, int64_t *score);
+
+/* rfmz: who bought last on which day, for the recency ticks. */
+static int recency_entry(const ltv_store_t *st, const ltv_customer_t *cu, int64_t *score) {
+    if (cu->kind != LTV_ENT_CUSTOMER || !(cu->dirty & (LTV_D_LAST_TS | LTV_D_N)))
+        return 0;
+    *score = cu->n > 0 ? ltv_day_of(cu->last_ts, st->conf->tz_offset_ms) : INT64_MIN;
+    return 1;
+}
+
+/* lcz: when the customer's next lifecycle occasion falls due (lifecycle.h). */
+static int lifecycle_entry(const ltv_store_t *st, const ltv_customer_t *cu, int64_t *score) {
+    (void)st;
+    if (!(cu->dirty & LTV_D_LIFECYCLE))
+        return 0;
+    *score = cu->lc_due ? cu->lc_due : INT64_MIN;
+    return 1;
+}
+
+/* One ZADD and one ZREM per partition. Sorting on (partition, removal,
+ * customer index) groups them; zs has room for every customer. */
+static void add_index_writes(ltv_store_t *st, const ltv_commit_t *c, const char *name,
+                             index_entry_fn entry, int64_t *zs) {
+    int nz = 0;
+    int64_t score;
+    for (int i = 0; i < c->ncust; i++)
+        if (entry(st, c->customers[i], &score))
+            zs[nz++] = ((int64_t)c->customers[i]->partition << 33) |
+                       ((int64_t)(score == INT64_MIN) << 32) | i;
+    qsort(zs, (size_t)nz, sizeof(int64_t), cmp_i64);
+    for (int k = 0; k < nz;) {
+        int32_t part = (int32_t)(zs[k] >> 33);
+        int rem = (int)((zs[k] >> 32) & 1);
+        int e = k;
+        while (e < nz && (zs[e] >> 32) == (zs[k] >> 32))
+            e++;
+        ltv_buf_reset(&st->key);
+        ltv_buf_printf(&st->key, "%s:%s:%d", st->ns, name, (int)part);
+        resp_cmd(st, 2 + (rem ? 1 : 2) * (e - k));
+        resp_args(&st->out, rem ? "ZREM" : "ZADD");
+        resp_arg(&st->out, st->key.p, st->key.n);
+        for (; k < e; k++) {
+            const ltv_customer_t *cu = c->customers[zs[k] & 0xFFFFFFFF];
+            if (!rem) {
+                entry(st, cu, &score);
+                resp_argi(&st->out, score);
+            }
+            resp_arg(&st->out, cu->id, cu->idlen);
         }
     }
 }
 
-/* Pops the rows whose finality milestone the watermark has reached, bumps
- * their version, queues them for emission and returns them with their
- * values. Atomic, so concurrent instances never both finalize a row. */
+/* The changed customers, one HSET per bucket with each one's whole value
+ * (see ltv_store_customer_bucket), and their entries in the recency and
+ * lifecycle indexes. */
+static void add_customer_writes(ltv_store_t *st, const ltv_commit_t *c, ltv_buf_t *scratch) {
+    int n = c->ncust;
+    if (!n)
+        return;
+    int *bucket = ltv_malloc(sizeof(int) * (size_t)n);
+    int *who = ltv_malloc(sizeof(int) * (size_t)n); /* the changed customers */
+    int *idx = ltv_malloc(sizeof(int) * (size_t)n);
+    int *grp = ltv_malloc(sizeof(int) * (size_t)n);
+    int ndirty = 0;
+    for (int i = 0; i < n; i++) {
+        const ltv_customer_t *cu = c->customers[i];
+        if (!cu->dirty)
+            continue;
+        bucket[ndirty] = ltv_store_customer_bucket(cu->id, cu->idlen);
+        who[ndirty++] = i;
+    }
+    int ng = group_by(bucket, ndirty, LTV_CUSTOMER_BUCKETS, idx, grp);
+    const ltv_rfm_conf_t *rc = ltv_aggs_rfm(st->aggs);
+    for (int g = 0, at = 0; g < ng; at += grp[g++]) {
+        const ltv_customer_t *first = c->customers[who[idx[at]]];
+        ltv_store_customer_loc(st->ns, first->kind, first->id, first->idlen, &st->key, NULL);
+        resp_cmd(st, 2 + 2 * grp[g]);
+        resp_args(&st->out, "HSET");
+        resp_arg(&st->out, st->key.p, st->key.n);
+        for (int k = 0; k < grp[g]; k++) {
+            const ltv_customer_t *cu = c->customers[who[idx[at + k]]];
+            ltv_store_customer_loc(st->ns, cu->kind, cu->id, cu->idlen, NULL, &st->field);
+            resp_arg(&st->out, st->field.p, st->field.n);
+            ltv_customer_encode(cu, cu->rfm_seg >= 0 ? rc->names[cu->rfm_seg] : NULL, scratch);
+            resp_arg(&st->out, scratch->p, scratch->n);
+        }
+    }
+    free(bucket);
+    free(who);
+    free(idx);
+    free(grp);
+
+    int64_t *zs = ltv_malloc(sizeof(int64_t) * (size_t)n);
+    add_index_writes(st, c, "rfmz", recency_entry, zs);
+    add_index_writes(st, c, "lcz", lifecycle_entry, zs);
+    free(zs);
+}
+
 /* Raises the shared watermark to ours if ours is higher (never lowers it;
  * an instance whose own clock is not known yet passes "" and takes the
  * shared one, so its rows never show less than another instance's did),
@@ -772,17 +873,35 @@ static void add_customer_write(ltv_store_t *st, ltv_customer_t *c, ltv_buf_t *sc
  * {watermark, row id, fields, row id, fields ...}. Every row a commit emits
  * is rendered with this one watermark: transactions run one at a time, so
  * a row's later versions never show an earlier watermark, whichever
- * instance wrote them. */
+ * instance wrote them. Atomic, so concurrent instances never both finalize
+ * a row.
+ *
+ * It also records that watermark in field `wm` of every row the commit
+ * emits (ARGV[5..]: the rows read back; the rfm script's rows, listed under
+ * "<token>/r" in the emission queue; the rows finalized here), "" when
+ * there is none: a row's values, version and the watermark it was emitted
+ * with are then one transaction's, so a re-emission (a restart, `ltvstream
+ * reemit`) renders exactly the record the live stage emitted. A row without
+ * `wm` has not been emitted yet (withheld until the clock reaches it). */
 static const char finalize_script[] =
-    "local wm = tonumber(ARGV[1])\n"
-    "local cur = tonumber(redis.call('HGET', KEYS[3], 'watermark'))\n"
+    "local wms = ARGV[1]\n"
+    "local wm = tonumber(wms)\n"
+    "local curs = redis.call('HGET', KEYS[3], 'watermark')\n"
+    "local cur = tonumber(curs)\n"
     "if not wm then\n"
-    "  if not cur then return {} end\n"
-    "  wm = cur\n"
-    "elseif cur and cur > wm then wm = cur\n"
-    "else redis.call('HSET', KEYS[3], 'watermark', ARGV[1]) end\n"
+    "  wm, wms = cur, curs or ''\n"
+    "elseif cur and cur > wm then wm, wms = cur, curs\n"
+    "else redis.call('HSET', KEYS[3], 'watermark', wms) end\n"
+    "for i = 5, #ARGV do redis.call('HSET', ARGV[3] .. ARGV[i], 'wm', wms) end\n"
+    "local rrows = redis.call('HGET', KEYS[2], ARGV[4] .. '/r')\n"
+    "if rrows then\n"
+    "  for rid in string.gmatch(rrows, '[^\\n]+') do\n"
+    "    redis.call('HSET', ARGV[3] .. rid, 'wm', wms)\n"
+    "  end\n"
+    "end\n"
+    "if not wm then return {} end\n"
     "local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', wm, 'LIMIT', 0, ARGV[2])\n"
-    "local out, rids = {tostring(wm)}, {}\n"
+    "local out, rids = {wms}, {}\n"
     "local seen = {}\n"
     "for _, m in ipairs(due) do\n"
     "  redis.call('ZREM', KEYS[1], m)\n"
@@ -792,6 +911,7 @@ static const char finalize_script[] =
     "    local k = ARGV[3] .. rid\n"
     "    if redis.call('EXISTS', k) == 1 then\n"
     "      redis.call('HINCRBY', k, 'version', 1)\n"
+    "      redis.call('HSET', k, 'wm', wms)\n"
     "      rids[#rids + 1] = rid\n"
     "      out[#out + 1] = rid\n"
     "      out[#out + 1] = redis.call('HGETALL', k)\n"
@@ -1028,45 +1148,15 @@ ltv_store_res_t ltv_store_commit_send(ltv_store_t *st, const ltv_commit_t *c, ch
     resp_args(&st->out, "MULTI");
     ltv_buf_t emembers; /* this batch's emission-queue entry: members, one a line */
     ltv_buf_init(&emembers);
+    add_customer_writes(st, c, &scratch);
     for (int i = 0; i < c->ncust; i++) {
         ltv_customer_t *cu = c->customers[i];
-        add_customer_write(st, cu, &scratch);
-        if (cu->kind != LTV_ENT_CUSTOMER)
-            continue;
-        ltv_store_customer_key(st, cu->kind, cu->id, cu->idlen, &st->key);
-        if (cu->dirty & LTV_D_RFM) {
+        if (cu->kind == LTV_ENT_CUSTOMER && (cu->dirty & LTV_D_RFM)) {
             /* Its customer_rfm row is emitted by this batch. */
             if (emembers.n)
                 ltv_buf_putc(&emembers, '\n');
             ltv_buf_append(&emembers, "c|", 2);
             ltv_buf_append(&emembers, cu->id, cu->idlen);
-        }
-        if (cu->dirty & (LTV_D_LAST_TS | LTV_D_N)) {
-            /* Who bought last on which day, for recency ticks. */
-            ltv_buf_reset(&st->key);
-            ltv_buf_printf(&st->key, "%s:rfmz:%d", st->ns, (int)cu->partition);
-            if (cu->n > 0) {
-                resp_cmd(st, 4);
-                resp_args(&st->out, "ZADD");
-                resp_arg(&st->out, st->key.p, st->key.n);
-                resp_argi(&st->out, ltv_day_of(cu->last_ts, st->conf->tz_offset_ms));
-            } else {
-                resp_cmd(st, 3);
-                resp_args(&st->out, "ZREM");
-                resp_arg(&st->out, st->key.p, st->key.n);
-            }
-            resp_arg(&st->out, cu->id, cu->idlen);
-        }
-        if (cu->dirty & LTV_D_LIFECYCLE) {
-            /* When the customer's next lifecycle occasion falls due. */
-            ltv_buf_reset(&st->key);
-            ltv_buf_printf(&st->key, "%s:lcz:%d", st->ns, (int)cu->partition);
-            resp_cmd(st, cu->lc_due ? 4 : 3);
-            resp_args(&st->out, cu->lc_due ? "ZADD" : "ZREM");
-            resp_arg(&st->out, st->key.p, st->key.n);
-            if (cu->lc_due)
-                resp_argi(&st->out, cu->lc_due);
-            resp_arg(&st->out, cu->id, cu->idlen);
         }
     }
 
@@ -1155,11 +1245,14 @@ ltv_store_res_t ltv_store_commit_send(ltv_store_t *st, const ltv_commit_t *c, ch
         ltv_buf_append(&st->out, withheld.p, withheld.n);
     }
     ltv_buf_free(&withheld);
+    ltv_buf_t shown; /* the rows read back, as finalize script arguments */
+    ltv_buf_init(&shown);
     for (int i = 0; i < nrows; i++) {
         ltv_rowid_format(&rows[i].id, &scratch);
         if (emembers.n)
             ltv_buf_putc(&emembers, '\n');
         ltv_buf_append(&emembers, scratch.p, scratch.n);
+        resp_arg(&shown, scratch.p, scratch.n);
     }
     add_lifecycle(st, c, &emembers);
     if (emembers.n) {
@@ -1259,7 +1352,7 @@ ltv_store_res_t ltv_store_commit_send(ltv_store_t *st, const ltv_commit_t *c, ch
     }
     ltv_buf_free(&rfmargs);
     static const char *const fkeys[] = {"finalq", "emitq", "clock"};
-    resp_eval(st, finalize_script, fkeys, 3, 4);
+    resp_eval(st, finalize_script, fkeys, 3, 4 + nrows);
     if (c->watermark != INT64_MIN)
         resp_argi(&st->out, c->watermark);
     else
@@ -1268,6 +1361,8 @@ ltv_store_res_t ltv_store_commit_send(ltv_store_t *st, const ltv_commit_t *c, ch
     ns_key(st, "row:", &st->key);
     resp_arg(&st->out, st->key.p, st->key.n);
     resp_args(&st->out, c->token);
+    ltv_buf_append(&st->out, shown.p, shown.n);
+    ltv_buf_free(&shown);
     int finalize_at = st->ncmd - 2;
     add_lc_polls(st, c);
     resp_cmd(st, 1);
@@ -1509,6 +1604,23 @@ ltv_store_res_t ltv_store_ack(ltv_store_t *st, const char *const *tokens, int n,
     return drain(st, 1, errstr, errstr_size);
 }
 
+/* Sends the one command built and reads its reply, which must be an array
+ * (the caller frees it). */
+static ltv_store_res_t send_for_array(ltv_store_t *st, const char *what, redisReply **out,
+                                      char *errstr, size_t errstr_size) {
+    redisReply *r;
+    if (pipeline_send(st, errstr, errstr_size) || get_reply(st, &r, errstr, errstr_size))
+        return LTV_STORE_ERR;
+    if (r->type != REDIS_REPLY_ARRAY) {
+        snprintf(errstr, errstr_size, "redis %s: %s", what,
+                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        freeReplyObject(r);
+        return LTV_STORE_ERR;
+    }
+    *out = r;
+    return LTV_STORE_OK;
+}
+
 ltv_store_res_t ltv_store_read_emitq(ltv_store_t *st, char ***members_out, char ***tokens_out,
                                      int *n_out, char *errstr, size_t errstr_size) {
     *members_out = NULL;
@@ -1519,17 +1631,9 @@ ltv_store_res_t ltv_store_read_emitq(ltv_store_t *st, char ***members_out, char 
     resp_cmd(st, 2);
     resp_args(&st->out, "HGETALL");
     resp_arg(&st->out, st->key.p, st->key.n);
-    if (pipeline_send(st, errstr, errstr_size))
-        return LTV_STORE_ERR;
     redisReply *r;
-    if (get_reply(st, &r, errstr, errstr_size))
+    if (send_for_array(st, "HGETALL emitq", &r, errstr, errstr_size))
         return LTV_STORE_ERR;
-    if (r->type != REDIS_REPLY_ARRAY) {
-        snprintf(errstr, errstr_size, "redis HGETALL emitq: %s",
-                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-        freeReplyObject(r);
-        return LTV_STORE_ERR;
-    }
     char **members = NULL, **tokens = NULL;
     int n = 0, cap = 0;
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
@@ -1556,27 +1660,39 @@ ltv_store_res_t ltv_store_read_emitq(ltv_store_t *st, char ***members_out, char 
     return LTV_STORE_OK;
 }
 
-ltv_store_res_t ltv_store_read_row(ltv_store_t *st, ltv_row_t *row, char *errstr,
-                                   size_t errstr_size) {
+ltv_store_res_t ltv_store_read_rows(ltv_store_t *st, ltv_row_t *rows, int n, char *errstr,
+                                    size_t errstr_size) {
+    if (!n)
+        return LTV_STORE_OK;
     pipeline_begin(st);
-    row_key(st, &row->id, &st->key);
-    resp_cmd(st, 2);
-    resp_args(&st->out, "HGETALL");
-    resp_arg(&st->out, st->key.p, st->key.n);
+    for (int i = 0; i < n; i++) {
+        row_key(st, &rows[i].id, &st->key);
+        resp_cmd(st, 2);
+        resp_args(&st->out, "HGETALL");
+        resp_arg(&st->out, st->key.p, st->key.n);
+    }
     if (pipeline_send(st, errstr, errstr_size))
         return LTV_STORE_ERR;
-    redisReply *r;
-    if (get_reply(st, &r, errstr, errstr_size))
-        return LTV_STORE_ERR;
     ltv_store_res_t res = LTV_STORE_OK;
-    if (r->type == REDIS_REPLY_ERROR) {
-        snprintf(errstr, errstr_size, "redis: %s", r->str);
-        res = LTV_STORE_ERR;
-    } else {
-        parse_row(row, r);
+    for (int i = 0; i < n; i++) {
+        redisReply *r;
+        if (get_reply(st, &r, errstr, errstr_size))
+            return LTV_STORE_ERR;
+        if (r->type == REDIS_REPLY_ERROR) {
+            if (res == LTV_STORE_OK)
+                snprintf(errstr, errstr_size, "redis: %s", r->str);
+            res = LTV_STORE_ERR;
+        } else {
+            parse_row(&rows[i], r);
+        }
+        freeReplyObject(r);
     }
-    freeReplyObject(r);
     return res;
+}
+
+ltv_store_res_t ltv_store_read_row(ltv_store_t *st, ltv_row_t *row, char *errstr,
+                                   size_t errstr_size) {
+    return ltv_store_read_rows(st, row, 1, errstr, errstr_size);
 }
 
 ltv_store_res_t ltv_store_get_customer(ltv_store_t *st, ltv_entity_t kind, const char *id,
@@ -1585,4 +1701,107 @@ ltv_store_res_t ltv_store_get_customer(ltv_store_t *st, ltv_entity_t kind, const
     ltv_store_res_t r = ltv_store_load(st, NULL, 0, NULL, &l, 1, errstr, errstr_size);
     *out = l.out;
     return r;
+}
+
+/* ---- walking a namespace ---------------------------------------------------------- */
+
+void ltv_store_match_pattern(const char *ns, ltv_buf_t *out) {
+    ltv_buf_reset(out);
+    for (const char *p = ns; *p; p++) {
+        if (*p == '*' || *p == '?' || *p == '[' || *p == ']' || *p == '\\')
+            ltv_buf_putc(out, '\\');
+        ltv_buf_putc(out, *p);
+    }
+    ltv_buf_puts(out, ":*");
+}
+
+ltv_store_res_t ltv_store_scan(ltv_store_t *st, uint64_t *cursor, int count, char ***out,
+                               int *n_out, char *errstr, size_t errstr_size) {
+    *out = NULL;
+    *n_out = 0;
+    pipeline_begin(st);
+    resp_cmd(st, 6);
+    resp_args(&st->out, "SCAN");
+    char cur[24];
+    snprintf(cur, sizeof(cur), "%llu", (unsigned long long)*cursor);
+    resp_args(&st->out, cur);
+    resp_args(&st->out, "MATCH");
+    ltv_store_match_pattern(st->ns, &st->tmp);
+    resp_arg(&st->out, st->tmp.p, st->tmp.n);
+    resp_args(&st->out, "COUNT");
+    resp_argi(&st->out, count > 0 ? count : 1000);
+    if (pipeline_send(st, errstr, errstr_size))
+        return LTV_STORE_ERR;
+    redisReply *r;
+    if (get_reply(st, &r, errstr, errstr_size))
+        return LTV_STORE_ERR;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY) {
+        snprintf(errstr, errstr_size, "redis SCAN: %s",
+                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        freeReplyObject(r);
+        return LTV_STORE_ERR;
+    }
+    *cursor = strtoull(r->element[0]->str, NULL, 10);
+    const redisReply *keys = r->element[1];
+    size_t pre = strlen(st->ns) + 1;
+    char **v = ltv_calloc(keys->elements ? keys->elements : 1, sizeof(char *));
+    int n = 0;
+    for (size_t i = 0; i < keys->elements; i++) {
+        const redisReply *k = keys->element[i];
+        if (k->type == REDIS_REPLY_STRING && k->len > pre)
+            v[n++] = ltv_strndup(k->str + pre, k->len - pre);
+    }
+    freeReplyObject(r);
+    *out = v;
+    *n_out = n;
+    return LTV_STORE_OK;
+}
+
+ltv_store_res_t ltv_store_bucket_ids(ltv_store_t *st, const char *bucket, ltv_entity_t kind,
+                                     char ***out, int *n_out, char *errstr,
+                                     size_t errstr_size) {
+    *out = NULL;
+    *n_out = 0;
+    pipeline_begin(st);
+    resp_cmd(st, 2);
+    resp_args(&st->out, "HKEYS");
+    ns_key(st, bucket, &st->key);
+    resp_arg(&st->out, st->key.p, st->key.n);
+    redisReply *r;
+    if (send_for_array(st, "HKEYS", &r, errstr, errstr_size))
+        return LTV_STORE_ERR;
+    char **v = ltv_calloc(r->elements ? r->elements : 1, sizeof(char *));
+    int n = 0;
+    char want = (char)kind; /* the field prefix (ltv_store_customer_loc) */
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *f = r->element[i];
+        if (f->type == REDIS_REPLY_STRING && f->len >= 2 && f->str[0] == want && f->str[1] == ':')
+            v[n++] = ltv_strndup(f->str + 2, f->len - 2);
+    }
+    freeReplyObject(r);
+    *out = v;
+    *n_out = n;
+    return LTV_STORE_OK;
+}
+
+ltv_key_kind_t ltv_store_key_kind(const char *s, size_t n) {
+    static const struct {
+        const char *text;
+        int prefix;
+        ltv_key_kind_t kind;
+    } forms[] = {
+        {"cs:", 1, LTV_KEY_CUSTOMER}, {"row:", 1, LTV_KEY_ROW},
+        {"off:", 1, LTV_KEY_OFFSET},  {"rfmz:", 1, LTV_KEY_STAGE}, {"emitq", 0, LTV_KEY_STAGE},
+        {"finalq", 0, LTV_KEY_STAGE}, {"clock", 0, LTV_KEY_STAGE}, {"rfm", 0, LTV_KEY_STAGE},
+        {"runend", 0, LTV_KEY_STAGE}, {"lcz:", 1, LTV_KEY_STAGE}, {"lifecycle", 0, LTV_KEY_STAGE},
+        {"meta", 0, LTV_KEY_META},
+    };
+    for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+        size_t l = strlen(forms[i].text);
+        if (forms[i].prefix ? n > l && !memcmp(s, forms[i].text, l)
+                            : n == l && !memcmp(s, forms[i].text, l))
+            return forms[i].kind;
+    }
+    return LTV_KEY_UNKNOWN;
 }

@@ -4,8 +4,9 @@
  * One batch costs two round trips:
  *
  *  1. load:   WATCH the offset keys of the batch's partitions, read the
- *             offsets back, HGETALL the customers not in the cache.
- *  2. commit: MULTI, the changed fields of every changed customer, the
+ *             offsets back, HMGET the customers not in the cache (one
+ *             command per bucket of customers).
+ *  2. commit: MULTI, every changed customer (one HSET per bucket), the
  *             aggregate deltas (HINCRBY) with a version bump and a read-back
  *             of every changed row, the rows' entries in the emission queue,
  *             the partitions' next offsets and highest event times, EXEC.
@@ -18,8 +19,12 @@
  * the batch is discarded instead of being counted twice.
  *
  * Key layout (namespace "ltv"):
- *   ltv:c:{<customer_id>}       hash: one customer (hash tag: one slot)
- *   ltv:v:{<visitor_id>}        hash: an anonymous visitor
+ *   ltv:cs:<bucket>             hash: "c:<customer_id>" (or "v:<visitor_id>"
+ *                               for an anonymous visitor, "s:<day>\x1f
+ *                               <channel>\x1f<campaign>" for a day's ad
+ *                               spend) -> the entity's compact value
+ *                               (customer_codec.c); 256 buckets by a hash
+ *                               of the id
  *   ltv:row:<agg>|<day>|<dim>   hash: one output row's counters + version
  *   ltv:off:<topic>:<partition> hash: next offset, highest ts
  *   ltv:emitq                   hash: batch token -> the rows it committed
@@ -38,7 +43,15 @@
  *                               lifecycle occasion (lifecycle.h)
  *   ltv:lifecycle               hash: triggers committed for emission, by
  *                               type, and "suppressed" (lifecycle.emit=false)
- *   ltv:meta                    hash: layout version
+ *   ltv:meta                    hash: layout version; marks the namespace
+ *                               as existing (written on connect)
+ *
+ * ltv_store_key_kind knows each of these forms (`ltvstream ns` attributes
+ * and drops keys by it): a new kind of key goes there too.
+ *
+ * Rows also hold `wm`, the watermark their current version was emitted
+ * with ("" none; absent while withheld), and customers `rfm_wm`, the same
+ * for their customer_rfm row: a re-emission renders the same record.
  */
 #ifndef LTV_STORE_H
 #define LTV_STORE_H
@@ -209,14 +222,66 @@ ltv_store_res_t ltv_store_read_emitq(ltv_store_t *st, char ***members, char ***t
  * the row does not exist. */
 ltv_store_res_t ltv_store_read_row(ltv_store_t *st, ltv_row_t *row, char *errstr,
                                    size_t errstr_size);
+/* The same for n rows, in one pipelined round trip; each HGETALL gives one
+ * transaction's values, version and recorded watermark together. */
+ltv_store_res_t ltv_store_read_rows(ltv_store_t *st, ltv_row_t *rows, int n, char *errstr,
+                                    size_t errstr_size);
 
 /* Loads one customer by key parts (NULL *out when absent); for tools and tests. */
 ltv_store_res_t ltv_store_get_customer(ltv_store_t *st, ltv_entity_t kind, const char *id,
                                        ltv_customer_t **out, char *errstr, size_t errstr_size);
 
-/* Key of a customer ("<ns>:c:{<id>}"). */
-void ltv_store_customer_key(const ltv_store_t *st, ltv_entity_t kind, const char *id,
-                            size_t idlen, ltv_buf_t *out);
+/* Where a customer's value lives: key "<ns>:cs:<bucket>" and field
+ * "c:<id>" ("v:<id>" for a visitor, "s:<id>" for an ad spend entity: the
+ * field's first character is the ltv_entity_t); either output may be NULL. */
+#define LTV_CUSTOMER_BUCKETS 256
+int ltv_store_customer_bucket(const char *id, size_t idlen);
+void ltv_store_customer_loc(const char *ns, ltv_entity_t kind, const char *id, size_t idlen,
+                            ltv_buf_t *key, ltv_buf_t *field);
+
+/* Opens a connection to the configured Redis (AUTH, SELECT done), for
+ * tools that work on keys themselves; NULL with errstr filled. */
+struct redisContext;
+struct redisContext *ltv_redis_open(const ltv_conf_t *conf, char *errstr, size_t errstr_size);
+
+/* The Redis client name of connections to namespace ns ("ltvstream:<ns>",
+ * characters Redis refuses written %XX): `ns drop` sees stages in use by it. */
+void ltv_store_client_name(const char *ns, ltv_buf_t *out);
+
+/* From now on, connecting fails when the namespace does not exist (has no
+ * <ns>:meta) instead of creating it: for tools that only read one. */
+void ltv_store_require_existing(ltv_store_t *st);
+
+/* SCAN MATCH pattern of every key of namespace ns ("<ns>:*", glob
+ * characters of ns escaped). Keys of a longer namespace starting with
+ * "<ns>:" match too: see ltv_store_key_kind. */
+void ltv_store_match_pattern(const char *ns, ltv_buf_t *out);
+
+/* One SCAN step over the namespace's keys: *cursor in (0 to start) and out
+ * (0 when done); the keys found, without the "<ns>:" prefix (free each and
+ * the array). A key may come more than once. */
+ltv_store_res_t ltv_store_scan(ltv_store_t *st, uint64_t *cursor, int count, char ***keys,
+                               int *n, char *errstr, size_t errstr_size);
+
+/* The ids of the customers (or visitors, or spend entities) in a bucket key ("cs:<n>", as
+ * ltv_store_scan returns it); free each and the array. */
+ltv_store_res_t ltv_store_bucket_ids(ltv_store_t *st, const char *bucket, ltv_entity_t kind,
+                                     char ***ids, int *n, char *errstr, size_t errstr_size);
+
+/* What a key of a namespace is, from its name without "<ns>:" (the layout
+ * above). UNKNOWN: not a key this layout writes (it may belong to another
+ * namespace whose name starts with "<ns>:"). */
+typedef enum {
+    LTV_KEY_UNKNOWN = -1,
+    LTV_KEY_CUSTOMER, /* a bucket of customers and visitors ("cs:<n>") */
+    LTV_KEY_VISITOR,  /* never a key: ns_admin counts the visitors of buckets here */
+    LTV_KEY_ROW,
+    LTV_KEY_OFFSET,
+    LTV_KEY_STAGE, /* the stage's bookkeeping: emitq, finalq, clock, rfmz:*, rfm, runend,
+                    * lcz:*, lifecycle */
+    LTV_KEY_META,
+} ltv_key_kind_t;
+ltv_key_kind_t ltv_store_key_kind(const char *suffix, size_t n);
 
 /* Number of Redis commands sent since creation (for the benchmark). */
 uint64_t ltv_store_commands(const ltv_store_t *st);

@@ -84,45 +84,25 @@ static void bf_progress(ltv_stage_t *st, void *opaque) {
     bf->shown = 1;
 }
 
-/* Splits our long options from the -c/-X/-b ones the stage parses. */
 typedef struct bf_opts_s {
     const char *ns, *from, *to, *prefix, *group;
     int progress;
     int lifecycle;
 } bf_opts_t;
 
-static int bf_args(int argc, char **argv, bf_opts_t *o, char **rest, int *nrest) {
-    *nrest = 0;
-    rest[(*nrest)++] = argv[0];
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char **slot = !strcmp(a, "--namespace")       ? &o->ns
-                            : !strcmp(a, "--from")          ? &o->from
-                            : !strcmp(a, "--to")            ? &o->to
-                            : !strcmp(a, "--output-prefix") ? &o->prefix
-                            : !strcmp(a, "--group")         ? &o->group
-                                                            : NULL;
-        if (slot) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "ltvstream backfill: %s needs a value\n", a);
-                return 2;
-            }
-            *slot = argv[++i];
-        } else if (!strcmp(a, "--no-progress")) {
-            o->progress = 0;
-        } else if (!strcmp(a, "--lifecycle")) {
-            o->lifecycle = 1;
-        } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            bf_usage(stdout);
-            exit(0);
-        } else if (!strncmp(a, "--", 2)) {
-            fprintf(stderr, "ltvstream backfill: unknown option %s\n", a);
-            return 2;
-        } else {
-            rest[(*nrest)++] = argv[i];
-        }
-    }
-    rest[*nrest] = NULL;
+/* Our long options, then the -c/-X/-b ones the stage parses. */
+static int bf_args(int argc, char **argv, bf_opts_t *o, ltv_conf_t *conf) {
+    const ltv_cli_opt_t opts[] = {{"--namespace", &o->ns, NULL, 0},
+                                  {"--from", &o->from, NULL, 0},
+                                  {"--to", &o->to, NULL, 0},
+                                  {"--output-prefix", &o->prefix, NULL, 0},
+                                  {"--group", &o->group, NULL, 0},
+                                  {"--no-progress", NULL, &o->progress, 0},
+                                  {"--lifecycle", NULL, &o->lifecycle, 1},
+                                  {NULL, NULL, NULL, 0}};
+    int rc = ltv_cli_parse("backfill", argc, argv, opts, bf_usage, conf);
+    if (rc)
+        return rc;
     if (!o->ns || !*o->ns) {
         fprintf(stderr, "ltvstream backfill: --namespace is required (a backfill never writes "
                         "into a namespace by default)\n");
@@ -132,12 +112,7 @@ static int bf_args(int argc, char **argv, bf_opts_t *o, char **rest, int *nrest)
 }
 
 static int bf_set(ltv_conf_t *conf, const char *key, const char *val) {
-    char err[512];
-    if (ltv_conf_set(conf, key, val, err, sizeof(err)) != LTV_CONF_OK) {
-        fprintf(stderr, "ltvstream backfill: %s\n", err);
-        return 2;
-    }
-    return 0;
+    return ltv_cli_set("backfill", conf, key, val);
 }
 
 /* Applies the backfill's settings over whatever -c/-X said. */
@@ -176,36 +151,13 @@ static int bf_configure(ltv_conf_t *conf, const bf_opts_t *o) {
         if ((rc = bf_set(conf, key[k], v)))
             return rc;
     }
-    if (o->prefix && *o->prefix) {
-        struct {
-            const char *key, *cur;
-        } topics[] = {{"topic.f2_rate", conf->topic_f2_rate},
-                      {"topic.f2_rolling", conf->topic_f2_rolling},
-                      {"topic.retention_mix", conf->topic_retention_mix},
-                      {"topic.customer_rfm", conf->topic_customer_rfm},
-                      {"topic.rfm_segments", conf->topic_rfm_segments},
-                      {"topic.lifecycle", conf->topic_lifecycle},
-                      {"topic.acquisition", conf->topic_acquisition},
-                      {"topic.dlq", conf->topic_dlq}};
-        for (size_t i = 0; i < sizeof(topics) / sizeof(topics[0]); i++) {
-            if (!topics[i].cur[0])
-                continue; /* turned off */
-            snprintf(v, sizeof(v), "%s%s", o->prefix, topics[i].cur);
-            if ((rc = bf_set(conf, topics[i].key, v)))
-                return rc;
-        }
-    }
-    return 0;
+    return ltv_cli_output_prefix("backfill", conf, o->prefix);
 }
 
 int ltv_backfill_main(int argc, char **argv) {
     bf_opts_t o = {.progress = 1};
-    char **rest = ltv_calloc((size_t)argc + 1, sizeof(char *));
-    int nrest, rc = bf_args(argc, argv, &o, rest, &nrest);
     ltv_conf_t *conf = ltv_conf_new();
-    if (!rc)
-        rc = ltv_cli_parse_conf(nrest, rest, conf);
-    free(rest);
+    int rc = bf_args(argc, argv, &o, conf);
     if (!rc)
         rc = bf_configure(conf, &o);
     if (rc) {

@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <ctype.h>
-#include <stdarg.h>
 
 typedef enum {
     T_STR,
@@ -52,6 +51,15 @@ static const conf_prop_t props[] = {
     {"schema.dir", T_STR, "", O(schema_dir), 0, 0, NULL,
      "Directory of writer schemas named <id>.avsc, for Confluent schema ids; also indexed by "
      "fingerprint for single-object encoding."},
+    {"schema.registry.url", T_STR, "", O(registry_url), 0, 0, NULL,
+     "Confluent Schema Registry base URL (http:// or https://; one URL). Writer schemas of "
+     "Confluent ids not in schema.dir are fetched from it (once per id), and with "
+     "output.format=avro the output schemas are registered under <topic>-value. Empty: none."},
+    {"schema.registry.basic.auth.user.info", T_STR, "", O(registry_user_info), 0, 0, NULL,
+     "\"user:password\" for HTTP basic authentication to the Schema Registry (empty: none)."},
+    {"schema.registry.timeout.ms", T_INT, "5000", O(registry_timeout_ms), 100, 600000, NULL,
+     "Longest one Schema Registry request may take; a request that times out is retried "
+     "with backoff, like an unreachable registry (keep it below metrics.healthz.stall.ms)."},
     {"input.plain.purchase.schema", T_STR, "", O(plain_purchase_schema), 0, 0, NULL,
      "Writer schema file for plain-framed purchases (default: schemas/purchase.avsc)."},
     {"input.plain.visit.schema", T_STR, "", O(plain_visit_schema), 0, 0, NULL,
@@ -81,8 +89,9 @@ static const conf_prop_t props[] = {
     {"output.format", T_ENUM, "json", O(output_format), 0, 0, "json|avro",
      "Output row encoding: JSON, or Avro in Confluent wire format (schemas: ltvstream schemas)."},
     {"output.avro.schema.ids", T_STR, "", O(output_schema_ids), 0, 0, NULL,
-     "Avro output without a Schema Registry: the schema id of each output topic, "
-     "\"topic:id,topic:id\"."},
+     "Avro output: the schema id of output topics, \"topic:id,topic:id\"; needed for every "
+     "output topic without a Schema Registry, and with one it overrides the id registered "
+     "for the listed topics (which are then not registered)."},
     {"redis.host", T_STR, "127.0.0.1", O(redis_host), 0, 0, NULL, "Redis host (or unix socket path starting with /)."},
     {"redis.port", T_INT, "6379", O(redis_port), 1, 65535, NULL, "Redis port."},
     {"redis.password", T_STR, "", O(redis_password), 0, 0, NULL, "Redis AUTH password (empty: none)."},
@@ -159,23 +168,23 @@ static const conf_prop_t props[] = {
     {"metrics.bind", T_STR, "0.0.0.0", O(metrics_bind), 0, 0, NULL,
      "Address the HTTP endpoint listens on (0.0.0.0 every IPv4 interface, :: IPv6, "
      "127.0.0.1 local only)."},
+    /* Together with redis.timeout.ms (a commit in flight at SIGTERM) these
+     * bound how long the stage takes to stop: a pod's
+     * terminationGracePeriodSeconds must exceed their sum, or the stage is
+     * SIGKILLed in the middle of its shutdown (tools/lint_deploy.sh checks
+     * the manifests against deploy/k8s's properties). */
+    {"shutdown.deliver.timeout.ms", T_INT, "10000", O(shutdown_deliver_ms), 0, 3600000, NULL,
+     "At SIGTERM, how long the stage keeps delivering the rows of committed batches (re-emitting "
+     "failed ones); rows left then stay queued in Redis for the next start."},
+    {"shutdown.leave.timeout.ms", T_INT, "5000", O(shutdown_leave_ms), 0, 3600000, NULL,
+     "At SIGTERM, how long the stage waits to leave the consumer group (with the brokers "
+     "unreachable it exits without leaving; the group drops it at session.timeout.ms)."},
     {"metrics.healthz.stall.ms", T_INT, "60000", O(metrics_stall_ms), 1000, INT64_MAX, NULL,
      "/healthz answers 503 once the run loop has made no progress for this long; keep it "
      "above redis.timeout.ms."},
 };
 
 #define NPROPS (sizeof(props) / sizeof(props[0]))
-
-static void errf(char *errstr, size_t sz, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void errf(char *errstr, size_t sz, const char *fmt, ...) {
-    if (!errstr || !sz)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errstr, sz, fmt, ap);
-    va_end(ap);
-}
 
 static ltv_conf_res_t set_prop(ltv_conf_t *conf, const conf_prop_t *p, const char *value,
                                char *errstr, size_t errstr_size) {
@@ -192,12 +201,12 @@ static ltv_conf_res_t set_prop(ltv_conf_t *conf, const conf_prop_t *p, const cha
         errno = 0;
         long long v = strtoll(value, &end, 10);
         if (errno || end == value || *end) {
-            errf(errstr, errstr_size, "%s: \"%s\" is not an integer", p->name, value);
+            ltv_errf(errstr, errstr_size, "%s: \"%s\" is not an integer", p->name, value);
             return LTV_CONF_INVALID;
         }
         if (v < p->vmin || v > p->vmax) {
-            errf(errstr, errstr_size, "%s: %lld is out of range [%lld, %lld]", p->name, v,
-                 (long long)p->vmin, (long long)p->vmax);
+            ltv_errf(errstr, errstr_size, "%s: %lld is out of range [%lld, %lld]", p->name, v,
+                     (long long)p->vmin, (long long)p->vmax);
             return LTV_CONF_INVALID;
         }
         *(int64_t *)(base + p->offset) = v;
@@ -210,7 +219,7 @@ static ltv_conf_res_t set_prop(ltv_conf_t *conf, const conf_prop_t *p, const cha
         else if (!strcmp(value, "false") || !strcmp(value, "0"))
             v = 0;
         else {
-            errf(errstr, errstr_size, "%s: \"%s\" is not true or false", p->name, value);
+            ltv_errf(errstr, errstr_size, "%s: \"%s\" is not true or false", p->name, value);
             return LTV_CONF_INVALID;
         }
         *(int *)(base + p->offset) = v;
@@ -230,12 +239,13 @@ static ltv_conf_res_t set_prop(ltv_conf_t *conf, const conf_prop_t *p, const cha
             idx++;
             s += l + (e ? 1 : 0);
         }
-        errf(errstr, errstr_size, "%s: \"%s\" is not one of %s", p->name, value, p->enums);
+        ltv_errf(errstr, errstr_size, "%s: \"%s\" is not one of %s", p->name, value, p->enums);
         return LTV_CONF_INVALID;
     }
     case T_TZ:
         if (ltv_tz_parse(value, (int64_t *)(base + p->offset))) {
-            errf(errstr, errstr_size, "%s: \"%s\" is not a zone offset like +09:00", p->name, value);
+            ltv_errf(errstr, errstr_size, "%s: \"%s\" is not a zone offset like +09:00", p->name,
+                     value);
             return LTV_CONF_INVALID;
         }
         return LTV_CONF_OK;
@@ -249,15 +259,16 @@ static ltv_conf_res_t set_prop(ltv_conf_t *conf, const conf_prop_t *p, const cha
             long long v = strtoll(s, &end, 10);
             if (errno || end == s || v < p->vmin || v > p->vmax || n == LTV_MAX_HORIZONS ||
                 (*end && *end != ',')) {
-                errf(errstr, errstr_size,
-                     "%s: \"%s\" must be a comma-separated list of up to %d integers in [%lld, "
-                     "%lld]",
-                     p->name, value, LTV_MAX_HORIZONS, (long long)p->vmin, (long long)p->vmax);
+                ltv_errf(errstr, errstr_size,
+                         "%s: \"%s\" must be a comma-separated list of up to %d integers in "
+                         "[%lld, %lld]",
+                         p->name, value, LTV_MAX_HORIZONS, (long long)p->vmin,
+                         (long long)p->vmax);
                 return LTV_CONF_INVALID;
             }
             for (int i = 0; i < n; i++)
                 if (tmp[i] == v) {
-                    errf(errstr, errstr_size, "%s: \"%s\" repeats a value", p->name, value);
+                    ltv_errf(errstr, errstr_size, "%s: \"%s\" repeats a value", p->name, value);
                     return LTV_CONF_INVALID;
                 }
             tmp[n++] = v;
@@ -324,8 +335,8 @@ ltv_conf_res_t ltv_conf_set(ltv_conf_t *conf, const char *name, const char *valu
         size_t l = strlen(kp[i].prefix);
         if (!strncmp(name, kp[i].prefix, l)) {
             if (!name[l]) {
-                errf(errstr, errstr_size, "%s: a librdkafka property name must follow the prefix",
-                     name);
+                ltv_errf(errstr, errstr_size,
+                         "%s: a librdkafka property name must follow the prefix", name);
                 return LTV_CONF_INVALID;
             }
             kprop_set(conf, kp[i].role, name + l, value);
@@ -335,10 +346,10 @@ ltv_conf_res_t ltv_conf_set(ltv_conf_t *conf, const char *name, const char *valu
     for (size_t i = 0; i < NPROPS; i++)
         if (!strcmp(props[i].name, name))
             return set_prop(conf, &props[i], value, errstr, errstr_size);
-    errf(errstr, errstr_size,
-         "unknown configuration key \"%s\" (see -X list; librdkafka properties take the "
-         "prefix kafka.)",
-         name);
+    ltv_errf(errstr, errstr_size,
+             "unknown configuration key \"%s\" (see -X list; librdkafka properties take the "
+             "prefix kafka.)",
+             name);
     return LTV_CONF_UNKNOWN;
 }
 
@@ -355,7 +366,7 @@ ltv_conf_res_t ltv_conf_set_pair(ltv_conf_t *conf, const char *pair, char *errst
                                  size_t errstr_size) {
     const char *eq = strchr(pair, '=');
     if (!eq) {
-        errf(errstr, errstr_size, "\"%s\": expected key=value", pair);
+        ltv_errf(errstr, errstr_size, "\"%s\": expected key=value", pair);
         return LTV_CONF_INVALID;
     }
     char *name = ltv_strndup(pair, (size_t)(eq - pair));
@@ -368,7 +379,7 @@ ltv_conf_res_t ltv_conf_load_file(ltv_conf_t *conf, const char *path, char *errs
                                   size_t errstr_size) {
     FILE *fp = fopen(path, "r");
     if (!fp) {
-        errf(errstr, errstr_size, "%s: %s", path, strerror(errno));
+        ltv_errf(errstr, errstr_size, "%s: %s", path, strerror(errno));
         return LTV_CONF_INVALID;
     }
     /* getline, not a fixed buffer: a value can be long (an inline PEM
@@ -385,7 +396,7 @@ ltv_conf_res_t ltv_conf_load_file(ltv_conf_t *conf, const char *path, char *errs
             continue;
         char *eq = strchr(s, '=');
         if (!eq) {
-            errf(errstr, errstr_size, "%s:%d: expected key=value", path, lineno);
+            ltv_errf(errstr, errstr_size, "%s:%d: expected key=value", path, lineno);
             r = LTV_CONF_INVALID;
             break;
         }
@@ -393,7 +404,7 @@ ltv_conf_res_t ltv_conf_load_file(ltv_conf_t *conf, const char *path, char *errs
         char inner[400];
         r = ltv_conf_set(conf, trim(s), trim(eq + 1), inner, sizeof(inner));
         if (r != LTV_CONF_OK) {
-            errf(errstr, errstr_size, "%s:%d: %s", path, lineno, inner);
+            ltv_errf(errstr, errstr_size, "%s:%d: %s", path, lineno, inner);
             break;
         }
     }

@@ -41,6 +41,9 @@ typedef struct ltv_conf_s {
     char *topic_ad_spend; /* "": none */
     int framing;                  /* ltv_framing_t */
     char *schema_dir;             /* <id>.avsc writer schemas for Confluent ids */
+    char *registry_url;           /* Schema Registry base URL; "" none */
+    char *registry_user_info;     /* "user:password" (basic auth); "" none */
+    int64_t registry_timeout_ms;
     char *plain_purchase_schema;  /* writer schema file for plain framing */
     char *plain_visit_schema;
     char *plain_ad_spend_schema;
@@ -56,7 +59,7 @@ typedef struct ltv_conf_s {
     char *topic_lifecycle; /* "" : lifecycle triggers off */
     char *topic_acquisition;
     int output_format; /* 0 json, 1 avro */
-    char *output_schema_ids; /* "topic:id,..." for Avro without a registry */
+    char *output_schema_ids; /* "topic:id,...": without a registry, or overriding it */
 
     /* State */
     char *redis_host;
@@ -95,6 +98,8 @@ typedef struct ltv_conf_s {
     int64_t metrics_port;     /* 0: no HTTP endpoint */
     char *metrics_bind;
     int64_t metrics_stall_ms; /* /healthz fails after this long without progress */
+    int64_t shutdown_deliver_ms; /* SIGTERM: delivering committed rows */
+    int64_t shutdown_leave_ms;   /* SIGTERM: leaving the consumer group */
 
     /* librdkafka pass-through */
     ltv_kprop_t *kprops;

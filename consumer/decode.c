@@ -533,10 +533,11 @@ ltv_reason_t ltv_decode(ltv_decoder_t *d, ltv_ev_kind_t kind, const void *buf, s
         }
         int32_t id = (int32_t)(((uint32_t)b[1] << 24) | ((uint32_t)b[2] << 16) |
                                ((uint32_t)b[3] << 8) | (uint32_t)b[4]);
-        writer = ltv_schemas_by_id(d->schemas, id);
-        if (!writer) {
-            snprintf(errstr, errstr_size, "schema id %d is not known", (int)id);
-            return LTV_R_UNKNOWN_SCHEMA_ID;
+        switch (ltv_schemas_lookup_id(d->schemas, id, &writer, errstr, errstr_size)) {
+        case LTV_SCHEMA_FOUND: break;
+        case LTV_SCHEMA_UNUSABLE: return LTV_R_INCOMPATIBLE_SCHEMA;
+        case LTV_SCHEMA_UNAVAILABLE: return LTV_R_RETRY;
+        default: return LTV_R_UNKNOWN_SCHEMA_ID;
         }
         hdr = 5;
         break;

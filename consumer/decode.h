@@ -19,6 +19,10 @@
 /* Why a message could not be used. The names (ltv_reason_name) appear in
  * the DLQ header `ltv.reason` and the metric label `reason`. */
 typedef enum {
+    /* Not a dead letter: the writer schema could not be had right now
+     * (the Schema Registry gave no answer). Decode the message again
+     * later; nothing about it is known to be wrong. */
+    LTV_R_RETRY = -1,
     LTV_OK = 0,
     LTV_R_TRUNCATED,         /* too short for its framing */
     LTV_R_BAD_MAGIC,         /* no known framing */
@@ -46,7 +50,8 @@ ltv_decoder_t *ltv_decoder_new(const ltv_conf_t *conf, ltv_schemas_t *schemas, c
 void ltv_decoder_destroy(ltv_decoder_t *d);
 
 /* Decodes one message of the given kind into ev; strings are copied into
- * arena. On failure returns the reason and fills errstr with detail. */
+ * arena. On failure returns the reason and fills errstr with detail;
+ * LTV_R_RETRY only with a Schema Registry set on the schema store. */
 ltv_reason_t ltv_decode(ltv_decoder_t *d, ltv_ev_kind_t kind, const void *buf, size_t len,
                         ltv_event_t *ev, ltv_arena_t *arena, char *errstr, size_t errstr_size);
 

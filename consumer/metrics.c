@@ -146,11 +146,24 @@ void ltv_metrics_render(const ltv_metrics_snap_t *s, ltv_buf_t *o) {
     counter(o, "ltvstream_lifecycle_triggers_suppressed_total",
             "Lifecycle triggers recorded as fired but not produced (lifecycle.emit=false).",
             st->triggers_suppressed);
+    counter(o, "ltvstream_schema_registry_retries_total",
+            "Messages deferred and output schema registrations retried because the Schema "
+            "Registry gave no answer (unreachable, timeout, 5xx); each waits out a backoff.",
+            st->registry_retries);
+    counter(o, "ltvstream_schema_registry_requests_total",
+            "HTTP requests sent to the Schema Registry (each schema id is fetched once).",
+            st->registry_requests);
 
     gauge_i(o, "ltvstream_assigned_partitions", "Input partitions assigned to this instance.",
             s->assigned);
     gauge_i(o, "ltvstream_redis_up", "1 when the stage's Redis connection works, else 0.",
             s->redis_up ? 1 : 0);
+    family(o, "ltvstream_schema_registry_up", "gauge",
+           "1 when the Schema Registry's last answer was definitive, 0 when it gave none "
+           "(absent without a registry).");
+    if (st->registry_state != LTV_REGISTRY_NONE)
+        ltv_buf_printf(o, "ltvstream_schema_registry_up %d\n",
+                       st->registry_state == LTV_REGISTRY_UP);
     family(o, "ltvstream_watermark_timestamp_seconds", "gauge",
            "The stage's event-time watermark, Unix time (absent while unknown).");
     if (s->watermark_ms != INT64_MIN) {

@@ -32,6 +32,7 @@ typedef struct ltv_metrics_snap_s {
     int64_t watermark_ms;    /* the stage's watermark; INT64_MIN unknown */
     int assigned;            /* partitions assigned to this instance */
     int redis_up;            /* the stage's Redis connection works */
+    /* (the Schema Registry's state is in stats.registry_state) */
     ltv_metrics_part_t *parts; /* assigned partitions, by topic and partition */
     int nparts, capparts;
 } ltv_metrics_snap_t;
@@ -62,9 +63,11 @@ int ltv_metrics_read(ltv_metrics_t *m, ltv_metrics_snap_t *out);
 
 typedef struct ltv_health_s {
     int live;            /* the run loop beat within stall_ms */
-    int ready;           /* live, partitions assigned and Redis reachable */
+    int ready;           /* live, partitions assigned, Redis reachable and the Schema
+                          * Registry (if any) answering */
     int64_t since_beat_ms;
     int published, assigned, redis_up;
+    int registry_down;   /* a Schema Registry is configured and gave no answer */
 } ltv_health_t;
 
 /* Any thread: liveness and readiness as of now_us (monotonic). */

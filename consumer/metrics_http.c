@@ -9,8 +9,9 @@
  *   /healthz  200 while the run loop beats (metrics.healthz.stall.ms), else
  *             503: a liveness probe restarts a process whose loop is stuck,
  *             not one that waits for Redis (its waits beat the heartbeat).
- *   /readyz   200 when live, partitions are assigned and Redis is
- *             reachable, else 503 with the reasons.
+ *   /readyz   200 when live, partitions are assigned, Redis is
+ *             reachable and the Schema Registry (if configured) answers,
+ *             else 503 with the reasons.
  */
 #include "metrics_http.h"
 #include "log.h"
@@ -99,11 +100,13 @@ static enum MHD_Result serve_health(ltv_metrics_http_t *h, struct MHD_Connection
     if (hs.ready)
         return respond_text(c, MHD_HTTP_OK, "ready: %d partitions assigned, redis up\n",
                             hs.assigned);
-    return respond_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready:%s%s%s%s\n",
+    return respond_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready:%s%s%s%s%s\n",
                         hs.live ? "" : " run loop stalled;",
                         hs.published ? "" : " starting;",
                         hs.published && hs.assigned <= 0 ? " no partitions assigned;" : "",
-                        hs.published && !hs.redis_up ? " redis unreachable;" : "");
+                        hs.published && !hs.redis_up ? " redis unreachable;" : "",
+                        hs.published && hs.registry_down ? " schema registry unreachable;"
+                                                         : "");
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,

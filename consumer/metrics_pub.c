@@ -90,6 +90,8 @@ void ltv_metrics_health(ltv_metrics_t *m, int64_t now_us, ltv_health_t *out) {
     out->published = m->published;
     out->assigned = m->snap.assigned;
     out->redis_up = m->snap.redis_up;
+    out->registry_down = m->snap.stats.registry_state == LTV_REGISTRY_DOWN;
     pthread_mutex_unlock(&m->lock);
-    out->ready = out->live && out->published && out->assigned > 0 && out->redis_up;
+    out->ready = out->live && out->published && out->assigned > 0 && out->redis_up &&
+                 !out->registry_down;
 }

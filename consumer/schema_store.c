@@ -14,9 +14,28 @@ typedef struct entry_s {
     avro_schema_t schema;
 } entry_t;
 
+/* An id the registry answered about without a usable schema. */
+typedef struct miss_s {
+    int32_t id;
+    ltv_schema_res_t res;  /* LTV_SCHEMA_UNKNOWN or LTV_SCHEMA_UNUSABLE */
+    int64_t until_us;      /* UNKNOWN: ask again after this (monotonic) */
+    char why[200];
+} miss_t;
+
+/* "Not found" is asked again after this long: an id that a registry
+ * replica has not replicated yet will be found, while a stream of
+ * messages with one bad id costs one request a minute, not one each. */
+#define MISS_TTL_US (60 * 1000000LL)
+/* Garbage in Confluent framing carries random ids: the misses kept are
+ * bounded (the oldest goes). */
+#define MISS_MAX 1024
+
 struct ltv_schemas_s {
     entry_t *e;
     int n, cap;
+    ltv_registry_t *reg;
+    miss_t *miss;
+    int nmiss, capmiss;
 };
 
 /* ---- CRC-64-AVRO ------------------------------------------------------ */
@@ -283,6 +302,7 @@ void ltv_schemas_destroy(ltv_schemas_t *s) {
     for (int i = 0; i < s->n; i++)
         avro_schema_decref(s->e[i].schema);
     free(s->e);
+    free(s->miss);
     free(s);
 }
 
@@ -304,4 +324,71 @@ avro_schema_t ltv_schemas_by_fingerprint(ltv_schemas_t *s, uint64_t fp) {
         if (s->e[i].fp == fp)
             return s->e[i].schema;
     return NULL;
+}
+
+void ltv_schemas_set_registry(ltv_schemas_t *s, ltv_registry_t *reg) { s->reg = reg; }
+
+static void miss_put(ltv_schemas_t *s, int32_t id, ltv_schema_res_t res, const char *why) {
+    int i = 0;
+    while (i < s->nmiss && s->miss[i].id != id)
+        i++;
+    if (i == MISS_MAX) { /* full: the oldest goes */
+        memmove(s->miss, s->miss + 1, sizeof(*s->miss) * (MISS_MAX - 1));
+        i = MISS_MAX - 1;
+    } else if (i == s->nmiss) {
+        if (s->nmiss == s->capmiss) {
+            s->capmiss = s->capmiss ? s->capmiss * 2 : 8;
+            s->miss = ltv_realloc(s->miss, sizeof(*s->miss) * (size_t)s->capmiss);
+        }
+        s->nmiss++;
+    }
+    miss_t *m = &s->miss[i];
+    m->id = id;
+    m->res = res;
+    m->until_us = res == LTV_SCHEMA_UNKNOWN ? ltv_mono_us() + MISS_TTL_US : INT64_MAX;
+    snprintf(m->why, sizeof(m->why), "%s", why);
+}
+
+ltv_schema_res_t ltv_schemas_lookup_id(ltv_schemas_t *s, int32_t id, avro_schema_t *out,
+                                       char *errstr, size_t errstr_size) {
+    *out = ltv_schemas_by_id(s, id);
+    if (*out)
+        return LTV_SCHEMA_FOUND;
+    if (!s->reg || id < 0) {
+        snprintf(errstr, errstr_size, "schema id %d is not known", (int)id);
+        return LTV_SCHEMA_UNKNOWN;
+    }
+    for (int i = 0; i < s->nmiss; i++) {
+        if (s->miss[i].id == id && ltv_mono_us() < s->miss[i].until_us) {
+            snprintf(errstr, errstr_size, "schema id %d: %s", (int)id, s->miss[i].why);
+            return s->miss[i].res;
+        }
+    }
+    char *json = NULL;
+    char why[512];
+    switch (ltv_registry_get_schema(s->reg, id, &json, why, sizeof(why))) {
+    case LTV_REG_OK: break;
+    case LTV_REG_NOT_FOUND:
+        miss_put(s, id, LTV_SCHEMA_UNKNOWN, why);
+        snprintf(errstr, errstr_size, "schema id %d: %s", (int)id, why);
+        return LTV_SCHEMA_UNKNOWN;
+    case LTV_REG_REJECTED:
+        miss_put(s, id, LTV_SCHEMA_UNUSABLE, why);
+        snprintf(errstr, errstr_size, "schema id %d: %s", (int)id, why);
+        return LTV_SCHEMA_UNUSABLE;
+    default:
+        snprintf(errstr, errstr_size, "schema id %d: %s", (int)id, why);
+        return LTV_SCHEMA_UNAVAILABLE;
+    }
+    avro_schema_t sc = ltv_avro_parse(json, why, sizeof(why));
+    free(json);
+    if (!sc) {
+        /* The registry's schema for an id never changes: not asked again. */
+        miss_put(s, id, LTV_SCHEMA_UNUSABLE, why);
+        snprintf(errstr, errstr_size, "schema id %d from the schema registry: %s", (int)id, why);
+        return LTV_SCHEMA_UNUSABLE;
+    }
+    store_put(s, id, sc);
+    *out = ltv_schemas_by_id(s, id);
+    return LTV_SCHEMA_FOUND;
 }

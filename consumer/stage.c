@@ -2,7 +2,9 @@
  * The run loop.
  *
  *   poll messages into a batch (up to batch.max.events or batch.max.ms)
- *     decode each; bad ones go to the dead-letter topic at once
+ *     decode each; bad ones go to the dead-letter topic at once; one whose
+ *     writer schema the Schema Registry could not be asked for ends the
+ *     batch before it (stage_registry.c: commit, seek back, back off)
  *   load the batch's unknown customers from Redis, fencing on its offsets
  *   apply the events to customer state, diff the aggregate contributions
  *   wait until the batch's dead letters are acknowledged by the broker
@@ -44,18 +46,8 @@ static void dead_letter(ltv_stage_t *st, const rd_kafka_message_t *m, ltv_reason
         ltv_err("%s (will retry before the batch commits)", err);
 }
 
-static void handle_message(ltv_stage_t *st, rd_kafka_message_t *m) {
-    part_t *p = stage_part_of(st, m);
-    if (!p || !p->assigned)
-        return; /* left over from a revoked assignment */
-    int skip = 0;
-    if (st->conf->start_ms >= 0 || st->conf->stop_at_ms >= 0) {
-        switch (stage_time_cut(st, p, m)) {
-        case 1: return;          /* past the run's end: not read */
-        case 2: skip = 1; break; /* before the run's start: read past */
-        default: break;
-        }
-    }
+/* The message is read: the batch moves its partition past it. */
+static void take(ltv_stage_t *st, part_t *p, const rd_kafka_message_t *m) {
     st->stats.consumed_topic[p->kind - LTV_EV_PURCHASE]++;
     if (!p->in_batch) {
         p->in_batch = 1;
@@ -65,22 +57,51 @@ static void handle_message(ltv_stage_t *st, rd_kafka_message_t *m) {
     p->batch_next = m->offset + 1;
     if (!st->stats.first_msg_us)
         st->stats.first_msg_us = ltv_mono_us();
-    if (skip) {
-        st->stats.skipped++;
-        return;
+}
+
+/* Returns 1 when the message cannot be decoded now (the Schema Registry
+ * gave no answer for its writer schema): it is left unread, and the batch
+ * must end before it (stage_registry_wait). */
+static int handle_message(ltv_stage_t *st, rd_kafka_message_t *m) {
+    part_t *p = stage_part_of(st, m);
+    if (!p || !p->assigned)
+        return 0; /* left over from a revoked assignment */
+    if (st->conf->start_ms >= 0 || st->conf->stop_at_ms >= 0) {
+        switch (stage_time_cut(st, p, m)) {
+        case 1: return 0; /* past the run's end: not read */
+        case 2:           /* before the run's start: read past */
+            take(st, p, m);
+            st->stats.skipped++;
+            return 0;
+        default: break;
+        }
     }
 
     char detail[512];
     ltv_event_t *ev = ltv_batch_add(st->batch, m->partition);
     ltv_reason_t r = ltv_decode(st->dec, p->kind, m->payload, m->len, ev,
                                 ltv_batch_arena(st->batch), detail, sizeof(detail));
+    if (r == LTV_R_RETRY) {
+        /* Not the message's fault: it is neither applied nor
+         * dead-lettered, and its offset is not passed. */
+        ltv_batch_unadd(st->batch);
+        st->stats.registry_retries++;
+        if (!st->registry_outage)
+            ltv_err("%s; %s [%d] waits at offset %lld, retrying with backoff", detail,
+                    rd_kafka_topic_name(m->rkt), (int)m->partition, (long long)m->offset);
+        else
+            ltv_dbg("%s; retrying", detail);
+        st->registry_outage = 1;
+        return 1;
+    }
+    take(st, p, m);
     if (r == LTV_OK)
         r = ltv_event_validate(ev, ltv_now_ms(), st->conf->max_future_skew_ms, detail,
                                sizeof(detail));
     if (r != LTV_OK) {
         ltv_batch_unadd(st->batch);
         dead_letter(st, m, r, detail);
-        return;
+        return 0;
     }
     if (ev->ts > p->batch_max_ts)
         p->batch_max_ts = ev->ts;
@@ -88,6 +109,7 @@ static void handle_message(ltv_stage_t *st, rd_kafka_message_t *m) {
      * spend is about a past day by nature; it is not on the clock.) */
     if (st->clock != INT64_MIN && ev->ts < st->clock && p->kind != LTV_EV_AD_SPEND)
         st->stats.late++;
+    return 0;
 }
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -165,6 +187,13 @@ ltv_stage_t *ltv_stage_new(const ltv_conf_t *conf, char *errstr, size_t errstr_s
     st->schemas = ltv_schemas_new(conf->schema_dir, errstr, errstr_size);
     if (!st->schemas)
         goto err;
+    if (conf->registry_url[0]) {
+        st->registry = ltv_registry_new(conf->registry_url, conf->registry_user_info,
+                                        conf->registry_timeout_ms, errstr, errstr_size);
+        if (!st->registry)
+            goto err;
+        ltv_schemas_set_registry(st->schemas, st->registry);
+    }
     st->dec = ltv_decoder_new(conf, st->schemas, errstr, errstr_size);
     if (!st->dec)
         goto err;
@@ -249,6 +278,7 @@ void ltv_stage_destroy(ltv_stage_t *st) {
     ltv_aggs_destroy(st->aggs);
     ltv_decoder_destroy(st->dec);
     ltv_schemas_destroy(st->schemas);
+    ltv_registry_destroy(st->registry);
     free(st->parts);
     for (int k = 0; k < 3; k++)
         free(st->pidx[k]);
@@ -262,6 +292,10 @@ void ltv_stage_destroy(ltv_stage_t *st) {
 
 int ltv_stage_run(ltv_stage_t *st, volatile sig_atomic_t *stop) {
     st->stop = stop;
+    /* Before anything can be emitted (the queue re-emitted just below). */
+    int reg = stage_registry_register_outputs(st);
+    if (reg)
+        return reg > 0 ? 0 : -1;
     if (stage_redis_ensure(st))
         return 0;
     stage_clock_read(st);
@@ -309,22 +343,30 @@ int ltv_stage_run(ltv_stage_t *st, volatile sig_atomic_t *stop) {
             }
             for (ssize_t i = 0; i < got; i++) {
                 rd_kafka_message_t *m = ms[i];
-                if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                if (st->registry_wait) {
+                    /* Fetched after a deferred message: read again after
+                     * the rewind, in order. */
+                } else if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
                     part_t *p = stage_part_of(st, m);
                     if (p && p->assigned)
                         p->eof_seen = 1;
                 } else if (m->err) {
                     ltv_warn("consumer: %s", rd_kafka_message_errstr(m));
                 } else {
-                    handle_message(st, m);
+                    st->registry_wait = handle_message(st, m);
                 }
                 rd_kafka_message_destroy(m);
             }
+            if (st->registry_wait)
+                break;
         }
         st->stats.us_poll += ltv_mono_us() - tpoll;
         /* Sends the batch's commit, or on a quiet stream lets the clock
          * finalize rows (an idle partition stops holding it back). */
         stage_flush(st, 0);
+        if (st->registry_wait)
+            stage_registry_wait(st);
+        stage_registry_turn(st);
         if (st->need_reposition && stage_redis_ensure(st) == 0)
             stage_reposition(st);
         stage_idle_check(st);
@@ -349,13 +391,14 @@ int ltv_stage_run(ltv_stage_t *st, volatile sig_atomic_t *stop) {
 
     /* Shutdown: finish the batch, flush the producer, clear what was
      * delivered from the queue, leave the group. Rows whose delivery
-     * failed are emitted again and the producer flushed again, within 10 s
-     * in all: a single flush left them to the next start (the queue in
-     * Redis keeps them), so the topics could end without the rows of the
-     * last batches (tests/it_broker_faults.c). */
+     * failed are emitted again and the producer flushed again, within
+     * shutdown.deliver.timeout.ms (10 s) in all: a single flush left them
+     * to the next start (the queue in Redis keeps them), so the topics
+     * could end without the rows of the last batches
+     * (tests/it_broker_faults.c). */
     stage_flush(st, 0);
     stage_complete(st);
-    int64_t deadline = ltv_mono_us() + 10000000;
+    int64_t deadline = ltv_mono_us() + st->conf->shutdown_deliver_ms * 1000;
     for (;;) {
         int64_t left_ms = (deadline - ltv_mono_us()) / 1000;
         int flushed = ltv_emitter_flush(st->em, left_ms > 0 ? (int)left_ms : 0) == 0;
@@ -382,9 +425,10 @@ int ltv_stage_run(ltv_stage_t *st, volatile sig_atomic_t *stop) {
         }
         ltv_emitter_poll(st->em, 100); /* a produce refused at once: back off */
     }
-    /* Leave the group within 5 s. With the brokers unreachable the close
-     * would wait up to session.timeout.ms (45 s by default) on top of the
-     * rows' 10 s, past Kubernetes' 30 s grace period (measured by
+    /* Leave the group within shutdown.leave.timeout.ms (5 s). With the
+     * brokers unreachable the close would wait up to session.timeout.ms
+     * (45 s by default) on top of the rows' 10 s, past Kubernetes' 30 s
+     * grace period (measured by
      * tests/it_graceful_shutdown.c); Kafka's committed offsets only serve
      * lag monitoring, and the group drops a member that did not leave when
      * its session times out. */
@@ -395,7 +439,7 @@ int ltv_stage_run(ltv_stage_t *st, volatile sig_atomic_t *stop) {
         rd_kafka_error_destroy(cerr);
         st->close_abandoned = 1;
     } else {
-        int64_t close_deadline = ltv_mono_us() + 5000000;
+        int64_t close_deadline = ltv_mono_us() + st->conf->shutdown_leave_ms * 1000;
         while (!rd_kafka_consumer_closed(st->rk) && ltv_mono_us() < close_deadline) {
             /* The close's revocation comes as an event on this queue. */
             rd_kafka_event_t *ev = rd_kafka_queue_poll(closeq, 100);
@@ -406,8 +450,9 @@ int ltv_stage_run(ltv_stage_t *st, volatile sig_atomic_t *stop) {
                 rd_kafka_event_destroy(ev);
         }
         if (!rd_kafka_consumer_closed(st->rk)) {
-            ltv_warn("the consumer did not close within 5 s (brokers unreachable?); exiting "
-                     "without leaving the group");
+            ltv_warn("the consumer did not close within %lld ms (brokers unreachable?); "
+                     "exiting without leaving the group",
+                     (long long)st->conf->shutdown_leave_ms);
             st->close_abandoned = 1;
         }
     }
@@ -449,4 +494,10 @@ void ltv_stage_stats(ltv_stage_t *st, ltv_stage_stats_t *out) {
     out->misrouted = st->bstats.misrouted;
     out->redis_commands = ltv_store_commands(st->store);
     out->cache_evictions = ltv_cache_evictions(st->cache);
+    if (st->registry) {
+        ltv_registry_stats_t rs;
+        ltv_registry_stats(st->registry, &rs);
+        out->registry_requests = rs.requests;
+        out->registry_state = rs.up ? LTV_REGISTRY_UP : LTV_REGISTRY_DOWN;
+    }
 }

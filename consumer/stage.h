@@ -15,6 +15,8 @@
 
 typedef struct ltv_stage_s ltv_stage_t;
 
+enum { LTV_REGISTRY_NONE = 0, LTV_REGISTRY_UP, LTV_REGISTRY_DOWN };
+
 typedef struct ltv_stage_stats_s {
     uint64_t consumed;          /* messages read from input topics (the sum of:) */
     uint64_t consumed_topic[3]; /* ... from the purchases, the visits, the ad spend topic */
@@ -44,6 +46,12 @@ typedef struct ltv_stage_stats_s {
     int64_t first_msg_us;       /* monotonic time of the first message consumed; 0 none */
     int64_t last_commit_us;     /* monotonic time of the last commit with events */
     uint64_t cache_evictions;
+    /* Schema Registry: messages deferred and output registrations retried
+     * because it gave no answer (each waits out a backoff), and requests. */
+    uint64_t registry_retries;
+    uint64_t registry_requests;
+    int registry_state; /* LTV_REGISTRY_NONE (not configured), _UP, _DOWN (its last
+                         * request got no answer) */
     /* Latencies in seconds. A load round trip: from sending a batch's load
      * to its replies read (the previous batch's commit executes ahead of it
      * on the connection). A ping: an idle stage's check that Redis is

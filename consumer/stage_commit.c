@@ -462,7 +462,14 @@ static int flush(ltv_stage_t *st, int at_end) {
         }
     }
 
-    /* 4. Commit, sent and not waited for. */
+    /* 4. Commit, sent and not waited for. The customer rows it emits show
+     * our clock, stored with them so a re-emission is the same record. */
+    ltv_customer_t **ch;
+    int nch = ltv_batch_rfm_changed(st->batch, &ch);
+    for (int i = 0; i < nch; i++) {
+        ch[i]->rfm_wm = st->clock;
+        ch[i]->has_rfm_wm = 1;
+    }
     ltv_customer_t **dirty = NULL;
     int ndirty = ltv_batch_dirty(st->batch, &dirty);
     snprintf(st->inflight_token, sizeof(st->inflight_token), "%s:%u", st->instance, st->seq);
@@ -514,8 +521,6 @@ static int flush(ltv_stage_t *st, int at_end) {
     free(offs);
 
     /* The customer rows, rendered now: the batch is reused next. */
-    ltv_customer_t **ch;
-    int nch = ltv_batch_rfm_changed(st->batch, &ch);
     for (int i = 0; i < nch; i++)
         stage_emit_customer(st, ch[i]);
     stage_lc_sent(st);

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define EMIT_KEEP_SLOTS 8192
+
 ltv_out_t *stage_emit_add(ltv_stage_t *st, const char *topic, const char *member, size_t mlen) {
     emitbuf_t *eb = &st->eb;
     if (eb->n == eb->cap) {
@@ -50,7 +52,9 @@ void stage_emit_customer(ltv_stage_t *st, const ltv_customer_t *c) {
     int n = snprintf(m, sizeof(m), "c|%s", c->id);
     ltv_out_t *o = stage_emit_add(st, st->conf->topic_customer_rfm, m,
                           (size_t)(n < (int)sizeof(m) ? n : (int)sizeof(m) - 1));
-    ltv_emit_info_t info = {st->clock};
+    /* The watermark stored with this version of the row; a customer
+     * written before it was stored shows the clock. */
+    ltv_emit_info_t info = {c->has_rfm_wm ? c->rfm_wm : st->clock};
     ltv_customer_rfm_render(st->aggs, c, &info, st->conf->tz_offset_ms, o);
 }
 
@@ -65,6 +69,17 @@ void stage_emit_send(ltv_stage_t *st, const char *token) {
     if (eb->n && ltv_emitter_send(st->em, token, eb->items, eb->n, err, sizeof(err)))
         ltv_err("emitting rows: %s (they stay queued and are re-emitted)", err);
     eb->n = 0;
+    /* Each slot is a few KiB (a row's fields inline, its string arena). A
+     * recency tick can emit a row for most customers in one batch; keeping
+     * every slot that batch needed would hold gigabytes for the rest of
+     * the run, so slots beyond a steady-state batch's need are let go. */
+    if (eb->cap > EMIT_KEEP_SLOTS) {
+        for (int i = EMIT_KEEP_SLOTS; i < eb->cap; i++) {
+            ltv_out_free(&eb->outs[i]);
+            ltv_buf_free(&eb->members[i]);
+        }
+        eb->cap = EMIT_KEEP_SLOTS;
+    }
 }
 
 void stage_emit_discard(ltv_stage_t *st) { st->eb.n = 0; }
@@ -82,9 +97,12 @@ void stage_emit_free(ltv_stage_t *st) {
 }
 
 void stage_reemit(ltv_stage_t *st, const char *token, char *const *members, int n) {
-    /* Rows go out with the shared clock at least: an instance that has
-     * just started, or whose partitions hold its own clock back, must not
-     * show an older watermark than another instance already showed. */
+    /* Rows go out as they were emitted: with the watermark the store
+     * recorded for their current version, so a re-emission is the same
+     * record as the first. Rows stored before watermarks were recorded
+     * show the shared clock at least: an instance that has just started,
+     * or whose partitions hold its own clock back, must not show an older
+     * watermark than another instance already showed. */
     stage_clock_read(st);
     char err[512];
     int unread = 0;
@@ -120,7 +138,7 @@ void stage_reemit(ltv_stage_t *st, const char *token, char *const *members, int 
             unread++;
             continue;
         }
-        stage_emit_row(st, &row, st->clock);
+        stage_emit_row(st, &row, row.has_wm ? row.wm : st->clock);
     }
     /* A row that could not be read back (Redis failing) is not emitted:
      * the others then go out under no token, so their delivery does not

@@ -8,6 +8,8 @@
  *   stage_emit.c       rendering committed rows and producing them
  *   stage_metrics.c    publishing metrics and the heartbeat; idle Redis check
  *   stage_lifecycle.c  lifecycle timers, trigger emission and re-emission
+ *   stage_registry.c   the Schema Registry: output schemas registered at
+ *                      start, waiting out an unreachable registry
  */
 #ifndef LTV_STAGE_INT_H
 #define LTV_STAGE_INT_H
@@ -19,6 +21,7 @@
 #include "emit.h"
 #include "lifecycle.h"
 #include "metrics.h"
+#include "registry.h"
 #include "stage.h"
 #include "store.h"
 
@@ -55,6 +58,7 @@ struct ltv_stage_s {
     const ltv_conf_t *conf;
     rd_kafka_t *rk;
     ltv_schemas_t *schemas;
+    ltv_registry_t *registry; /* NULL: no Schema Registry configured */
     ltv_decoder_t *dec;
     ltv_aggs_t *aggs;
     ltv_store_t *store;
@@ -77,6 +81,9 @@ struct ltv_stage_s {
     char instance[24];
     volatile sig_atomic_t *stop;
     int need_reposition; /* set after a failed batch */
+    int registry_wait;   /* a message was deferred: the Schema Registry gave no answer */
+    int registry_outage; /* ... and no request has succeeded since */
+    int registry_backoff_ms;
     int redis_connected_once;
     int redis_reconnected;   /* a new connection since the offsets were last verified */
     int64_t verified_us;     /* when an idle stage last verified its offsets */
@@ -171,6 +178,19 @@ void stage_lc_drain(ltv_stage_t *st);
  * low marks): only those not found in the topic; *unread counts an entry
  * whose delivery could not be checked (not sent, left queued). */
 void stage_lc_reemit(ltv_stage_t *st, char *const *members, int n, int *unread);
+
+/* stage_registry.c */
+/* Registers the output schemas that have no id yet, retrying while the
+ * registry is unreachable: 0 done, 1 stopped, -1 refused (the stage
+ * cannot run). */
+int stage_registry_register_outputs(ltv_stage_t *st);
+/* After a message was deferred (LTV_R_RETRY): completes the batch read
+ * before it, moves every assigned partition back to its committed offset
+ * (the deferred message and what was fetched after it are read again) and
+ * backs off. */
+void stage_registry_wait(ltv_stage_t *st);
+/* Once a turn: notices the end of an outage. */
+void stage_registry_turn(ltv_stage_t *st);
 
 /* stage_emit.c */
 /* A new item of the emission being built (topic NULL: a member carried

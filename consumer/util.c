@@ -1,5 +1,6 @@
 #include "util.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,15 @@ char *ltv_strndup(const char *s, size_t n) {
 }
 
 char *ltv_strdup(const char *s) { return ltv_strndup(s, strlen(s)); }
+
+void ltv_errf(char *errstr, size_t errstr_size, const char *fmt, ...) {
+    if (!errstr || !errstr_size)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(errstr, errstr_size, fmt, ap);
+    va_end(ap);
+}
 
 ltv_str_t ltv_str_c(const char *s) {
     ltv_str_t r = {s, s ? strlen(s) : 0};

@@ -73,6 +73,10 @@ char *ltv_strndup(const char *s, size_t n);
 
 uint64_t ltv_hash(const void *p, size_t n);
 
+/* snprintf into an error buffer, which may be NULL (errors not wanted). */
+void ltv_errf(char *errstr, size_t errstr_size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 int64_t ltv_now_ms(void);      /* wall clock, ms since the epoch */
 int64_t ltv_mono_us(void);     /* monotonic clock, microseconds */
 

@@ -54,12 +54,15 @@ int64_t h_gen_from(h_env_t *h, int customers, int start_day, int days, uint64_t 
  * visitor for anonymous visits), and waits for delivery. Ad spend goes to
  * ltv.ad_spend (single-object encoding), keyed by campaign. */
 void h_produce(h_env_t *h, const ltv_event_t *evs, int n);
+/* The same with other Confluent ids and writer schemas (NULL: ours). */
+void h_produce_ids(h_env_t *h, const ltv_event_t *evs, int n, int32_t purchase_id,
+                   const char *purchase_writer, int32_t visit_id, const char *visit_writer);
 void h_produce_raw(h_env_t *h, const char *topic, const char *key, const void *buf, size_t len);
 
 /* Starts `ltvstream run` with the harness's broker/redis/schema dir, the
  * namespace (also used as consumer group), and extra "-X k=v" strings
  * (NULL-terminated), which win over the harness's own (metrics.port=0).
- * stdout/stderr go to <dir>/<ns>.<n>.log. */
+ * stdout/stderr go to <dir>/<ns>.<n>.log; stdin is /dev/null. */
 pid_t h_stage_start(h_env_t *h, const char *ns, const char *const *extra);
 /* The same for another subcommand: cmd is its words (NULL-terminated),
  * e.g. {"backfill", "--namespace", "bf", NULL}. */
@@ -116,6 +119,8 @@ typedef struct h_msg_s {
  * that does not exist has none. */
 int h_read_topic(h_env_t *h, const char *topic, h_msg_t **out);
 void h_msgs_free(h_msg_t *v, int n);
+/* The last value of header `name` as a string ("" when absent). */
+void h_header(rd_kafka_headers_t *hd, const char *name, char *out, size_t n);
 
 /* A text dump of every key of namespace ns (prefix removed), one line per
  * hash field "key field value", sorted, without the fields that differ
@@ -127,10 +132,17 @@ char *h_dump_ns(h_env_t *h, const char *ns);
  * and writing both dumps to the test directory. */
 void h_assert_same_dump(h_env_t *h, const char *a, const char *b, const char *what);
 
-/* HGET; returns a malloc'd string or NULL. */
+/* HGET; returns a malloc'd string or NULL. A customer is named by its
+ * readable key "<ns>:c:{<id>}" ("<ns>:v:{<id>}" for an anonymous visitor)
+ * and its fields are those of its field view (ltv_customer_view:
+ * purchase_count, monetary, segment, o:<order_id> ...), decoded from the
+ * compact value the store keeps in a bucket hash. */
 char *h_hget(h_env_t *h, const char *key, const char *field);
 int64_t h_hget_i64(h_env_t *h, const char *key, const char *field);
 int h_exists(h_env_t *h, const char *key);
+/* The readable keys of every customer (not visitor) of namespace ns;
+ * returns the count, *keys and each key malloc'd. */
+int h_customer_keys(h_env_t *h, const char *ns, char ***keys);
 
 /* Reads an output topic as a table (newest version per key). */
 void h_read_table(h_env_t *h, const char *topic, ltv_table_t *t);
@@ -144,8 +156,76 @@ void h_assert_same_table(h_env_t *h, const char *topic_a, const char *topic_b);
  * returns the number of records there whose version was lower than an
  * earlier one of their key. */
 int64_t h_assert_same_table_last(h_env_t *h, const char *topic_a, const char *topic_b);
+
+/* "-X" settings naming every output topic "<p>.<row type>" and the
+ * dead-letter topic "<p>.dlq", so runs in one broker can be compared topic
+ * by topic. */
+#define H_X_TOPICS(p)                                                                         \
+    "topic.f2_rate=" p ".f2_rate", "topic.f2_rolling=" p ".f2_rolling",                       \
+        "topic.retention_mix=" p ".retention_mix", "topic.rfm_segments=" p ".rfm_segments",   \
+        "topic.customer_rfm=" p ".customer_rfm", "topic.dlq=" p ".dlq"
+
+/* Compares every output table of ns (H_X_TOPICS(ns)) with ref's: with
+ * last 0 by newest version (h_assert_same_table), with last 1 by each
+ * key's last record (h_assert_same_table_last), returning the sum of the
+ * version regressions found. */
+int64_t h_assert_same_tables(h_env_t *h, const char *ref, const char *ns, int last);
+
+/* Runs the stage over the whole input into namespace ns with
+ * H_X_TOPICS(ns), checks it stored `total` offsets and returns the dump of
+ * its state (h_dump_ns; caller frees): the fault-free reference. */
+char *h_reference_run(h_env_t *h, const char *ns, int64_t total);
+
+/* Fails the test if the stage has exited, saying how; `when` completes
+ * "the stage ...". */
+void h_assert_alive(pid_t pid, const char *when);
 /* A row's JSON without version/watermark/final fields, for comparing runs. */
 char *h_row_stable(const char *json);
+
+/* ---- HTTP ------------------------------------------------------------------------ */
+
+typedef struct h_http_res_s {
+    int status;    /* -1: no connection or no valid answer */
+    char *headers; /* the header block */
+    char *body;
+} h_http_res_t;
+
+/* GET path from 127.0.0.1:port over HTTP/1.0 (the server closes after the
+ * answer). Free with h_http_free. */
+h_http_res_t h_http_get(int port, const char *path);
+void h_http_free(h_http_res_t *r);
+/* The status of GET path (-1: no answer); *body (if body) a copy to free. */
+int h_http_status(int port, const char *path, char **body);
+/* The value of sample `series` (name and labels exactly as rendered) in a
+ * Prometheus text, or NAN when there is no such line. */
+double h_metric_sample(const char *text, const char *series);
+
+/* ---- a Schema Registry (tests/registry_server.py) --------------------------------- */
+
+typedef struct h_registry_s {
+    pid_t pid;         /* 0 while stopped */
+    int port;          /* chosen once: a stage keeps its URL across restarts */
+    char dir[320];     /* <id>.avsc files; requests.log, subjects.log */
+    char url[64];      /* http://127.0.0.1:<port> */
+} h_registry_t;
+
+/* A registry serving the directory <h->dir>/registry on a free port, not
+ * started yet (a stage pointed at it finds it down). */
+h_registry_t *h_registry_new(h_env_t *h);
+/* Starts the server and waits until it accepts connections. */
+void h_registry_start(h_registry_t *r);
+/* Kills it (connections are refused from then on). */
+void h_registry_stop(h_registry_t *r);
+void h_registry_destroy(h_registry_t *r);
+/* Serves schema `id` (schema_type NULL: Avro, as the registry leaves it out). */
+void h_registry_put(h_registry_t *r, int32_t id, const char *schema, const char *schema_type);
+/* status: answer every request with it (e.g. 503) from now on; 0: normally. */
+void h_registry_fail(h_registry_t *r, int status);
+/* Requests answered so far whose log line starts with `prefix` (e.g.
+ * "GET /schemas/ids/41 " or "POST "). */
+int h_registry_requests(h_registry_t *r, const char *prefix);
+/* The id last registered under `subject`, or -1. */
+int32_t h_registry_subject_id(h_registry_t *r, const char *subject);
 
 /* Event builders (strings must outlive the call to h_produce). */
 ltv_event_t h_order(const char *eid, const char *cust, const char *order, const char *iso_ts,

@@ -37,23 +37,11 @@ static h_env_t *H;
 static int64_t total;
 static char *clean_dump;
 
-#define X_TOPICS(p)                                                                           \
-    "topic.f2_rate=" p ".f2_rate", "topic.f2_rolling=" p ".f2_rolling",                       \
-        "topic.retention_mix=" p ".retention_mix", "topic.rfm_segments=" p ".rfm_segments",   \
-        "topic.customer_rfm=" p ".customer_rfm", "topic.dlq=" p ".dlq"
-
-static const char *const tables[] = {"f2_rate", "f2_rolling", "retention_mix", "rfm_segments",
-                                     "customer_rfm"};
-
 static int setup(void **state) {
     (void)state;
     H = h_start_n(8, 0, 3);
     total = h_gen(H, 1500, 45, 23);
-    static const char *const clean_x[] = {X_TOPICS("clean"), NULL};
-    h_stage_run_to_end(H, "clean", clean_x);
-    assert_int_equal(h_stored_offsets(H, "clean"), total);
-    clean_dump = h_dump_ns(H, "clean");
-    assert_true(strlen(clean_dump) > 10000);
+    clean_dump = h_reference_run(H, "clean", total);
     print_message("stream of %lld messages\n", (long long)total);
     return 0;
 }
@@ -69,18 +57,7 @@ static void assert_equals_clean(const char *ns) {
     char *d = h_dump_ns(H, ns);
     h_assert_same_dump(H, clean_dump, d, "state");
     free(d);
-    for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
-        char a[128], b[128];
-        snprintf(a, sizeof(a), "clean.%s", tables[i]);
-        snprintf(b, sizeof(b), "%s.%s", ns, tables[i]);
-        h_assert_same_table(H, a, b);
-    }
-}
-
-static void assert_alive(pid_t pid) {
-    int st;
-    if (waitpid(pid, &st, WNOHANG) == pid)
-        fail_msg("the stage ended early (status 0x%x, log %s)", (unsigned)st, h_stage_log(pid));
+    h_assert_same_tables(H, "clean", ns, 0);
 }
 
 static void wait_exit_0(pid_t pid) {
@@ -103,7 +80,7 @@ static int64_t emitq_len(const char *ns) {
 
 static void brokers_down_mid_stream(void **state) {
     (void)state;
-    static const char *const x[] = {X_TOPICS("down"), "batch.max.events=97",
+    static const char *const x[] = {H_X_TOPICS("down"), "batch.max.events=97",
                                     "run.stop.at.end=true", NULL};
     pid_t pid = h_stage_start(H, "down", x);
     rd_kafka_mock_cluster_t *mc = H->mock->mc;
@@ -115,7 +92,7 @@ static void brokers_down_mid_stream(void **state) {
          * the stage may finish what it had fetched, but not more. */
         h_sleep_ms(down_ms[k]);
         int64_t during = h_stored_offsets(H, "down");
-        assert_alive(pid);
+        h_assert_alive(pid, "ended early");
         assert_int_equal(rd_kafka_mock_broker_set_up(mc, -1), 0);
         print_message("brokers down %d ms at %lld of %lld offsets (%lld when they came back)\n",
                       down_ms[k], (long long)at, (long long)total, (long long)during);
@@ -133,7 +110,7 @@ static void brokers_down_mid_stream(void **state) {
 
 static void produce_errors_on_outputs(void **state) {
     (void)state;
-    static const char *const x[] = {X_TOPICS("prod"), "batch.max.events=200",
+    static const char *const x[] = {H_X_TOPICS("prod"), "batch.max.events=200",
                                     "run.stop.at.end=true", NULL};
     rd_kafka_mock_cluster_t *mc = H->mock->mc;
     /* Every broker's next Produce requests fail: whichever leads the
@@ -170,12 +147,7 @@ static void produce_errors_on_outputs(void **state) {
     assert_equals_clean("prod");
     /* Re-emitted rows carry current values and versions: the last record
      * of every key is its newest, and no version ever went back. */
-    for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
-        char a[128], b[128];
-        snprintf(a, sizeof(a), "clean.%s", tables[i]);
-        snprintf(b, sizeof(b), "prod.%s", tables[i]);
-        assert_int_equal(h_assert_same_table_last(H, a, b), 0);
-    }
+    assert_int_equal(h_assert_same_tables(H, "clean", "prod", 1), 0);
 }
 
 /* ---- 3. coordinator moves, OffsetCommit errors ---------------------------------- */
@@ -225,7 +197,7 @@ static void wait_errors_used(int32_t b, int16_t api, const char *what) {
  * requests without a rebalance.) */
 static void coordinator_moves_and_commit_errors(void **state) {
     (void)state;
-    static const char *const x[] = {X_TOPICS("coord"), "batch.max.events=97",
+    static const char *const x[] = {H_X_TOPICS("coord"), "batch.max.events=97",
                                     "kafka.auto.commit.interval.ms=200", NULL};
     rd_kafka_mock_cluster_t *mc = H->mock->mc;
     assert_int_equal(rd_kafka_mock_coordinator_set(mc, "group", "coord", 1), 0);
@@ -255,7 +227,7 @@ static void coordinator_moves_and_commit_errors(void **state) {
         end = h_gen_from(H, 600, 45 + 5 * k, 5, 31 + (uint64_t)k);
         h_wait_stored(H, "coord", end, 120000);
         wait_errors_used(to, 8, "OffsetCommit");
-        assert_alive(pid);
+        h_assert_alive(pid, "ended early");
         print_message("group coordinator moved to broker %d; the stage stored all %lld offsets "
                       "and its commits met the new coordinator's errors\n",
                       (int)to, (long long)end);
@@ -275,20 +247,13 @@ static void coordinator_moves_and_commit_errors(void **state) {
     /* Drain (see it_two_instances.c), then the reference over the whole
      * input. */
     h_stage_drain(H, "coord", x);
-    static const char *const clean_x[] = {X_TOPICS("clean3"), NULL};
-    h_stage_run_to_end(H, "clean3", clean_x);
-    assert_int_equal(h_stored_offsets(H, "clean3"), end);
+    char *a = h_reference_run(H, "clean3", end);
     assert_int_equal(h_stored_offsets(H, "coord"), end);
-    char *a = h_dump_ns(H, "clean3"), *b = h_dump_ns(H, "coord");
+    char *b = h_dump_ns(H, "coord");
     h_assert_same_dump(H, a, b, "state");
     free(a);
     free(b);
-    for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
-        char ta[128], tb[128];
-        snprintf(ta, sizeof(ta), "clean3.%s", tables[i]);
-        snprintf(tb, sizeof(tb), "coord.%s", tables[i]);
-        h_assert_same_table(H, ta, tb);
-    }
+    h_assert_same_tables(H, "clean3", "coord", 0);
 }
 
 int main(void) {

@@ -205,21 +205,9 @@ static const char *const *stage_x(const char *ns) {
 
 /* ---- reading topics back ------------------------------------------------------- */
 
-static void hdr_str(rd_kafka_headers_t *hd, const char *name, char *out, size_t n) {
-    const void *v;
-    size_t sz;
-    out[0] = '\0';
-    if (hd && rd_kafka_header_get_last(hd, name, &v, &sz) == 0 && v) {
-        if (sz >= n)
-            sz = n - 1;
-        memcpy(out, v, sz);
-        out[sz] = '\0';
-    }
-}
-
 static int64_t hdr_i64(rd_kafka_headers_t *hd, const char *name) {
     char tmp[32];
-    hdr_str(hd, name, tmp, sizeof(tmp));
+    h_header(hd, name, tmp, sizeof(tmp));
     char *end;
     long long v = strtoll(tmp, &end, 10);
     return tmp[0] && !*end ? v : -1;
@@ -242,9 +230,9 @@ static int read_topic(const char *topic, msg_t **out) {
         x->payload = hm[i].val;
         hm[i].key = hm[i].val = NULL; /* now owned by x */
         rd_kafka_headers_t *hd = hm[i].headers;
-        hdr_str(hd, "ltv.reason", x->reason, sizeof(x->reason));
-        hdr_str(hd, "ltv.detail", x->detail, sizeof(x->detail));
-        hdr_str(hd, "ltv.source.topic", x->src_topic, sizeof(x->src_topic));
+        h_header(hd, "ltv.reason", x->reason, sizeof(x->reason));
+        h_header(hd, "ltv.detail", x->detail, sizeof(x->detail));
+        h_header(hd, "ltv.source.topic", x->src_topic, sizeof(x->src_topic));
         x->src_partition = hdr_i64(hd, "ltv.source.partition");
         x->src_offset = hdr_i64(hd, "ltv.source.offset");
         x->time = hdr_i64(hd, "ltv.time");

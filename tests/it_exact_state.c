@@ -133,6 +133,23 @@ static void anonymous_visitor_has_own_state(void **state) {
     assert_false(h_exists(H, NS ":c:{eve}"));
 }
 
+/* `ltvstream customer` shows a stored customer by its field names: the
+ * operator's view of the compact values, checked against the fixture. */
+static void customer_command_prints_state(void **state) {
+    (void)state;
+    const char *cmd[] = {"customer", "alice", "nobody", NULL};
+    pid_t pid = h_cmd_start(H, cmd, NS, NULL);
+    assert_int_equal(h_stage_wait(pid, 30000), 1); /* "nobody" is not there */
+    char *out = h_slurp(h_stage_log(pid));
+    assert_non_null(out);
+    assert_non_null(strstr(out, "{\"customer_id\":\"alice\",\"purchase_count\":\"2\","));
+    assert_non_null(strstr(out, "\"monetary\":\"8000\""));
+    assert_non_null(strstr(out, "\"first_channel\":\"google\""));
+    assert_non_null(strstr(out, "\"visit_days\":\"E6BE6D\""));
+    assert_non_null(strstr(out, "nobody: not found in namespace " NS));
+    free(out);
+}
+
 /* Row counters in Redis. Absent or zero are the same for a row whose only
  * customer moved away (whether it was ever written depends on batching). */
 static int64_t rowv(const char *rowid, const char *field) {
@@ -308,6 +325,7 @@ int main(void) {
         cmocka_unit_test(cancelled_first_order_moves_customer),
         cmocka_unit_test(refund_reduces_monetary_once),
         cmocka_unit_test(anonymous_visitor_has_own_state),
+        cmocka_unit_test(customer_command_prints_state),
         cmocka_unit_test(f2_cohort_rows),
         cmocka_unit_test(retention_mix_rows),
         cmocka_unit_test(output_rows_match),

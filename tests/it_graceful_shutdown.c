@@ -35,23 +35,11 @@ static h_env_t *H;
 static int64_t total;
 static char *clean_dump;
 
-#define X_TOPICS(p)                                                                           \
-    "topic.f2_rate=" p ".f2_rate", "topic.f2_rolling=" p ".f2_rolling",                       \
-        "topic.retention_mix=" p ".retention_mix", "topic.rfm_segments=" p ".rfm_segments",   \
-        "topic.customer_rfm=" p ".customer_rfm", "topic.dlq=" p ".dlq"
-
-static const char *const tables[] = {"f2_rate", "f2_rolling", "retention_mix", "rfm_segments",
-                                     "customer_rfm"};
-
 static int setup(void **state) {
     (void)state;
     H = h_start(8, 0);
     total = h_gen(H, 1500, 45, 53);
-    static const char *const clean_x[] = {X_TOPICS("clean"), NULL};
-    h_stage_run_to_end(H, "clean", clean_x);
-    assert_int_equal(h_stored_offsets(H, "clean"), total);
-    clean_dump = h_dump_ns(H, "clean");
-    assert_true(strlen(clean_dump) > 10000);
+    clean_dump = h_reference_run(H, "clean", total);
     return 0;
 }
 
@@ -66,12 +54,7 @@ static void assert_equals_clean(const char *ns) {
     char *d = h_dump_ns(H, ns);
     h_assert_same_dump(H, clean_dump, d, "state");
     free(d);
-    for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
-        char a[128], b[128];
-        snprintf(a, sizeof(a), "clean.%s", tables[i]);
-        snprintf(b, sizeof(b), "%s.%s", ns, tables[i]);
-        h_assert_same_table(H, a, b);
-    }
+    h_assert_same_tables(H, "clean", ns, 0);
 }
 
 /* SIGTERM, then the time until the process is gone; fails unless it
@@ -140,7 +123,7 @@ static void assert_kafka_committed_equals_redis(const char *ns) {
 
 static void sigterm_under_load(void **state) {
     (void)state;
-    static const char *const x[] = {X_TOPICS("term"), "batch.max.events=97", NULL};
+    static const char *const x[] = {H_X_TOPICS("term"), "batch.max.events=97", NULL};
     pid_t pid = h_stage_start(H, "term", x);
     h_wait_stored(H, "term", total / 3, 120000);
     double s = sigterm_seconds(pid);
@@ -161,7 +144,7 @@ static void sigterm_under_load(void **state) {
 
 static void sigterm_with_brokers_down(void **state) {
     (void)state;
-    static const char *const x[] = {X_TOPICS("down"), "batch.max.events=97", NULL};
+    static const char *const x[] = {H_X_TOPICS("down"), "batch.max.events=97", NULL};
     pid_t pid = h_stage_start(H, "down", x);
     h_wait_stored(H, "down", total / 3, 120000);
     rd_kafka_mock_broker_set_down(H->mock->mc, -1);

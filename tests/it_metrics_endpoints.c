@@ -1,7 +1,7 @@
 /*
  * Observability end to end (SPEC §6): the real stage with its HTTP
  * endpoint on a free loopback port, scraped by a minimal HTTP/1.0 client
- * (plain sockets) while it runs.
+ * (plain sockets, tests/harness.c) while it runs.
  *
  *   /healthz answers 200 from the start; /readyz turns 200 once the
  *   consumer has partitions and Redis answers.
@@ -13,14 +13,15 @@
  *   counted under reason="unknown_schema_id".
  *   redis-server stopped: /readyz 503 naming Redis, redis_up 0, while
  *   /healthz stays 200 (waiting for Redis is not being stuck); Redis back:
- *   /readyz 200 again. SIGTERM: exit 0.
+ *   /readyz 200 again. SIGTERM: exit 0. `ltvstream healthcheck` (the
+ *   container HEALTHCHECK) exits 0 or 1 with /healthz and /readyz, and 1
+ *   once the stage is gone.
  *
  * Every wait polls with a deadline; nothing sleeps to synchronise.
  */
-#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
-#include <netinet/in.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -29,14 +30,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
 #include "harness.h"
+#include "http_get.h"
 
 #define NS "obs"
 #define DEADLINE_S 60
@@ -45,82 +45,31 @@ static h_env_t *H;
 static pid_t stage = -1;
 static int port;
 
-/* ---- a tiny HTTP client ---------------------------------------------------------- */
+static int http_status(const char *path, char **body) { return h_http_status(port, path, body); }
+static double sample(const char *text, const char *series) { return h_metric_sample(text, series); }
 
-typedef struct http_res_s {
-    int status;    /* -1: no connection or no valid answer */
-    char *headers; /* the header block (lower-case not applied) */
-    char *body;
-} http_res_t;
-
-static void http_free(http_res_t *r) {
-    free(r->headers);
-    free(r->body);
-    memset(r, 0, sizeof(*r));
-    r->status = -1;
+/* `ltvstream healthcheck` against the stage, as a container HEALTHCHECK
+ * runs it: its exit status (0 on 200). flag: NULL or "--ready". */
+static int healthcheck(const char *flag) {
+    char portx[64];
+    snprintf(portx, sizeof(portx), "metrics.port=%d", port);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open("/dev/null", O_WRONLY);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execl(LTV_BINARY, LTV_BINARY, "healthcheck", "-X", portx, "-X", "metrics.bind=127.0.0.1",
+              flag, (char *)NULL);
+        _exit(127);
+    }
+    int st = 0;
+    if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st))
+        return -1;
+    return WEXITSTATUS(st);
 }
 
-/* GET path over HTTP/1.0 (the server closes after the answer). */
-static http_res_t http_get(const char *path) {
-    http_res_t r = {-1, NULL, NULL};
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return r;
-    struct timeval tv = {5, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
-        close(fd);
-        return r;
-    }
-    char req[256];
-    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
-    if (write(fd, req, (size_t)n) != n) {
-        close(fd);
-        return r;
-    }
-    ltv_buf_t b;
-    ltv_buf_init(&b);
-    char chunk[4096];
-    ssize_t got;
-    while ((got = read(fd, chunk, sizeof(chunk))) > 0)
-        ltv_buf_append(&b, chunk, (size_t)got);
-    close(fd);
-    const char *sep = b.p ? strstr(b.p, "\r\n\r\n") : NULL;
-    if (sep && sscanf(b.p, "HTTP/1.%*d %d", &r.status) == 1) {
-        r.headers = ltv_strndup(b.p, (size_t)(sep - b.p));
-        r.body = ltv_strdup(sep + 4);
-    } else {
-        r.status = -1;
-    }
-    ltv_buf_free(&b);
-    return r;
-}
-
-static int http_status(const char *path, char **body) {
-    http_res_t r = http_get(path);
-    int s = r.status;
-    if (body)
-        *body = r.body ? ltv_strdup(r.body) : NULL;
-    http_free(&r);
-    return s;
-}
-
-/* The value of the sample `series` (name and labels exactly as rendered),
- * or NAN when the text has no such line. */
-static double sample(const char *text, const char *series) {
-    size_t n = strlen(series);
-    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
-        if (!strncmp(p, series, n) && p[n] == ' ')
-            return strtod(p + n + 1, NULL);
-    }
-    return NAN;
-}
 
 /* Number of samples of a family (lines starting "name{"). */
 static int count_series(const char *text, const char *name, double *max) {
@@ -140,14 +89,11 @@ static int count_series(const char *text, const char *name, double *max) {
 }
 
 static char *scrape(void) {
-    http_res_t r = http_get("/metrics");
-    if (r.status != 200) {
-        http_free(&r);
+    char *body = NULL;
+    if (http_status("/metrics", &body) != 200) {
+        free(body);
         return NULL;
     }
-    char *body = r.body;
-    r.body = NULL;
-    http_free(&r);
     return body;
 }
 
@@ -240,6 +186,9 @@ static void endpoints_follow_the_stage(void **state) {
      * few seconds on the embedded broker). */
     wait_status("/healthz", 200, "ok");
     wait_status("/readyz", 200, "redis up");
+    /* The container HEALTHCHECK's command agrees. */
+    assert_int_equal(healthcheck(NULL), 0);
+    assert_int_equal(healthcheck("--ready"), 0);
 
     ltv_event_t evs[] = {
         h_order("e1", "c1", "o1", "2025-01-10T10:00:00Z", 1200, "ads", NULL),
@@ -295,10 +244,10 @@ static void endpoints_follow_the_stage(void **state) {
     free(m);
 
     /* The exposition's content type is the one Prometheus expects. */
-    http_res_t r = http_get("/metrics");
+    h_http_res_t r = h_http_get(port, "/metrics");
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.headers, "text/plain; version=0.0.4"));
-    http_free(&r);
+    h_http_free(&r);
     assert_int_equal(http_status("/nope", NULL), 404);
 
     /* A bad message: Confluent framing, schema id 999 (only 1 and 2 exist). */
@@ -314,6 +263,8 @@ static void endpoints_follow_the_stage(void **state) {
     ltv_redis_kill(H->redis, SIGTERM);
     wait_status("/readyz", 503, "redis unreachable");
     assert_int_equal(http_status("/healthz", NULL), 200);
+    assert_int_equal(healthcheck("--ready"), 1);
+    assert_int_equal(healthcheck(NULL), 0);
     m = wait_sample("ltvstream_redis_up", 0);
     free(m);
     /* Failed reconnection attempts count (the first failure may have been
@@ -340,6 +291,8 @@ static void endpoints_follow_the_stage(void **state) {
     int rc = h_stage_wait(stage, 30000);
     stage = -1;
     assert_int_equal(rc, 0);
+    /* Nothing listens any more: unhealthy, not hanging. */
+    assert_int_equal(healthcheck(NULL), 1);
 }
 
 int main(void) {

@@ -12,6 +12,10 @@
  * does not have must be empty (all counts zero: customers moved away). The
  * rates in the rows must be their counts' quotients, and the final flags
  * and the final watermark must be the ones the clock implies.
+ *
+ * As of a time: a backfill --to T into its own namespace and topics must
+ * give the rows the oracle computes from only the events that arrived
+ * before T (the dump gives each event's arrival, the message timestamp).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -49,6 +53,7 @@ static int setup(void **state) {
     o.days = 90;
     o.seed = 20250101;
     o.quiet = 1;
+    o.kafka_ts = 1; /* message timestamps = arrival times: backfill --to cuts by them */
     o.schema_dir = NULL; /* the harness wrote ids 1 and 2 */
     o.dump = fopen(dump_path, "w");
     if (!o.dump)
@@ -292,11 +297,14 @@ static void check_rates(report_t *rep, const char *topic, const char *key, const
     }
 }
 
-/* Compares one topic; returns the number of rows compared. */
-static int compare_topic(const expected_t *e, const char *topic, report_t *rep,
-                         int64_t *rates_checked, char *max_wm, size_t max_wm_sz) {
+/* Compares one topic, read as `prefix``topic`; returns the number of rows
+ * compared. */
+static int compare_topic(const expected_t *e, const char *topic, const char *prefix,
+                         report_t *rep, int64_t *rates_checked, char *max_wm, size_t max_wm_sz) {
     ltv_table_t t;
-    h_read_table(H, topic, &t);
+    char read_as[256];
+    snprintf(read_as, sizeof(read_as), "%s%s", prefix, topic);
+    h_read_table(H, read_as, &t);
     int64_t before = rep->mismatches;
     int nexp = 0, matched = 0, extra_empty = 0;
     const erow_t *proto = NULL; /* the topic's fields, for rows the oracle lacks */
@@ -361,9 +369,9 @@ static int compare_topic(const expected_t *e, const char *topic, report_t *rep,
         extra_empty += empty;
     }
     fprintf(stderr,
-            "%-18s expected rows %5d, stage rows %5d (newest of %lld messages), matched %5d, "
+            "%-24s expected rows %5d, stage rows %5d (newest of %lld messages), matched %5d, "
             "extra empty rows %3d, mismatches %lld\n",
-            topic, nexp, t.n, (long long)t.messages, matched, extra_empty,
+            read_as, nexp, t.n, (long long)t.messages, matched, extra_empty,
             (long long)(rep->mismatches - before));
     ltv_table_free(&t);
     return nexp;
@@ -381,6 +389,51 @@ static int count_rows(const expected_t *e, const char *topic, const char *key_su
     return n;
 }
 
+/* Runs the oracle over the dump (args: "" or "--to T") into path. */
+static void oracle_run(const char *args, const char *path, expected_t *e) {
+    char cmd[1600];
+    snprintf(cmd, sizeof(cmd), "python3 '%s/tests/oracle.py' %s '%s' > '%s'", LTV_SOURCE_DIR,
+             args, dump_path, path);
+    if (system(cmd) != 0)
+        fail_msg("oracle failed: %s", cmd);
+    expected_load(e, path);
+    assert_true(e->n > 0 && !strcmp(e->rows[0].topic, "_meta"));
+}
+
+static int64_t meta_i64(const expected_t *e, const char *name) {
+    const field_t *f = efield(&e->rows[0], name);
+    assert_non_null(f);
+    return strtoll(f->text, NULL, 10);
+}
+
+/* Every output topic, read under `prefix`, against the oracle's rows; fails
+ * the test on any difference. */
+static void compare_all(expected_t *e, const char *prefix, const char *path) {
+    const field_t *clk = efield(&e->rows[0], "clock_day");
+    assert_non_null(clk);
+    char want_wm[64];
+    ltv_ts_format(meta_i64(e, "watermark_ms"), want_wm);
+    fprintf(stderr, "oracle: %d rows, clock day %s, watermark %s\n", e->n - 1, clk->text,
+            want_wm);
+    report_t rep = {0, 0};
+    int64_t rates = 0;
+    char max_wm[64] = "";
+    for (int i = 0; i < NTOPICS; i++)
+        compare_topic(e, topics[i], prefix, &rep, &rates, max_wm, sizeof(max_wm));
+    fprintf(stderr, "rates checked: %lld\n", (long long)rates);
+    /* The rows that turned final at the end carry the final watermark. */
+    if (strcmp(max_wm, want_wm))
+        mismatch(&rep, "(all)", "-", "watermark (newest)", want_wm, max_wm);
+    if (rep.mismatches) {
+        if (rep.shown > SHOW_MAX)
+            fprintf(stderr, "  ... %lld mismatches in all (first %d shown)\n",
+                    (long long)rep.mismatches, SHOW_MAX);
+        fprintf(stderr, "dump: %s, expected rows: %s (LTV_KEEP_TEST_DIR=1 keeps them)\n",
+                dump_path, path);
+        fail_msg("%lld fields differ from the oracle", (long long)rep.mismatches);
+    }
+}
+
 static void final_rows_equal_oracle(void **state) {
     int64_t t0 = ltv_mono_us();
     /* Small batches: the clock moves through the stream, so late events
@@ -391,21 +444,9 @@ static void final_rows_equal_oracle(void **state) {
     assert_int_equal(h_stored_offsets(H, NS), h_input_end(H));
     int64_t t1 = ltv_mono_us();
 
-    char cmd[1400];
-    snprintf(cmd, sizeof(cmd), "python3 '%s/tests/oracle.py' '%s' > '%s'", LTV_SOURCE_DIR,
-             dump_path, expected_path);
-    if (system(cmd) != 0)
-        fail_msg("oracle failed: %s", cmd);
-    int64_t t2 = ltv_mono_us();
     expected_t e;
-    expected_load(&e, expected_path);
-    assert_true(e.n > 0 && !strcmp(e.rows[0].topic, "_meta"));
-    const field_t *wmf = efield(&e.rows[0], "watermark_ms");
-    const field_t *clk = efield(&e.rows[0], "clock_day");
-    assert_non_null(wmf);
-    assert_non_null(clk);
-    char want_wm[64];
-    ltv_ts_format(strtoll(wmf->text, NULL, 10), want_wm);
+    oracle_run("", expected_path, &e);
+    int64_t t2 = ltv_mono_us();
 
     /* The stream is rich enough for every kind of row to matter. */
     assert_true(count_rows(&e, "ltv.f2_rate", "|all") >= 60);
@@ -415,33 +456,50 @@ static void final_rows_equal_oracle(void **state) {
     assert_true(count_rows(&e, "ltv.rfm_segments", NULL) >= 60);
     assert_true(count_rows(&e, "ltv.customer_rfm", NULL) >= 1000);
 
-    fprintf(stderr, "oracle: %d rows, clock day %s, watermark %s\n", e.n - 1, clk->text, want_wm);
-    report_t rep = {0, 0};
-    int64_t rates = 0;
-    char max_wm[64] = "";
-    for (int i = 0; i < NTOPICS; i++)
-        compare_topic(&e, topics[i], &rep, &rates, max_wm, sizeof(max_wm));
-    fprintf(stderr, "rates checked: %lld\n", (long long)rates);
-    /* The rows that turned final at the end carry the final watermark. */
-    if (strcmp(max_wm, want_wm))
-        mismatch(&rep, "(all)", "-", "watermark (newest)", want_wm, max_wm);
+    compare_all(&e, "", expected_path);
     fprintf(stderr, "times: stage %.1f s, oracle %.1f s, compare %.1f s\n",
             (double)(t1 - t0) / 1e6, (double)(t2 - t1) / 1e6,
             (double)(ltv_mono_us() - t2) / 1e6);
     expected_free(&e);
-    if (rep.mismatches) {
-        if (rep.shown > SHOW_MAX)
-            fprintf(stderr, "  ... %lld mismatches in all (first %d shown)\n",
-                    (long long)rep.mismatches, SHOW_MAX);
-        fprintf(stderr, "dump: %s, expected rows: %s (LTV_KEEP_TEST_DIR=1 keeps them)\n",
-                dump_path, expected_path);
-        fail_msg("%lld fields differ from the oracle", (long long)rep.mismatches);
-    }
+}
+
+/* A backfill --to T holds the rows as they were known at T: equal to the
+ * oracle over only the events that arrived before T (message timestamps are
+ * arrival times), not to the full stream's. */
+static void asof_backfill_rows_equal_oracle_cut(void **state) {
+    (void)state;
+    const char *iso = "2025-02-15T00:00:00Z";
+    int64_t t = h_ts(iso);
+    const char *cmd[] = {"backfill",      "--namespace", "asof", "--no-progress", "--to", iso,
+                         "--output-prefix", "asof.",     NULL};
+    const char *x[] = {"batch.max.events=300", NULL};
+    pid_t pid = h_cmd_start(H, cmd, "asof", x);
+    assert_int_equal(h_stage_wait(pid, 120000), 0);
+
+    char args[64], path[400];
+    snprintf(args, sizeof(args), "--to %lld", (long long)t);
+    snprintf(path, sizeof(path), "%s/expected-asof.jsonl", H->dir);
+    expected_t e, full;
+    oracle_run(args, path, &e);
+    expected_load(&full, expected_path);
+    /* A real cut: late data is after T, the clock before it, and the rows
+     * (cohorts, segments) differ from the full stream's. */
+    assert_true(meta_i64(&e, "max_ts") < t);
+    assert_true(meta_i64(&e, "watermark_ms") < meta_i64(&full, "watermark_ms"));
+    assert_true(count_rows(&e, "ltv.f2_rate", "|all") >= 30);
+    assert_true(count_rows(&e, "ltv.rfm_segments", NULL) >= 30);
+    assert_true(count_rows(&e, "ltv.customer_rfm", NULL) >= 500);
+    assert_true(count_rows(&e, "ltv.f2_rate", NULL) < count_rows(&full, "ltv.f2_rate", NULL));
+    expected_free(&full);
+
+    compare_all(&e, "asof.", path);
+    expected_free(&e);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(final_rows_equal_oracle),
+        cmocka_unit_test(asof_backfill_rows_equal_oracle_cut),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -45,27 +45,13 @@ static h_env_t *H;
 static int64_t total;
 static char *clean_dump;
 
-#define X_TOPICS(p)                                                                           \
-    "topic.f2_rate=" p ".f2_rate", "topic.f2_rolling=" p ".f2_rolling",                       \
-        "topic.retention_mix=" p ".retention_mix", "topic.rfm_segments=" p ".rfm_segments",   \
-        "topic.customer_rfm=" p ".customer_rfm", "topic.dlq=" p ".dlq"
-
-static const char *const tables[] = {"f2_rate", "f2_rolling", "retention_mix", "rfm_segments",
-                                     "customer_rfm"};
-
 static int setup(void **state) {
     (void)state;
     H = h_start(8, 2);
     total = h_gen(H, 1500, 45, 17);
-    static const char *const clean_x[] = {X_TOPICS("clean"), NULL};
-    h_stage_run_to_end(H, "clean", clean_x);
-    assert_int_equal(h_stored_offsets(H, "clean"), total);
     /* Kept: later tests empty Redis or roll it back. */
-    clean_dump = h_dump_ns(H, "clean");
-    assert_true(strlen(clean_dump) > 10000);
+    clean_dump = h_reference_run(H, "clean", total);
     print_message("stream of %lld messages\n", (long long)total);
-    for (size_t i = 0; i < 5; i++) { char a[64]; snprintf(a, sizeof a, "clean.%s", tables[i]);
-      print_message("DEBUG %s regressions %lld\n", a, (long long)h_assert_same_table_last(H, a, a)); }
     return 0;
 }
 
@@ -85,28 +71,10 @@ static void assert_equals_clean(const char *ns, int lost) {
     char *d = h_dump_ns(H, ns);
     h_assert_same_dump(H, clean_dump, d, "state");
     free(d);
-    int64_t regressions = 0;
-    for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
-        char a[128], b[128];
-        snprintf(a, sizeof(a), "clean.%s", tables[i]);
-        snprintf(b, sizeof(b), "%s.%s", ns, tables[i]);
-        if (lost)
-            regressions += h_assert_same_table_last(H, a, b);
-        else
-            h_assert_same_table(H, a, b);
-    }
+    int64_t regressions = h_assert_same_tables(H, "clean", ns, lost);
     if (lost)
         print_message("%s: %lld records re-emitted with a lower version than an earlier one\n",
                       ns, (long long)regressions);
-}
-
-/* Fails the test if the stage has exited, with how. */
-static void assert_alive(pid_t pid, const char *when) {
-    int st;
-    if (waitpid(pid, &st, WNOHANG) == pid)
-        fail_msg("the stage %s: %s %d (log %s)", when,
-                 WIFSIGNALED(st) ? "killed by signal" : "exited with",
-                 WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st), h_stage_log(pid));
 }
 
 static void run_cmd(const char *fmt, const char *arg) {
@@ -120,7 +88,7 @@ static void run_cmd(const char *fmt, const char *arg) {
 
 static void killed_mid_stream_and_restarted(void **state) {
     (void)state;
-    static const char *const x[] = {X_TOPICS("outage"), "batch.max.events=97",
+    static const char *const x[] = {H_X_TOPICS("outage"), "batch.max.events=97",
                                     "run.stop.at.end=true", NULL};
     pid_t pid = h_stage_start(H, "outage", x);
     int64_t before = h_wait_stored(H, "outage", total / 4, 120000);
@@ -129,7 +97,7 @@ static void killed_mid_stream_and_restarted(void **state) {
     /* The outage: the stage has no Redis for three seconds (this sleep is
      * the fault's duration, not a wait for anything). */
     h_sleep_ms(3000);
-    assert_alive(pid, "died during the Redis outage");
+    h_assert_alive(pid, "died during the Redis outage");
     h_redis_restart(H);
     /* AOF with fsync always: every commit acknowledged before the kill is
      * still there. */
@@ -211,7 +179,7 @@ static int64_t restore_snapshot(const char *ns) {
 
 static void restored_older_snapshot_replays_from_its_offsets(void **state) {
     (void)state;
-    static const char *const x[] = {X_TOPICS("older"), "batch.max.events=97", NULL};
+    static const char *const x[] = {H_X_TOPICS("older"), "batch.max.events=97", NULL};
     lose_data_under_idle_stage("older", x, restore_snapshot, "older snapshot");
 }
 
@@ -219,7 +187,7 @@ static void restored_older_snapshot_replays_from_its_offsets(void **state) {
  * a snapshot a quarter of the way, restored half-way. */
 static void restored_older_snapshot_mid_stream(void **state) {
     (void)state;
-    static const char *const x[] = {X_TOPICS("oldmid"), "batch.max.events=97",
+    static const char *const x[] = {H_X_TOPICS("oldmid"), "batch.max.events=97",
                                     "run.stop.at.end=true", NULL};
     pid_t pid = h_stage_start(H, "oldmid", x);
     h_wait_stored(H, "oldmid", total / 4, 120000);
@@ -260,7 +228,7 @@ static int64_t empty_redis(const char *ns) {
 
 static void empty_redis_replays_from_the_beginning(void **state) {
     (void)state;
-    static const char *const x[] = {X_TOPICS("empty"), NULL};
+    static const char *const x[] = {H_X_TOPICS("empty"), NULL};
     lose_data_under_idle_stage("empty", x, empty_redis, "empty Redis");
 }
 

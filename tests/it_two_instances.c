@@ -59,34 +59,13 @@ static h_env_t *H;
 static int64_t total;
 static int64_t pair_wm_before_drain, single_wm;
 
-#define X_TOPICS(p)                                                                           \
-    "topic.f2_rate=" p ".f2_rate", "topic.f2_rolling=" p ".f2_rolling",                       \
-        "topic.retention_mix=" p ".retention_mix", "topic.rfm_segments=" p ".rfm_segments",   \
-        "topic.customer_rfm=" p ".customer_rfm", "topic.dlq=" p ".dlq"
-
-static const char *const single_x[] = {X_TOPICS("single"), NULL};
+static const char *const single_x[] = {H_X_TOPICS("single"), NULL};
 /* The pair: one namespace "pair" and, through the harness, one consumer
  * group "pair" (h_stage_start sets kafka.group.id to the namespace; it is
  * repeated here to make the shared group explicit). Smaller batches than
  * the single run, so batch boundaries differ too. */
-static const char *const pair_x[] = {X_TOPICS("pair"), "kafka.group.id=pair",
+static const char *const pair_x[] = {H_X_TOPICS("pair"), "kafka.group.id=pair",
                                      "batch.max.events=500", NULL};
-
-static char *slurp(const char *path) {
-    FILE *fp = fopen(path, "r");
-    if (!fp)
-        return NULL;
-    ltv_buf_t b;
-    ltv_buf_init(&b);
-    char tmp[4096];
-    size_t n;
-    while ((n = fread(tmp, 1, sizeof(tmp), fp)) > 0)
-        ltv_buf_append(&b, tmp, n);
-    fclose(fp);
-    if (!b.p)
-        ltv_buf_puts(&b, "");
-    return b.p;
-}
 
 /* The log files of the stages started so far for namespace ns, in start
  * order (the harness names them <ns>.<seq>.log). */
@@ -104,7 +83,7 @@ static int stage_logs(const char *ns, char paths[][512], int max) {
 }
 
 static int log_contains(const char *path, const char *what) {
-    char *s = slurp(path);
+    char *s = h_slurp(path);
     int r = s && strstr(s, what) != NULL;
     free(s);
     return r;
@@ -112,7 +91,7 @@ static int log_contains(const char *path, const char *what) {
 
 /* "stopped: consumed N" of a stage's log, or -1. */
 static int64_t log_consumed(const char *path) {
-    char *s = slurp(path);
+    char *s = h_slurp(path);
     int64_t v = -1;
     const char *p = s ? strstr(s, "stopped: consumed ") : NULL;
     if (p)

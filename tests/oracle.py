@@ -4,11 +4,13 @@
 Reads the generator's dump (`ltvstream gen --dump FILE`, or ltv_gen_opts_t.dump):
 every valid, non-duplicate event, one per line, in arrival order:
 
-    P <event_id> <customer> <order_id> <o|c|r> <ts_ms> <amount> <channel|-> <campaign|->
-    V <event_id> <customer|-> <visitor_id> <ts_ms>
+    P <event_id> <customer> <order_id> <o|c|r> <ts_ms> <amount> <channel|-> <campaign|-> <arrival_ms>
+    V <event_id> <customer|-> <visitor_id> <ts_ms> <arrival_ms>
 
-and prints, as JSON lines, the rows the stage should end with after consuming
-the whole stream with run.stop.at.end=true and the default configuration
+(arrival: the Kafka message timestamp when the generator stamps messages
+with their arrival, --kafka-timestamps) and prints, as JSON lines, the rows
+the stage should end with after consuming the whole stream with
+run.stop.at.end=true and the default configuration
 (tz +00:00, horizons 30,90, rolling window W=30, allowed lateness one day,
 default RFM edges and segment rules). Each line is one row:
 
@@ -18,6 +20,11 @@ with the row's counts (integers), the RFM segment of a customer (string) and
 the expected `final` flags (booleans). The first line is {"topic": "_meta", ...}
 with the final watermark and clock day. Rows whose counts are all zero are
 not printed (the stage may or may not hold such a row).
+
+With `--to T` (ms since the epoch) only the events that arrived before T
+count: what `ltvstream backfill --to T` reads when message timestamps are
+arrival times (the duplicates the dump leaves out arrive after their
+original, so a cut never keeps a duplicate without it).
 
 This is deliberately written from the definitions (SPEC.md, README.md and
 the comments of the aggregators), not from the stage's code: plain loops
@@ -134,7 +141,7 @@ class Entity:
         return act
 
 
-def read_dump(path):
+def read_dump(path, before=None):
     ents = defaultdict(Entity)
     visits_per_day = defaultdict(int)
     max_ts = None
@@ -143,8 +150,10 @@ def read_dump(path):
             f = line.split()
             if not f:
                 continue
+            if before is not None and int(f[-1]) >= before:
+                continue
             if f[0] == "P":
-                _, eid, cust, oid, typ, ts, amount, channel, _campaign = f
+                _, eid, cust, oid, typ, ts, amount, channel, _campaign, _arrival = f
                 ts, amount = int(ts), int(amount)
                 o = ents["c:" + cust].orders.get(oid)
                 if o is None:
@@ -164,7 +173,7 @@ def read_dump(path):
                 else:
                     raise ValueError("bad purchase type in " + line)
             elif f[0] == "V":
-                _, eid, cust, visitor, ts = f
+                _, eid, cust, visitor, ts, _arrival = f
                 ts = int(ts)
                 key = "c:" + cust if cust != "-" else "v:" + visitor
                 ents[key].visit_days.add(day_of(ts))
@@ -176,10 +185,15 @@ def read_dump(path):
 
 
 def main():
-    if len(sys.argv) != 2:
-        sys.stderr.write("usage: oracle.py DUMP\n")
+    args = sys.argv[1:]
+    before = None
+    if len(args) == 3 and args[0] == "--to":
+        before = int(args[1])
+        args = args[2:]
+    if len(args) != 1:
+        sys.stderr.write("usage: oracle.py [--to T_MS] DUMP\n")
         return 2
-    ents, visits_per_day, max_ts = read_dump(sys.argv[1])
+    ents, visits_per_day, max_ts = read_dump(args[0], before)
     if max_ts is None:
         sys.stderr.write("empty dump\n")
         return 1

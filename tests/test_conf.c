@@ -101,6 +101,11 @@ static void test_defaults(void **state) {
     assert_int_equal(c->metrics_port, 9464);
     assert_string_equal(c->metrics_bind, "0.0.0.0");
     assert_int_equal(c->metrics_stall_ms, 60000);
+    /* SIGTERM: 10 s to deliver rows and 5 s to leave the group, which with
+     * redis.timeout.ms stay inside Kubernetes' default 30 s grace period */
+    assert_int_equal(c->shutdown_deliver_ms, 10000);
+    assert_int_equal(c->shutdown_leave_ms, 5000);
+    assert_true(c->shutdown_deliver_ms + c->shutdown_leave_ms + c->redis_timeout_ms < 30000);
     assert_int_equal(c->log_json, 0);
 }
 

@@ -42,6 +42,9 @@ static void fixture(ltv_metrics_snap_t *s, ltv_metrics_part_t *parts) {
     st->triggers[LTV_TRG_F2_FOLLOWUP] = 2;
     st->triggers[LTV_TRG_SEGMENT_CHANGED] = 1;
     st->triggers_suppressed = 3;
+    st->registry_retries = 5;
+    st->registry_requests = 12;
+    st->registry_state = LTV_REGISTRY_UP;
     ltv_hist_init(&st->redis_load, small_bounds, 3);
     ltv_hist_observe(&st->redis_load, 0.0009765625); /* 2^-10: le 0.001 */
     ltv_hist_observe(&st->redis_load, 0.0078125);    /* 2^-7: le 0.01 */
@@ -130,12 +133,25 @@ static const char expected[] =
     "but not produced (lifecycle.emit=false).\n"
     "# TYPE ltvstream_lifecycle_triggers_suppressed_total counter\n"
     "ltvstream_lifecycle_triggers_suppressed_total 3\n"
+    "# HELP ltvstream_schema_registry_retries_total Messages deferred and output schema "
+    "registrations retried because the Schema Registry gave no answer (unreachable, timeout, "
+    "5xx); each waits out a backoff.\n"
+    "# TYPE ltvstream_schema_registry_retries_total counter\n"
+    "ltvstream_schema_registry_retries_total 5\n"
+    "# HELP ltvstream_schema_registry_requests_total HTTP requests sent to the Schema Registry "
+    "(each schema id is fetched once).\n"
+    "# TYPE ltvstream_schema_registry_requests_total counter\n"
+    "ltvstream_schema_registry_requests_total 12\n"
     "# HELP ltvstream_assigned_partitions Input partitions assigned to this instance.\n"
     "# TYPE ltvstream_assigned_partitions gauge\n"
     "ltvstream_assigned_partitions 2\n"
     "# HELP ltvstream_redis_up 1 when the stage's Redis connection works, else 0.\n"
     "# TYPE ltvstream_redis_up gauge\n"
     "ltvstream_redis_up 1\n"
+    "# HELP ltvstream_schema_registry_up 1 when the Schema Registry's last answer was "
+    "definitive, 0 when it gave none (absent without a registry).\n"
+    "# TYPE ltvstream_schema_registry_up gauge\n"
+    "ltvstream_schema_registry_up 1\n"
     "# HELP ltvstream_watermark_timestamp_seconds The stage's event-time watermark, Unix time "
     "(absent while unknown).\n"
     "# TYPE ltvstream_watermark_timestamp_seconds gauge\n"
@@ -210,8 +226,9 @@ static int has_line(const char *text, const char *line) {
     return 0;
 }
 
-/* No visits topic: no consumed series for it. Unknown watermark: the
- * family is announced, no sample. Label values are escaped. */
+/* No visits topic: no consumed series for it. Unknown watermark, no
+ * Schema Registry: the family is announced, no sample. Label values are
+ * escaped. */
 static void test_render_absent_and_escaped(void **state) {
     (void)state;
     ltv_metrics_snap_t s;
@@ -221,6 +238,7 @@ static void test_render_absent_and_escaped(void **state) {
     s.watermark_ms = INT64_MIN;
     s.version = "a\"b\\c\nd";
     s.redis_up = 0;
+    s.stats.registry_state = LTV_REGISTRY_NONE;
     ltv_buf_t b;
     ltv_buf_init(&b);
     ltv_metrics_render(&s, &b);
@@ -231,6 +249,12 @@ static void test_render_absent_and_escaped(void **state) {
     assert_true(has_line(b.p, "# TYPE ltvstream_watermark_timestamp_seconds gauge"));
     assert_null(strstr(b.p, "\nltvstream_watermark_timestamp_seconds "));
     assert_true(has_line(b.p, "ltvstream_redis_up 0"));
+    assert_true(has_line(b.p, "# TYPE ltvstream_schema_registry_up gauge"));
+    assert_null(strstr(b.p, "\nltvstream_schema_registry_up "));
+    s.stats.registry_state = LTV_REGISTRY_DOWN;
+    ltv_buf_reset(&b);
+    ltv_metrics_render(&s, &b);
+    assert_true(has_line(b.p, "ltvstream_schema_registry_up 0"));
     ltv_buf_free(&b);
 }
 
@@ -259,7 +283,8 @@ static void test_hist_buckets(void **state) {
 
 /* The board: nothing to read before the first publication; a reader gets
  * a copy (its own parts array); liveness follows the heartbeat's age;
- * readiness also needs partitions and Redis. */
+ * readiness also needs partitions, Redis and an answering Schema
+ * Registry (when there is one). */
 static void test_board(void **state) {
     (void)state;
     const int64_t S = 1000000; /* one second in microseconds */
@@ -300,6 +325,17 @@ static void test_board(void **state) {
     assert_true(h.live);
     assert_false(h.ready);
     s.redis_up = 1;
+    s.stats.registry_state = LTV_REGISTRY_DOWN;
+    ltv_metrics_publish(m, &s, 35 * S);
+    ltv_metrics_health(m, 35 * S, &h);
+    assert_true(h.live);
+    assert_true(h.registry_down);
+    assert_false(h.ready);
+    s.stats.registry_state = LTV_REGISTRY_NONE;
+    ltv_metrics_publish(m, &s, 36 * S);
+    ltv_metrics_health(m, 36 * S, &h);
+    assert_false(h.registry_down);
+    assert_true(h.ready);
     s.assigned = 0;
     s.nparts = 0;
     ltv_metrics_publish(m, &s, 40 * S);

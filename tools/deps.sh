@@ -6,7 +6,9 @@ set -euo pipefail
 
 PKGS=(build-essential cmake pkg-config
       librdkafka-dev libavro-dev libhiredis-dev libmicrohttpd-dev libcmocka-dev
+      libcurl4-openssl-dev libjansson-dev # Schema Registry client (consumer/registry.c)
       redis-server valgrind python3
+      yamllint docker-compose python3-yaml # tools/lint_deploy.sh (Compose v1 validates offline)
       clang-14 libclang-rt-14-dev) # libFuzzer and the sanitizer runtimes (tools/fuzz.sh)
 
 missing=()

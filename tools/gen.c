@@ -389,14 +389,19 @@ static void fill_event(const gev_t *g, ltv_event_t *ev, char *b1, char *b2, char
     }
 }
 
-static void dump_event(FILE *fp, const ltv_event_t *ev) {
+/* The last column is the arrival time: the message timestamp with
+ * kafka_ts, so a test can tell which events a cut by time (backfill --to)
+ * includes. */
+static void dump_event(FILE *fp, const ltv_event_t *ev, int64_t arrival) {
     if (ev->kind == LTV_EV_PURCHASE)
-        fprintf(fp, "P %s %s %s %c %lld %lld %s %s\n", ev->event_id.p, ev->customer_id.p,
+        fprintf(fp, "P %s %s %s %c %lld %lld %s %s %lld\n", ev->event_id.p, ev->customer_id.p,
                 ev->order_id.p, "ocr"[ev->ptype], (long long)ev->ts, (long long)ev->amount,
-                ev->channel.p ? ev->channel.p : "-", ev->campaign.p ? ev->campaign.p : "-");
+                ev->channel.p ? ev->channel.p : "-", ev->campaign.p ? ev->campaign.p : "-",
+                (long long)arrival);
     else
-        fprintf(fp, "V %s %s %s %lld\n", ev->event_id.p, ev->customer_id.p ? ev->customer_id.p : "-",
-                ev->visitor_id.p, (long long)ev->ts);
+        fprintf(fp, "V %s %s %s %lld %lld\n", ev->event_id.p,
+                ev->customer_id.p ? ev->customer_id.p : "-", ev->visitor_id.p, (long long)ev->ts,
+                (long long)arrival);
 }
 
 static int write_schema(const char *dir, int32_t id, const char *json, char *errstr,
@@ -507,7 +512,7 @@ int ltv_gen_run(const ltv_gen_opts_t *o, ltv_gen_stats_t *stats, char *errstr,
             out.n = out.n / 2;
         }
         if (!g->bad && !g->dup && o->dump && g->kind != K_SPEND)
-            dump_event(o->dump, &ev);
+            dump_event(o->dump, &ev, g->arrival);
         if (rk) {
             const char *topic = ev.kind == LTV_EV_VISIT       ? o->topic_visits
                                 : ev.kind == LTV_EV_AD_SPEND ? o->topic_ad_spend

@@ -37,7 +37,8 @@ typedef struct ltv_gen_opts_s {
     const char *schema_dir;     /* Confluent: write <id>.avsc here */
     uint64_t seed;
     int quiet;
-    FILE *dump;                 /* if set, every valid event as a text line (for tests) */
+    FILE *dump;                 /* if set, every valid event as a text line with its
+                                 * arrival time (tests/oracle.py) */
 } ltv_gen_opts_t;
 
 typedef struct ltv_gen_stats_s {

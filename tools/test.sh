@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs missing Debian packages,
 # builds with -Wall -Wextra -Werror, runs every test (unit and integration),
-# then rebuilds with AddressSanitizer + UndefinedBehaviorSanitizer and runs
-# them all again, runs the unit tests under valgrind, and fuzzes the decoder
-# and the configuration parser for a minute (tools/fuzz.sh).
+# lints the deployment files (tools/lint_deploy.sh), then rebuilds with
+# AddressSanitizer + UndefinedBehaviorSanitizer and runs them all again,
+# runs the unit tests under valgrind, and fuzzes the decoder and the
+# configuration parser for a minute (tools/fuzz.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/deps.sh
@@ -16,6 +17,9 @@ cmake -S . -B build/ci -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLTV_WERROR=ON >/dev/n
 cmake --build build/ci -j"$jobs"
 echo "== tests"
 (cd build/ci && ctest --output-on-failure -j"$jobs")
+
+echo "== deployment files (Dockerfile, docker-compose.yml, deploy/k8s)"
+bash tools/lint_deploy.sh build/ci/ltvstream
 
 echo "== build with ASan + UBSan"
 cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DLTV_WERROR=ON -DLTV_SANITIZE=ON >/dev/null

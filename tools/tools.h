@@ -4,5 +4,7 @@
 
 int ltv_broker_main(int argc, char **argv);
 int ltv_demo_main(int argc, char **argv);
+/* `ltvstream table`: an output topic read as a table (tools/table.c). */
+int ltv_table_main(int argc, char **argv);
 
 #endif

@@ -1,0 +1,236 @@
+/*
+ * The compact stored form of a customer (aggregators/customer_codec.c):
+ * what goes in comes back, byte for byte where it is specified, and
+ * anything short or malformed is refused rather than half-read.
+ */
+#include "unit_fixtures.h"
+
+static void apply_ok(ltv_customer_t *c, ltv_event_t ev) {
+    int facets;
+    assert_int_equal(ltv_customer_apply(c, &ev, 0, &facets), LTV_APPLIED);
+}
+
+/* A customer with every part set: three orders (one cancelled, one
+ * refunded, one with no attribution), visits on two days, recent visit
+ * ids, RFM scores. */
+static ltv_customer_t *full_customer(void) {
+    ltv_customer_t *c = ltv_customer_new(LTV_ENT_CUSTOMER, "c1", 2);
+    apply_ok(c, ev_order("o2", T0 + DAY_MS, 2000, "email", "spring"));
+    apply_ok(c, ev_order("o1", T0, 1000, "google", ""));
+    apply_ok(c, ev_order("o3", T0 + 2 * DAY_MS, 3000, NULL, NULL));
+    apply_ok(c, ev_cancel("o3", T0 + 3 * DAY_MS));
+    apply_ok(c, ev_refund("o2", "r1", T0 + 4 * DAY_MS, 500));
+    apply_ok(c, mk_visit("c1", "v1", "vis-1", T0 - DAY_MS));
+    apply_ok(c, mk_visit("c1", "v1", "vis-2", T0 + 5 * DAY_MS));
+    c->rfm_r = 5;
+    c->rfm_f = 2;
+    c->rfm_m = 3;
+    c->rfm_version = 7;
+    c->rfm_wm = T0 + 6 * DAY_MS;
+    return c;
+}
+
+static void test_round_trip_keeps_everything(void **state) {
+    (void)state;
+    ltv_customer_t *c = full_customer();
+    ltv_buf_t b;
+    ltv_buf_init(&b);
+    ltv_customer_encode(c, "loyal", &b);
+
+    const char *seg;
+    size_t seglen;
+    ltv_customer_t *d = ltv_customer_decode(LTV_ENT_CUSTOMER, "c1", 2, b.p, b.n, &seg, &seglen);
+    assert_non_null(d);
+    assert_int_equal(seglen, 5);
+    assert_memory_equal(seg, "loyal", 5);
+    assert_int_equal(d->rfm_seg, -1); /* the caller maps the name */
+    assert_int_equal(d->dirty, 0);
+
+    /* Derived again from the orders: o1 (1000) and o2 (2000 - 500) are
+     * active, o3 is cancelled. */
+    assert_int_equal(d->norders, 3);
+    assert_int_equal(d->n, 2);
+    assert_int_equal(d->fts[0], T0);
+    assert_int_equal(d->fts[1], T0 + DAY_MS);
+    assert_int_equal(d->last_ts, T0 + DAY_MS);
+    assert_int_equal(d->monetary, 1000 + 1500);
+    assert_string_equal(d->channel, "google");
+    assert_string_equal(d->campaign, ""); /* empty, not absent */
+    const char *ids[] = {"o1", "o2", "o3"};
+    for (int i = 0; i < 3; i++) {
+        assert_string_equal(d->orders[i].order_id, ids[i]);
+        assert_int_equal(d->orders[i].ts, c->orders[i].ts);
+        assert_int_equal(d->orders[i].amount, c->orders[i].amount);
+        assert_int_equal(d->orders[i].refunded, c->orders[i].refunded);
+        assert_int_equal(d->orders[i].seen, 1);
+        assert_int_equal(d->orders[i].cancelled, i == 2);
+        assert_int_equal(d->orders[i].dirty, 0);
+    }
+    assert_null(d->orders[2].channel);
+    assert_null(d->orders[2].campaign);
+    assert_non_null(d->orders[1].refund_ids);
+    assert_string_equal(d->orders[1].refund_ids, c->orders[1].refund_ids);
+
+    assert_int_equal(d->visits, 2);
+    assert_int_equal(d->first_visit_ts, T0 - DAY_MS);
+    assert_int_equal(d->last_visit_ts, T0 + 5 * DAY_MS);
+    assert_int_equal(d->nvdays, 2);
+    assert_int_equal(d->vdays[0], DAY0 - 1);
+    assert_int_equal(d->vdays[1], DAY0 + 5);
+    assert_memory_equal(d->recent_visits, c->recent_visits, sizeof(c->recent_visits));
+    assert_int_not_equal(d->recent_visits[0], 0);
+    assert_int_equal(d->rfm_r, 5);
+    assert_int_equal(d->rfm_f, 2);
+    assert_int_equal(d->rfm_m, 3);
+    assert_int_equal(d->rfm_version, 7);
+    assert_int_equal(d->rfm_wm, T0 + 6 * DAY_MS);
+    assert_int_equal(d->has_rfm_wm, 1);
+
+    /* A re-sent order, refund and visit are still recognised after loading. */
+    int facets;
+    ltv_event_t again = ev_order("o1", T0, 1000, "google", "");
+    assert_int_equal(ltv_customer_apply(d, &again, 0, &facets), LTV_DUPLICATE);
+    again = ev_refund("o2", "r1", T0 + 4 * DAY_MS, 500);
+    assert_int_equal(ltv_customer_apply(d, &again, 0, &facets), LTV_DUPLICATE);
+    again = mk_visit("c1", "v1", "vis-2", T0 + 5 * DAY_MS);
+    assert_int_equal(ltv_customer_apply(d, &again, 0, &facets), LTV_DUPLICATE);
+
+    /* Encoding the decoded customer gives the same bytes. */
+    ltv_buf_t b2;
+    ltv_buf_init(&b2);
+    ltv_customer_encode(d, "loyal", &b2);
+    assert_int_equal(b2.n, b.n);
+    assert_memory_equal(b2.p, b.p, b.n);
+
+    ltv_buf_free(&b2);
+    ltv_buf_free(&b);
+    ltv_customer_destroy(d);
+    ltv_customer_destroy(c);
+}
+
+/* The header of an empty customer, worked out by hand: format 1, then
+ * visits 0, first/last visit 0, r/f/m 0, rfm_version 0, rfm_wm none
+ * (INT64_MIN, zigzag 2^64 - 1: nine 0xff bytes and 0x01), segment ""
+ * (length 0), no visit days, no recent visits, no orders: 22 bytes. A visit
+ * on day 19844 (T0) adds the day as a zigzag varint: 19844 * 2 = 39688 =
+ * 0x9B08 -> LEB128 0x88 0xB6 0x02. */
+static void test_layout_of_small_values(void **state) {
+    (void)state;
+    ltv_buf_t b;
+    ltv_buf_init(&b);
+    ltv_customer_t *c = ltv_customer_new(LTV_ENT_VISITOR, "v", 1);
+    ltv_customer_encode(c, NULL, &b);
+    static const char empty[] = "\x01\0\0\0\0\0\0\0"
+                                "\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"
+                                "\0\0\0\0";
+    assert_int_equal(b.n, 22);
+    assert_memory_equal(b.p, empty, 22);
+
+    c->nvdays = 0;
+    c->vdays = ltv_malloc(sizeof(int32_t));
+    c->capvdays = 1;
+    c->vdays[c->nvdays++] = (int32_t)DAY0;
+    ltv_customer_encode(c, NULL, &b);
+    static const char oneday[] = "\x01\0\0\0\0\0\0\0"
+                                 "\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"
+                                 "\0\x01\x88\xb6\x02\0\0";
+    assert_int_equal(b.n, 25);
+    assert_memory_equal(b.p, oneday, 25);
+    ltv_customer_destroy(c);
+    ltv_buf_free(&b);
+}
+
+/* Every truncation of a valid value, a wrong format byte, trailing bytes
+ * and absurd counts are refused. */
+static void test_malformed_values_are_refused(void **state) {
+    (void)state;
+    ltv_customer_t *c = full_customer();
+    ltv_buf_t b;
+    ltv_buf_init(&b);
+    ltv_customer_encode(c, "loyal", &b);
+    const char *seg;
+    size_t seglen;
+    for (size_t n = 0; n < b.n; n++)
+        assert_null(ltv_customer_decode(LTV_ENT_CUSTOMER, "c1", 2, b.p, n, &seg, &seglen));
+
+    char *v = ltv_malloc(b.n + 1);
+    memcpy(v, b.p, b.n);
+    v[b.n] = 0;
+    assert_null(ltv_customer_decode(LTV_ENT_CUSTOMER, "c1", 2, v, b.n + 1, &seg, &seglen));
+    v[0] = 2; /* an unknown format */
+    assert_null(ltv_customer_decode(LTV_ENT_CUSTOMER, "c1", 2, v, b.n, &seg, &seglen));
+    free(v);
+
+    /* Format 1, zeros up to the day count (rfm_wm 0), then a count of
+     * 2^35 days. */
+    static const char huge[] = "\x01\0\0\0\0\0\0\0\0\0\x80\x80\x80\x80\x80\x01";
+    assert_null(
+        ltv_customer_decode(LTV_ENT_CUSTOMER, "c1", 2, huge, sizeof(huge) - 1, &seg, &seglen));
+    /* A varint that never ends. */
+    static const char endless[] = "\x01\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff";
+    assert_null(ltv_customer_decode(LTV_ENT_CUSTOMER, "c1", 2, endless, sizeof(endless) - 1, &seg,
+                                    &seglen));
+    ltv_buf_free(&b);
+    ltv_customer_destroy(c);
+}
+
+typedef struct fields_s {
+    char names[32][40];
+    char vals[32][80];
+    int n;
+} fields_t;
+
+static void collect(void *op, const char *field, const char *v, size_t vlen) {
+    fields_t *f = op;
+    assert_true(f->n < 32);
+    snprintf(f->names[f->n], sizeof(f->names[0]), "%s", field);
+    snprintf(f->vals[f->n], sizeof(f->vals[0]), "%.*s", (int)vlen, v);
+    f->n++;
+}
+
+static const char *field(const fields_t *f, const char *name) {
+    for (int i = 0; i < f->n; i++)
+        if (!strcmp(f->names[i], name))
+            return f->vals[i];
+    return NULL;
+}
+
+/* The field view has the hash field names and values of the former
+ * layout, which tools and tests read. */
+static void test_field_view_names_and_values(void **state) {
+    (void)state;
+    ltv_customer_t *c = full_customer();
+    fields_t f = {.n = 0};
+    ltv_customer_view(c, "loyal", collect, &f);
+    assert_string_equal(field(&f, "purchase_count"), "2");
+    assert_string_equal(field(&f, "monetary"), "2500");
+    assert_string_equal(field(&f, "first_channel"), "google");
+    assert_string_equal(field(&f, "visit_count"), "2");
+    assert_string_equal(field(&f, "segment"), "loyal");
+    assert_string_equal(field(&f, "r"), "5");
+    assert_string_equal(field(&f, "rfm_version"), "7");
+    /* Day 19843 = 4*4096 + 54*64 + 3 -> "E2D"; 19849 = ... + 9 -> "E2J". */
+    assert_string_equal(field(&f, "visit_days"), "E2DE2J");
+    assert_non_null(strstr(field(&f, "o:o3"), "\x1f" "oc" "\x1f"));
+    ltv_customer_destroy(c);
+
+    /* A visitor with no orders and no scores shows only visit fields. */
+    ltv_customer_t *v = ltv_customer_new(LTV_ENT_VISITOR, "anon", 4);
+    apply_ok(v, mk_visit("", "anon", "x1", T0));
+    fields_t g = {.n = 0};
+    ltv_customer_view(v, NULL, collect, &g);
+    assert_null(field(&g, "purchase_count"));
+    assert_null(field(&g, "segment"));
+    assert_string_equal(field(&g, "visit_count"), "1");
+    ltv_customer_destroy(v);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_round_trip_keeps_everything),
+        cmocka_unit_test(test_layout_of_small_values),
+        cmocka_unit_test(test_malformed_values_are_refused),
+        cmocka_unit_test(test_field_view_names_and_values),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
