@@ -131,6 +131,13 @@ static int tracked(const ltv_lifecycle_t *lc, const ltv_customer_t *c) {
     return lc && lc->enabled && c->kind == LTV_ENT_CUSTOMER;
 }
 
+/* The lifecycle fields changed: the customer's value is written with them
+ * (its lifecycle section, which from now on it keeps). */
+static void mark(ltv_customer_t *c) {
+    c->dirty |= LTV_D_LIFECYCLE;
+    c->lc_kept = 1;
+}
+
 void ltv_lifecycle_on_event(ltv_lifecycle_t *lc, ltv_customer_t *c, const ltv_event_t *ev,
                             int64_t n_before, int64_t first_visit_before) {
     if (!tracked(lc, c))
@@ -167,15 +174,15 @@ void ltv_lifecycle_on_event(ltv_lifecycle_t *lc, ltv_customer_t *c, const ltv_ev
         }
         if (rv != c->lc_revisit_ts) {
             c->lc_revisit_ts = rv;
-            c->dirty |= LTV_D_LIFECYCLE;
+            mark(c);
         }
         if (ev->signup && (!c->lc_signup_ts || t < c->lc_signup_ts)) {
             c->lc_signup_ts = t;
-            c->dirty |= LTV_D_LIFECYCLE;
+            mark(c);
         }
     }
     if (c->lc_done != done0)
-        c->dirty |= LTV_D_LIFECYCLE;
+        mark(c);
 }
 
 void ltv_lifecycle_on_rescore(ltv_lifecycle_t *lc, ltv_customer_t *c, int old_r, int old_seg) {
@@ -277,9 +284,14 @@ void ltv_lifecycle_settle(ltv_lifecycle_t *lc, ltv_customer_t *c, int64_t wm, in
             c->lc_done |= LTV_LC_SECOND;
     }
     int64_t due = ltv_lifecycle_next_due(lc, c);
-    if (force || due != c->lc_due || c->lc_done != done0 || c->lc_f2_day != day0) {
+    /* A customer seen for the first time while triggers are on is written
+     * with its lifecycle section even when nothing is settled or due yet:
+     * without it, the value would read back as untracked, and whether the
+     * customer was cached or re-read would change what fires. */
+    if (force || !c->lc_kept || due != c->lc_due || c->lc_done != done0 ||
+        c->lc_f2_day != day0) {
         c->lc_due = due;
-        c->dirty |= LTV_D_LIFECYCLE;
+        mark(c);
     }
 }
 
@@ -376,38 +388,4 @@ void ltv_trigger_render(const ltv_trigger_t *t, int64_t watermark, ltv_out_t *ou
     ltv_out_ts_null(out, "watermark", watermark);
     ltv_buf_free(&occ);
     ltv_buf_free(&id);
-}
-
-/* ---- stored field ---------------------------------------------------------------- */
-
-void ltv_lifecycle_encode(const ltv_customer_t *c, ltv_buf_t *out) {
-    ltv_buf_reset(out);
-    ltv_buf_printf(out, "%lu,%ld,%lld,%lld,%lld", (unsigned long)c->lc_done, (long)c->lc_f2_day,
-                   (long long)c->lc_due, (long long)c->lc_signup_ts,
-                   (long long)c->lc_revisit_ts);
-}
-
-int ltv_lifecycle_decode(ltv_customer_t *c, const char *v, size_t n) {
-    char tmp[128];
-    if (n >= sizeof(tmp))
-        return -1;
-    memcpy(tmp, v, n);
-    tmp[n] = '\0';
-    unsigned long done;
-    long f2;
-    long long due, signup, revisit;
-    char tail;
-    if (sscanf(tmp, "%lu,%ld,%lld,%lld,%lld%c", &done, &f2, &due, &signup, &revisit, &tail) != 5)
-        return -1;
-    c->lc_done = (uint32_t)done;
-    c->lc_f2_day = (int32_t)f2;
-    c->lc_due = due;
-    c->lc_signup_ts = signup;
-    c->lc_revisit_ts = revisit;
-    return 0;
-}
-
-void ltv_lifecycle_untracked(ltv_customer_t *c) {
-    if (c->norders || c->visits)
-        c->lc_done |= LTV_LC_UNTRACKED;
 }

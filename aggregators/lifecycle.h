@@ -57,17 +57,8 @@ typedef enum {
     LTV_TRG__N
 } ltv_trigger_type_t;
 
-/* Bits of ltv_customer_t.lc_done. */
-enum {
-    LTV_LC_FIRST = 1 << 0,
-    LTV_LC_SECOND = 1 << 1,
-    LTV_LC_REVISIT = 1 << 2,
-    LTV_LC_SIGNUP = 1 << 3,
-    /* Loaded from a namespace written before lifecycle triggers existed (or
-     * while they were off): what is already due is settled without firing,
-     * so turning them on does not message customers about old occasions. */
-    LTV_LC_UNTRACKED = 1 << 30,
-};
+/* The settled occasions are bits of ltv_customer_t.lc_done (LTV_LC_*,
+ * customer.h, next to the field). */
 
 /* "first_purchase", ... as in the records' `trigger` field; NULL past the end. */
 const char *ltv_trigger_name(int type);
@@ -129,11 +120,5 @@ void ltv_trigger_occasion(const ltv_trigger_t *t, ltv_buf_t *out);
  * days_since_first_purchase, purchase_count, first_purchase_ts,
  * segment_from, segment_to, first_channel, first_campaign, watermark. */
 void ltv_trigger_render(const ltv_trigger_t *t, int64_t watermark, ltv_out_t *out);
-
-/* The stored field "lc": done,f2_day,due,signup_ts,revisit_ts. */
-void ltv_lifecycle_encode(const ltv_customer_t *c, ltv_buf_t *out);
-int ltv_lifecycle_decode(ltv_customer_t *c, const char *v, size_t n);
-/* A customer read from the store without the field (see LTV_LC_UNTRACKED). */
-void ltv_lifecycle_untracked(ltv_customer_t *c);
 
 #endif

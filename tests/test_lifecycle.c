@@ -335,38 +335,24 @@ static void test_render(void **state) {
     ltv_out_free(&o);
 }
 
-/* The stored field round-trips; a customer stored before lifecycle
- * triggers existed (no field) has its past occasions settled silently:
- * bought once 200 days before the watermark, never again. */
-static void test_stored_field_and_untracked_customers(void **state) {
+/* A customer stored before lifecycle triggers existed (its value has no
+ * lifecycle section: test_customer_codec) has its past occasions settled
+ * silently: bought once 200 days before the watermark, never again. From
+ * then on it is tracked: its value keeps the section. */
+static void test_untracked_customer_settles_silently(void **state) {
     fx_t *f = *state;
-    ltv_customer_t *c = ltv_customer_new(LTV_ENT_CUSTOMER, "old", 3);
-    c->lc_done = LTV_LC_FIRST | LTV_LC_REVISIT;
-    c->lc_f2_day = 14;
-    c->lc_due = T0 + 30 * DAY_MS;
-    c->lc_signup_ts = T0 - DAY_MS;
-    c->lc_revisit_ts = 0;
+    ltv_customer_t *old = ltv_customer_new(LTV_ENT_CUSTOMER, "u", 1);
+    ltv_event_t o = mk_purchase("u", "o1", "o1", LTV_PT_ORDER, T0 - 200 * DAY_MS, 1000, NULL, NULL);
+    apply(old, o);
     ltv_buf_t b;
     ltv_buf_init(&b);
-    ltv_lifecycle_encode(c, &b);
-    /* 1714521600000 + 30 * 86400000 = 1717113600000; T0 - 1 day = 1714435200000 */
-    assert_string_equal(b.p, "5,14,1717113600000,1714435200000,0");
-    ltv_customer_t *d = ltv_customer_new(LTV_ENT_CUSTOMER, "old", 3);
-    assert_int_equal(ltv_lifecycle_decode(d, b.p, b.n), 0);
-    assert_int_equal(d->lc_done, 5);
-    assert_int_equal(d->lc_f2_day, 14);
-    assert_int_equal(d->lc_due, T0 + 30 * DAY_MS);
-    assert_int_equal(d->lc_signup_ts, T0 - DAY_MS);
-    assert_int_equal(ltv_lifecycle_decode(d, "5,14", 4), -1);
-    ltv_buf_free(&b);
-    ltv_customer_destroy(c);
-    ltv_customer_destroy(d);
-
-    ltv_customer_t *u = ltv_customer_new(LTV_ENT_CUSTOMER, "u", 1);
-    ltv_event_t o = mk_purchase("u", "o1", "o1", LTV_PT_ORDER, T0 - 200 * DAY_MS, 1000, NULL, NULL);
-    apply(u, o);
-    ltv_customer_clear_dirty(u);
-    ltv_lifecycle_untracked(u);
+    ltv_customer_encode(old, NULL, &b);
+    const char *seg;
+    size_t seglen;
+    ltv_customer_t *u = ltv_customer_decode(LTV_ENT_CUSTOMER, "u", 1, b.p, b.n, &seg, &seglen);
+    assert_non_null(u);
+    assert_int_equal(u->lc_kept, 0);
+    assert_int_equal(u->lc_done, LTV_LC_UNTRACKED);
     ltv_lifecycle_settle(f->lc, u, T0, 0);
     char *const *m;
     assert_int_equal(ltv_lifecycle_fired(f->lc, &m), 0);
@@ -374,7 +360,26 @@ static void test_stored_field_and_untracked_customers(void **state) {
     assert_int_equal(u->lc_done, LTV_LC_FIRST);
     assert_int_equal(u->lc_due, 0);
     assert_true(u->dirty & LTV_D_LIFECYCLE);
+    assert_int_equal(u->lc_kept, 1);
+    ltv_buf_free(&b);
     ltv_customer_destroy(u);
+    ltv_customer_destroy(old);
+}
+
+/* A customer first seen while triggers are on gets its lifecycle section
+ * written even when nothing is settled or due (only a cancel so far):
+ * read back, it is tracked, as it was in the cache. */
+static void test_new_customer_is_kept_without_occasions(void **state) {
+    fx_t *f = *state;
+    ltv_customer_t *c = ltv_customer_new(LTV_ENT_CUSTOMER, "k", 1);
+    apply(c, mk_purchase("k", "x1", "o1", LTV_PT_CANCEL, T0, 0, NULL, NULL));
+    ltv_customer_clear_dirty(c);
+    ltv_lifecycle_settle(f->lc, c, T0, 0);
+    assert_int_equal(c->lc_done, 0);
+    assert_int_equal(c->lc_due, 0);
+    assert_true(c->dirty & LTV_D_LIFECYCLE);
+    assert_int_equal(c->lc_kept, 1);
+    ltv_customer_destroy(c);
 }
 
 int main(void) {
@@ -390,7 +395,9 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_segment_changed_and_lapsed_from_recency_ticks,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_render, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stored_field_and_untracked_customers, setup,
+        cmocka_unit_test_setup_teardown(test_untracked_customer_settles_silently, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_new_customer_is_kept_without_occasions, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
