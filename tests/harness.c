@@ -992,11 +992,13 @@ int64_t h_assert_same_table_last(h_env_t *h, const char *topic_a, const char *to
     return same_table(h, topic_a, topic_b, 1);
 }
 
-/* The suffixes H_X_TOPICS gives the output tables, then the dead-letter
- * topic. */
+/* The suffixes H_X_TOPICS gives the output tables, then the topics that
+ * are not tables (lifecycle triggers, dead letters). */
 static const char *const out_topics[] = {"f2_rate",      "f2_rolling",   "retention_mix",
-                                         "rfm_segments", "customer_rfm", "dlq"};
-#define N_TABLES 5
+                                         "rfm_segments", "customer_rfm", "acquisition",
+                                         "lifecycle",    "dlq"};
+#define N_TABLES 6
+#define N_TOPICS ((int)(sizeof(out_topics) / sizeof(out_topics[0])))
 
 int64_t h_assert_same_tables(h_env_t *h, const char *ref, const char *ns, int last) {
     int64_t regressions = 0;
@@ -1013,13 +1015,13 @@ int64_t h_assert_same_tables(h_env_t *h, const char *ref, const char *ns, int la
 }
 
 char *h_reference_run(h_env_t *h, const char *ns, int64_t total) {
-    char x[N_TABLES + 1][160];
-    const char *xs[N_TABLES + 2];
-    for (int i = 0; i <= N_TABLES; i++) {
+    char x[N_TOPICS][160];
+    const char *xs[N_TOPICS + 1];
+    for (int i = 0; i < N_TOPICS; i++) {
         snprintf(x[i], sizeof(x[i]), "topic.%s=%s.%s", out_topics[i], ns, out_topics[i]);
         xs[i] = x[i];
     }
-    xs[N_TABLES + 1] = NULL;
+    xs[N_TOPICS] = NULL;
     h_stage_run_to_end(h, ns, xs);
     assert_int_equal(h_stored_offsets(h, ns), total);
     char *d = h_dump_ns(h, ns);

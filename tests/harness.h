@@ -157,15 +157,18 @@ void h_assert_same_table(h_env_t *h, const char *topic_a, const char *topic_b);
  * earlier one of their key. */
 int64_t h_assert_same_table_last(h_env_t *h, const char *topic_a, const char *topic_b);
 
-/* "-X" settings naming every output topic "<p>.<row type>" and the
- * dead-letter topic "<p>.dlq", so runs in one broker can be compared topic
- * by topic. */
+/* "-X" settings naming every output topic "<p>.<row type>", the lifecycle
+ * topic "<p>.lifecycle" and the dead-letter topic "<p>.dlq", so runs in one
+ * broker can be compared topic by topic (and a run's re-emission of
+ * triggers, which reads its lifecycle topic back, sees only its own). */
 #define H_X_TOPICS(p)                                                                         \
     "topic.f2_rate=" p ".f2_rate", "topic.f2_rolling=" p ".f2_rolling",                       \
         "topic.retention_mix=" p ".retention_mix", "topic.rfm_segments=" p ".rfm_segments",   \
-        "topic.customer_rfm=" p ".customer_rfm", "topic.dlq=" p ".dlq"
+        "topic.customer_rfm=" p ".customer_rfm", "topic.acquisition=" p ".acquisition",       \
+        "topic.lifecycle=" p ".lifecycle", "topic.dlq=" p ".dlq"
 
-/* Compares every output table of ns (H_X_TOPICS(ns)) with ref's: with
+/* Compares every output table of ns (H_X_TOPICS(ns), not the lifecycle
+ * topic: a stream of triggers, checked by it_lifecycle) with ref's: with
  * last 0 by newest version (h_assert_same_table), with last 1 by each
  * key's last record (h_assert_same_table_last), returning the sum of the
  * version regressions found. */
