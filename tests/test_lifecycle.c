@@ -344,12 +344,7 @@ static void test_untracked_customer_settles_silently(void **state) {
     ltv_customer_t *old = ltv_customer_new(LTV_ENT_CUSTOMER, "u", 1);
     ltv_event_t o = mk_purchase("u", "o1", "o1", LTV_PT_ORDER, T0 - 200 * DAY_MS, 1000, NULL, NULL);
     apply(old, o);
-    ltv_buf_t b;
-    ltv_buf_init(&b);
-    ltv_customer_encode(old, NULL, &b);
-    const char *seg;
-    size_t seglen;
-    ltv_customer_t *u = ltv_customer_decode(LTV_ENT_CUSTOMER, "u", 1, b.p, b.n, &seg, &seglen);
+    ltv_customer_t *u = stored_and_read(old, NULL);
     assert_non_null(u);
     assert_int_equal(u->lc_kept, 0);
     assert_int_equal(u->lc_done, LTV_LC_UNTRACKED);
@@ -361,7 +356,6 @@ static void test_untracked_customer_settles_silently(void **state) {
     assert_int_equal(u->lc_due, 0);
     assert_true(u->dirty & LTV_D_LIFECYCLE);
     assert_int_equal(u->lc_kept, 1);
-    ltv_buf_free(&b);
     ltv_customer_destroy(u);
     ltv_customer_destroy(old);
 }
@@ -379,6 +373,11 @@ static void test_new_customer_is_kept_without_occasions(void **state) {
     assert_int_equal(c->lc_due, 0);
     assert_true(c->dirty & LTV_D_LIFECYCLE);
     assert_int_equal(c->lc_kept, 1);
+    ltv_customer_t *d = stored_and_read(c, NULL);
+    assert_non_null(d);
+    assert_int_equal(d->lc_kept, 1);
+    assert_int_equal(d->lc_done, 0); /* tracked: not LTV_LC_UNTRACKED */
+    ltv_customer_destroy(d);
     ltv_customer_destroy(c);
 }
 
