@@ -297,12 +297,20 @@ void ltv_deltas_reset(ltv_deltas_t *ds) {
     memset(ds->slot, 0xff, sizeof(int) * ds->nslot);
 }
 
+/* Row ids are three words compared by identity (interned dimensions), so
+ * a multiply-xorshift mix of them is enough: this runs for every
+ * contribution of every customer in a batch. */
 static size_t rowid_hash(const ltv_rowid_t *id) {
-    uint64_t k[3] = {(uint64_t)(uintptr_t)id->agg, (uint64_t)id->day, (uint64_t)(uintptr_t)id->dim};
-    return (size_t)ltv_hash(k, sizeof(k));
+    uint64_t h = (uint64_t)(uintptr_t)id->agg * 0x9E3779B97F4A7C15ULL;
+    h ^= (uint64_t)id->day * 0xC2B2AE3D27D4EB4FULL;
+    h ^= (uint64_t)(uintptr_t)id->dim * 0x165667B19E3779F9ULL;
+    h ^= h >> 29;
+    h *= 0xBF58476D1CE4E5B9ULL;
+    h ^= h >> 32;
+    return (size_t)h;
 }
 
-static ltv_delta_row_t *deltas_row(ltv_deltas_t *ds, const ltv_rowid_t *id) {
+static int deltas_row_idx(ltv_deltas_t *ds, const ltv_rowid_t *id) {
     if ((size_t)(ds->n + 1) * 2 > ds->nslot) {
         free(ds->slot);
         ds->nslot *= 2;
@@ -317,9 +325,10 @@ static ltv_delta_row_t *deltas_row(ltv_deltas_t *ds, const ltv_rowid_t *id) {
     }
     size_t h = rowid_hash(id) & (ds->nslot - 1);
     while (ds->slot[h] >= 0) {
-        ltv_delta_row_t *r = &ds->rows[ds->slot[h]];
-        if (!ltv_rowid_cmp(&r->id, id))
-            return r;
+        int i = ds->slot[h];
+        const ltv_rowid_t *r = &ds->rows[i].id;
+        if (r->agg == id->agg && r->day == id->day && r->dim == id->dim)
+            return i;
         h = (h + 1) & (ds->nslot - 1);
     }
     if (ds->n == ds->cap) {
@@ -329,8 +338,13 @@ static ltv_delta_row_t *deltas_row(ltv_deltas_t *ds, const ltv_rowid_t *id) {
     ltv_delta_row_t *r = &ds->rows[ds->n];
     memset(r, 0, sizeof(*r));
     r->id = *id;
-    ds->slot[h] = ds->n++;
-    return r;
+    ds->slot[h] = ds->n;
+    return ds->n++;
+}
+
+static ltv_delta_row_t *deltas_row(ltv_deltas_t *ds, const ltv_rowid_t *id) {
+    int i = deltas_row_idx(ds, id); /* first: it may move ds->rows */
+    return &ds->rows[i];
 }
 
 void ltv_deltas_add(ltv_deltas_t *ds, const ltv_contrib_t *c, int sign) {
@@ -362,8 +376,20 @@ void ltv_aggs_derive(ltv_aggs_t *aggs, ltv_deltas_t *ds) {
     }
 }
 
+/* Contributions are sorted by (row, field), so a row's fields come
+ * together: the row found for one is kept for the next (by index, since
+ * adding a row may move the array). */
+static void diff_add(ltv_deltas_t *ds, const ltv_contrib_t *c, int64_t v, int *last) {
+    if (!v)
+        return;
+    if (*last < 0 || ds->rows[*last].id.agg != c->row.agg || ds->rows[*last].id.day != c->row.day ||
+        ds->rows[*last].id.dim != c->row.dim)
+        *last = deltas_row_idx(ds, &c->row);
+    ds->rows[*last].d[c->field] += v;
+}
+
 void ltv_deltas_diff(ltv_deltas_t *ds, const ltv_contribs_t *before, const ltv_contribs_t *after) {
-    int i = 0, j = 0;
+    int i = 0, j = 0, last = -1;
     while (i < before->n || j < after->n) {
         int c;
         if (i == before->n)
@@ -373,13 +399,13 @@ void ltv_deltas_diff(ltv_deltas_t *ds, const ltv_contribs_t *before, const ltv_c
         else
             c = contrib_cmp(&before->v[i], &after->v[j]);
         if (c < 0) {
-            ltv_deltas_add(ds, &before->v[i++], -1);
+            diff_add(ds, &before->v[i], -before->v[i].value, &last);
+            i++;
         } else if (c > 0) {
-            ltv_deltas_add(ds, &after->v[j++], +1);
+            diff_add(ds, &after->v[j], after->v[j].value, &last);
+            j++;
         } else {
-            ltv_contrib_t d = after->v[j];
-            d.value = after->v[j].value - before->v[i].value;
-            ltv_deltas_add(ds, &d, +1);
+            diff_add(ds, &after->v[j], after->v[j].value - before->v[i].value, &last);
             i++;
             j++;
         }

@@ -140,6 +140,8 @@ static ltv_entity_t entity_of(ltv_batch_t *b, const ltv_event_t *ev, ltv_str_t *
 
 void ltv_batch_set_clock_day(ltv_batch_t *b, int64_t day) { b->clock_day = day; }
 
+int ltv_batch_rescore_count(const ltv_batch_t *b) { return b->nrescore; }
+
 static void add_rescore(ltv_batch_t *b, const char *id, size_t idlen, int32_t partition,
                         int lc_due) {
     if (b->nrescore == b->caprescore) {
@@ -211,6 +213,7 @@ void ltv_batch_loaded(ltv_batch_t *b) {
                                : ltv_customer_new(e->kind, e->id, e->idlen);
         e->c->partition = e->partition;
         b->loads[i].out = NULL; /* now owned by the cache entry */
+        ltv_cache_account(b->cache, e);
     }
     b->nloads = 0;
 }
@@ -305,6 +308,7 @@ void ltv_batch_apply(ltv_batch_t *b, ltv_batch_stats_t *stats) {
         ltv_contribs_sort(&b->after);
         ltv_deltas_diff(b->deltas, &s->before, &b->after);
         ltv_cache_touch(b->cache, s->e);
+        ltv_cache_account(b->cache, s->e);
         if (c->kind == LTV_ENT_CUSTOMER && b->clock_day != INT64_MIN &&
             (c->n > 0 || c->rfm_seg >= 0)) {
             ltv_rfm_t r;

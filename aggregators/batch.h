@@ -51,6 +51,8 @@ int ltv_batch_count(const ltv_batch_t *b);
 void ltv_batch_set_clock_day(ltv_batch_t *b, int64_t day);
 /* Adds a customer to re-score without an event (recency crossed an edge). */
 void ltv_batch_rescore(ltv_batch_t *b, const char *id, size_t idlen, int32_t partition);
+/* Re-scores asked for in this batch. */
+int ltv_batch_rescore_count(const ltv_batch_t *b);
 
 /* Lifecycle triggers (lifecycle.h): the hooks are called while applying
  * (lc may be NULL or off); timers fall due up to `watermark`. A customer

@@ -6,15 +6,17 @@
 struct ltv_cache_s {
     ltv_centry_t **bucket;
     size_t nbucket, n, max;
+    size_t bytes, max_bytes;
     ltv_centry_t *head, *tail;
     uint64_t evictions;
 };
 
-ltv_cache_t *ltv_cache_new(size_t max_entries) {
+ltv_cache_t *ltv_cache_new(size_t max_entries, size_t max_bytes) {
     ltv_cache_t *c = ltv_calloc(1, sizeof(*c));
     c->nbucket = 1024;
     c->bucket = ltv_calloc(c->nbucket, sizeof(*c->bucket));
     c->max = max_entries ? max_entries : SIZE_MAX;
+    c->max_bytes = max_bytes ? max_bytes : SIZE_MAX;
     return c;
 }
 
@@ -33,6 +35,7 @@ void ltv_cache_clear(ltv_cache_t *cache) {
     memset(cache->bucket, 0, sizeof(*cache->bucket) * cache->nbucket);
     cache->head = cache->tail = NULL;
     cache->n = 0;
+    cache->bytes = 0;
 }
 
 void ltv_cache_destroy(ltv_cache_t *cache) {
@@ -105,6 +108,8 @@ ltv_centry_t *ltv_cache_add(ltv_cache_t *cache, ltv_entity_t kind, const char *i
     memcpy(e->id, id, idlen);
     e->partition = partition;
     e->slot = -1;
+    e->bytes = sizeof(*e) + idlen + 1 + 8;
+    cache->bytes += e->bytes;
     size_t b = e->hash & (cache->nbucket - 1);
     e->hnext = cache->bucket[b];
     cache->bucket[b] = e;
@@ -128,6 +133,7 @@ void ltv_cache_remove(ltv_cache_t *cache, ltv_centry_t *e) {
         *pp = e->hnext;
     lru_unlink(cache, e);
     cache->n--;
+    cache->bytes -= e->bytes;
     entry_free(e);
 }
 
@@ -143,7 +149,7 @@ void ltv_cache_drop_partition(ltv_cache_t *cache, int32_t partition) {
 
 void ltv_cache_evict(ltv_cache_t *cache, uint32_t current) {
     ltv_centry_t *e = cache->tail;
-    while (cache->n > cache->max && e) {
+    while ((cache->n > cache->max || cache->bytes > cache->max_bytes) && e) {
         ltv_centry_t *prev = e->prev;
         if (e->batch != current) {
             ltv_cache_remove(cache, e);
@@ -153,5 +159,12 @@ void ltv_cache_evict(ltv_cache_t *cache, uint32_t current) {
     }
 }
 
+void ltv_cache_account(ltv_cache_t *cache, ltv_centry_t *e) {
+    size_t b = sizeof(*e) + e->idlen + 1 + 8 + ltv_customer_mem(e->c);
+    cache->bytes = cache->bytes - e->bytes + b;
+    e->bytes = b;
+}
+
 size_t ltv_cache_count(const ltv_cache_t *cache) { return cache->n; }
+size_t ltv_cache_bytes(const ltv_cache_t *cache) { return cache->bytes; }
 uint64_t ltv_cache_evictions(const ltv_cache_t *cache) { return cache->evictions; }

@@ -1,5 +1,6 @@
 #include "customer.h"
 
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +30,20 @@ void ltv_customer_destroy(ltv_customer_t *c) {
     free(c->id);
     free(c->vdays);
     free(c);
+}
+
+/* glibc's chunk header: 8 bytes on 64-bit. */
+static size_t chunk(const void *p) { return p ? malloc_usable_size((void *)p) + 8 : 0; }
+
+size_t ltv_customer_mem(const ltv_customer_t *c) {
+    if (!c)
+        return 0;
+    size_t n = chunk(c) + chunk(c->id) + chunk(c->orders) + chunk(c->vdays);
+    for (int i = 0; i < c->norders; i++) {
+        const ltv_order_t *o = &c->orders[i];
+        n += chunk(o->order_id) + chunk(o->channel) + chunk(o->campaign) + chunk(o->refund_ids);
+    }
+    return n;
 }
 
 int64_t ltv_order_net(const ltv_order_t *o) {

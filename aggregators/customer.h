@@ -182,6 +182,10 @@ int64_t ltv_order_net(const ltv_order_t *o);
 
 void ltv_customer_clear_dirty(ltv_customer_t *c);
 
+/* Heap bytes the customer holds: every allocation's usable size plus
+ * malloc's per-chunk header. For the cache's byte budget. */
+size_t ltv_customer_mem(const ltv_customer_t *c);
+
 /* Encoding of one order record in the customer hash (field "o:<order_id>"):
  * ts US amount US refunded US flags US channel US campaign US refund_ids,
  * US being '\x1f'. flags: 'o' or '-' (order seen), 'c' or '-' (cancelled). */

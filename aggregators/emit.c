@@ -34,7 +34,6 @@ struct ltv_emitter_s {
     batch_t *done_head, *done_tail; /* fully delivered */
     int outstanding;
     dlq_t *dlq;                      /* every DLQ message not yet confirmed */
-    ltv_buf_t val;
     ltv_out_t out;
     ltv_emit_stats_t st;
     /* Avro output: one encoder per output topic, and its schema while
@@ -134,7 +133,6 @@ ltv_emitter_t *ltv_emitter_new(const ltv_conf_t *conf, ltv_aggs_t *aggs, char *e
     ltv_emitter_t *em = ltv_calloc(1, sizeof(*em));
     em->conf = conf;
     em->aggs = aggs;
-    ltv_buf_init(&em->val);
     ltv_out_init(&em->out);
     rd_kafka_conf_t *kc = rd_kafka_conf_new();
     char tmp[256];
@@ -223,7 +221,6 @@ void ltv_emitter_destroy(ltv_emitter_t *em) {
         dlq_free(d);
         d = nx;
     }
-    ltv_buf_free(&em->val);
     ltv_out_free(&em->out);
     for (int i = 0; i < em->navro; i++) {
         free(em->avro[i].topic);
@@ -292,49 +289,58 @@ static void batch_release(ltv_emitter_t *em, batch_t *b) {
     }
 }
 
-static int produce_out(ltv_emitter_t *em, batch_t *b, const char *topic, const ltv_out_t *o,
-                       char *errstr, size_t errstr_size) {
+int ltv_emitter_encode(ltv_emitter_t *em, const char *topic, const ltv_out_t *o,
+                       ltv_emit_kind_t *kind, ltv_buf_t *val, char *errstr, size_t errstr_size) {
+    ltv_buf_reset(val);
     if (o->tombstone) {
-        b->outstanding++;
-        em->outstanding++;
-        /* The deletion's version, as a header (see customer_rfm.c). */
-        rd_kafka_headers_t *h = rd_kafka_headers_new(1);
-        char v[24];
-        snprintf(v, sizeof(v), "%lld", (long long)o->tombstone_version);
-        rd_kafka_header_add(h, "version", -1, v, -1);
-        if (produce(em, topic, o->key.p, o->key.n, NULL, 0, h, b, errstr, errstr_size)) {
-            rd_kafka_headers_destroy(h);
-            b->outstanding--;
-            em->outstanding--;
-            b->failed = 1;
-            return -1;
-        }
-        em->st.rows_produced++;
+        *kind = LTV_EMIT_TOMBSTONE;
         return 0;
     }
-    if (em->navro) {
-        ltv_avro_out_t *ao = NULL;
-        for (int i = 0; i < em->navro; i++)
-            if (!strcmp(em->avro[i].topic, topic))
-                ao = em->avro[i].ao;
-        if (!ao || ltv_avro_out_encode(ao, o, &em->val, errstr, errstr_size)) {
-            if (!ao)
-                snprintf(errstr, errstr_size, "no Avro encoder for topic %s", topic);
-            b->failed = 1;
-            return -1;
-        }
-    } else {
-        ltv_out_json(o, &em->val);
+    *kind = LTV_EMIT_VALUE;
+    if (!em->navro) {
+        ltv_out_json(o, val);
+        return 0;
+    }
+    ltv_avro_out_t *ao = NULL;
+    for (int i = 0; i < em->navro && !ao; i++)
+        if (!strcmp(em->avro[i].topic, topic))
+            ao = em->avro[i].ao;
+    if (!ao) {
+        snprintf(errstr, errstr_size, "no Avro encoder for topic %s", topic);
+        *kind = LTV_EMIT_UNENCODABLE;
+        return -1;
+    }
+    if (ltv_avro_out_encode(ao, o, val, errstr, errstr_size)) {
+        *kind = LTV_EMIT_UNENCODABLE;
+        return -1;
+    }
+    return 0;
+}
+
+static int produce_item(ltv_emitter_t *em, batch_t *b, const ltv_emit_item_t *it, char *errstr,
+                        size_t errstr_size) {
+    if (it->kind == LTV_EMIT_UNENCODABLE) {
+        snprintf(errstr, errstr_size, "a row for %s could not be encoded", it->topic);
+        b->failed = 1;
+        return -1;
+    }
+    rd_kafka_headers_t *h = NULL;
+    if (it->kind == LTV_EMIT_TOMBSTONE) {
+        /* The deletion's version, as a header (see customer_rfm.c). */
+        h = rd_kafka_headers_new(1);
+        char v[24];
+        snprintf(v, sizeof(v), "%lld", (long long)it->tombstone_version);
+        rd_kafka_header_add(h, "version", -1, v, -1);
+    }
+    if (it->hdr_name) {
+        if (!h)
+            h = rd_kafka_headers_new(1);
+        rd_kafka_header_add(h, it->hdr_name, -1, it->hdr_val, (ssize_t)it->hdr_len);
     }
     b->outstanding++;
     em->outstanding++;
-    rd_kafka_headers_t *h = NULL;
-    if (o->hdr_name) {
-        h = rd_kafka_headers_new(1);
-        rd_kafka_header_add(h, o->hdr_name, -1, o->hdr_value.p, (ssize_t)o->hdr_value.n);
-    }
-    if (produce(em, topic, o->key.p, o->key.n, em->val.p, em->val.n, h, b, errstr,
-                errstr_size)) {
+    if (produce(em, it->topic, it->key, it->keylen, it->kind == LTV_EMIT_VALUE ? it->val : NULL,
+                it->kind == LTV_EMIT_VALUE ? it->vallen : 0, h, b, errstr, errstr_size)) {
         if (h)
             rd_kafka_headers_destroy(h);
         b->outstanding--;
@@ -360,7 +366,7 @@ int ltv_emitter_send(ltv_emitter_t *em, const char *token, const ltv_emit_item_t
         b->members[b->nmembers++] = ltv_strdup(items[i].member);
         if (b->failed || !items[i].topic)
             continue;
-        produce_out(em, b, items[i].topic, items[i].out, errstr, errstr_size);
+        produce_item(em, b, &items[i], errstr, errstr_size);
     }
     int failed = b->failed;
     batch_release(em, b);

@@ -43,15 +43,40 @@ void ltv_emitter_avro_topic(const ltv_emitter_t *em, int i, const char **topic,
                             const char **schema_json, int32_t *id);
 void ltv_emitter_avro_set_id(ltv_emitter_t *em, int i, int32_t id);
 
-/* One output row to produce: its topic, rendered fields and the member
- * naming it in the emission queue (row id, "c|<customer>", "t|..." a
- * lifecycle trigger). An item without a topic produces nothing: its member
- * only travels with the batch (to its acknowledgement or re-emission). */
+/* One output row, encoded for its topic (ltv_emitter_encode), and the
+ * member naming it in the emission queue (row id, "c|<customer>", "t|..."
+ * a lifecycle trigger). An item without a topic produces nothing: its
+ * member only travels with the batch (to its acknowledgement or
+ * re-emission). Rows are encoded when they are rendered, so a batch holds
+ * each as the bytes it will send (a few hundred) rather than as a field
+ * list (a few KiB): a recency tick can emit a row for most of a
+ * partition's customers in one batch. */
+typedef enum {
+    LTV_EMIT_VALUE,       /* key and value */
+    LTV_EMIT_TOMBSTONE,   /* key, null value, header "version" */
+    LTV_EMIT_UNENCODABLE, /* encoding failed: the batch counts as not delivered */
+} ltv_emit_kind_t;
+
 typedef struct ltv_emit_item_s {
     const char *topic;
-    const ltv_out_t *out;
     const char *member;
+    ltv_emit_kind_t kind;
+    const char *key;
+    size_t keylen;
+    const char *val;
+    size_t vallen;
+    int64_t tombstone_version;
+    const char *hdr_name; /* NULL: no header of the row's own (ltv_out_t.hdr_name) */
+    const char *hdr_val;
+    size_t hdr_len;
 } ltv_emit_item_t;
+
+/* Encodes rendered row o for topic: *kind, and the value into val (reset
+ * first; left empty for a tombstone). Returns 0, or -1 with errstr filled
+ * (no Avro encoder for the topic, a row its schema cannot hold) and *kind
+ * LTV_EMIT_UNENCODABLE. */
+int ltv_emitter_encode(ltv_emitter_t *em, const char *topic, const ltv_out_t *o,
+                       ltv_emit_kind_t *kind, ltv_buf_t *val, char *errstr, size_t errstr_size);
 
 /* Produces a committed batch's rows, tracked under its emission-queue
  * token: when all are delivered the token comes back as an ack. */

@@ -1477,26 +1477,27 @@ ltv_store_res_t ltv_store_commit(ltv_store_t *st, const ltv_commit_t *c, ltv_row
     return ltv_store_commit_recv(st, rows_out, nrows_out, NULL, errstr, errstr_size);
 }
 
-ltv_store_res_t ltv_store_rfm_range(ltv_store_t *st, int32_t partition, const int64_t *lo,
-                                    const int64_t *hi, int nranges, char ***ids_out, int *n_out,
-                                    char *errstr, size_t errstr_size) {
-    *ids_out = NULL;
+ltv_store_res_t ltv_store_rfm_ranges(ltv_store_t *st, const ltv_rfm_range_t *ranges,
+                                     int nranges, ltv_rfm_hit_t **hits_out, int *n_out,
+                                     char *errstr, size_t errstr_size) {
+    *hits_out = NULL;
     *n_out = 0;
     if (!nranges)
         return LTV_STORE_OK;
     pipeline_begin(st);
-    ltv_buf_reset(&st->key);
-    ltv_buf_printf(&st->key, "%s:rfmz:%d", st->ns, (int)partition);
     for (int i = 0; i < nranges; i++) {
-        resp_cmd(st, 4);
+        ltv_buf_reset(&st->key);
+        ltv_buf_printf(&st->key, "%s:rfmz:%d", st->ns, (int)ranges[i].partition);
+        resp_cmd(st, 5);
         resp_args(&st->out, "ZRANGEBYSCORE");
         resp_arg(&st->out, st->key.p, st->key.n);
-        resp_argi(&st->out, lo[i]);
-        resp_argi(&st->out, hi[i]);
+        resp_argi(&st->out, ranges[i].lo);
+        resp_argi(&st->out, ranges[i].hi);
+        resp_args(&st->out, "WITHSCORES");
     }
     if (pipeline_send(st, errstr, errstr_size))
         return LTV_STORE_ERR;
-    char **ids = NULL;
+    ltv_rfm_hit_t *hits = NULL;
     int n = 0, cap = 0;
     ltv_store_res_t res = LTV_STORE_OK;
     for (int i = 0; i < nranges; i++) {
@@ -1506,12 +1507,17 @@ ltv_store_res_t ltv_store_rfm_range(ltv_store_t *st, int32_t partition, const in
             break;
         }
         if (r->type == REDIS_REPLY_ARRAY) {
-            for (size_t k = 0; k < r->elements; k++) {
+            for (size_t k = 0; k + 1 < r->elements; k += 2) {
                 if (n == cap) {
                     cap = cap ? cap * 2 : 64;
-                    ids = ltv_realloc(ids, sizeof(*ids) * (size_t)cap);
+                    hits = ltv_realloc(hits, sizeof(*hits) * (size_t)cap);
                 }
-                ids[n++] = ltv_strndup(r->element[k]->str, r->element[k]->len);
+                const redisReply *sc = r->element[k + 1];
+                hits[n].id = ltv_strndup(r->element[k]->str, r->element[k]->len);
+                hits[n].range = i;
+                hits[n].day = sc->type == REDIS_REPLY_STRING ? strtoll(sc->str, NULL, 10)
+                                                             : (int64_t)sc->integer;
+                n++;
             }
         } else if (r->type == REDIS_REPLY_ERROR && res == LTV_STORE_OK) {
             snprintf(errstr, errstr_size, "redis: %s", r->str);
@@ -1521,11 +1527,11 @@ ltv_store_res_t ltv_store_rfm_range(ltv_store_t *st, int32_t partition, const in
     }
     if (res != LTV_STORE_OK) {
         for (int i = 0; i < n; i++)
-            free(ids[i]);
-        free(ids);
+            free(hits[i].id);
+        free(hits);
         return res;
     }
-    *ids_out = ids;
+    *hits_out = hits;
     *n_out = n;
     return LTV_STORE_OK;
 }

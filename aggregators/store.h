@@ -188,11 +188,24 @@ typedef struct ltv_lc_poll_s {
 int ltv_store_take_lc_polls(ltv_store_t *st, ltv_lc_poll_t **out);
 void ltv_lc_polls_free(ltv_lc_poll_t *p, int n);
 
-/* Customers of `partition` whose last purchase day lies in [lo, hi]. ids
- * and the array are freed with free(). */
-ltv_store_res_t ltv_store_rfm_range(ltv_store_t *st, int32_t partition, const int64_t *lo,
-                                    const int64_t *hi, int nranges, char ***ids, int *n,
-                                    char *errstr, size_t errstr_size);
+/* Recency candidates: the customers of a partition whose last purchase
+ * day lies in [lo, hi]. */
+typedef struct ltv_rfm_range_s {
+    int32_t partition;
+    int64_t lo, hi;
+} ltv_rfm_range_t;
+
+typedef struct ltv_rfm_hit_s {
+    char *id;       /* free() it */
+    int range;      /* index of the range that found it */
+    int64_t day;    /* last purchase day */
+} ltv_rfm_hit_t;
+
+/* All ranges in one pipelined round trip. Free each hit's id and the
+ * array with free(). */
+ltv_store_res_t ltv_store_rfm_ranges(ltv_store_t *st, const ltv_rfm_range_t *ranges,
+                                     int nranges, ltv_rfm_hit_t **hits, int *nhits,
+                                     char *errstr, size_t errstr_size);
 
 /* The halves of ltv_store_commit: send it, do other work, read the result. */
 ltv_store_res_t ltv_store_commit_send(ltv_store_t *st, const ltv_commit_t *c, char *errstr,

@@ -129,6 +129,9 @@ static const conf_prop_t props[] = {
      "so restarted and additional instances stop at the same offsets (backfills)."},
     {"cache.max.customers", T_INT, "1000000", O(cache_max_customers), 1000, INT64_MAX, NULL,
      "Customers kept in memory between batches (least recently used are evicted)."},
+    {"cache.max.mb", T_INT, "512", O(cache_max_mb), 0, 1 << 20, NULL,
+     "Heap the cached customers may hold, in MiB (0: no bound); least recently used are "
+     "evicted past it or past cache.max.customers."},
     {"f2.rolling.window.days", T_INT, "30", O(f2_rolling_days), 1, 3650, NULL,
      "W: the rolling F2 rate of day t covers the W cohorts whose horizon matured by t."},
     {"rfm.r.days", T_STR, "14,30,60,120", O(rfm_r_days), 0, 0, NULL,
@@ -143,6 +146,9 @@ static const conf_prop_t props[] = {
      "lost:1:1,hibernating:1-2:1-2",
      O(rfm_segments), 0, 0, NULL,
      "Segment rules name:R:F (score or range), first match wins; must cover every R,F."},
+    {"rfm.tick.max.customers", T_INT, "20000", O(rfm_tick_max_customers), 0, INT64_MAX, NULL,
+     "Recency re-scores per batch at most (0: no limit): when the clock moves many days at once, "
+     "the days are caught up over several batches instead of one huge one."},
     {"acquisition.rolling.days", T_INT, "30", O(acq_rolling_days), 0, 3650, NULL,
      "Acquisition rows also sum the trailing window of this many days (0: daily rows only)."},
     {"lifecycle.f2.followup.days", T_INTLIST, "3,7,14,30", O(lc_followup_days), 1, 3650, NULL,

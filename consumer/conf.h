@@ -79,6 +79,7 @@ typedef struct ltv_conf_s {
     int nhorizons;
     int64_t f2_rolling_days;
     char *rfm_r_days, *rfm_f_edges, *rfm_m_edges, *rfm_segments;
+    int64_t rfm_tick_max_customers;
     int64_t acq_rolling_days;
     int64_t lc_followup_days[LTV_MAX_HORIZONS];
     int lc_nfollowup;
@@ -93,6 +94,7 @@ typedef struct ltv_conf_s {
     int stop_pin;
     char *stats_file;
     int64_t cache_max_customers;
+    int64_t cache_max_mb;
     int64_t log_level;
     int log_json;
     int64_t metrics_port;     /* 0: no HTTP endpoint */

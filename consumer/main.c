@@ -179,7 +179,8 @@ static int cmd_run(int argc, char **argv) {
                     "\"dead_lettered\":%llu,\"late\":%llu,\"batches\":%llu,"
                     "\"rows_emitted\":%llu,\"redis_commands\":%llu,\"fenced\":%llu,"
                     "\"redis_errors\":%llu,\"offsets_went_back\":%llu,"
-                    "\"schema_registry_retries\":%llu,\"seconds\":%.6f,"
+                    "\"schema_registry_retries\":%llu,\"rescored\":%llu,"
+                    "\"rescored_max_batch\":%llu,\"seconds\":%.6f,"
                     "\"events_per_second\":%.1f,\"phase_seconds\":{\"poll\":%.3f,"
                     "\"complete\":%.3f,\"emit\":%.3f,\"load\":%.3f,\"apply\":%.3f,"
                     "\"commit\":%.3f},",
@@ -189,7 +190,8 @@ static int cmd_run(int argc, char **argv) {
                     (unsigned long long)s.rows_emitted, (unsigned long long)s.redis_commands,
                     (unsigned long long)s.fenced, (unsigned long long)s.redis_errors,
                     (unsigned long long)s.offsets_went_back,
-                    (unsigned long long)s.registry_retries, secs,
+                    (unsigned long long)s.registry_retries, (unsigned long long)s.rescored,
+                    (unsigned long long)s.rescored_max_batch, secs,
                     secs > 0 ? (double)s.consumed / secs : 0.0, (double)s.us_poll / 1e6,
                     (double)s.us_complete / 1e6, (double)s.us_emit / 1e6, (double)s.us_load / 1e6,
                     (double)s.us_apply / 1e6, (double)s.us_commit / 1e6);

@@ -89,7 +89,8 @@ typedef struct reemit_s {
     int n;
     ltv_load_t loads[CHUNK];
     ltv_row_t rows[CHUNK];
-    ltv_out_t outs[CHUNK];
+    ltv_out_t out; /* each record rendered here, then encoded into keys/vals */
+    ltv_buf_t rkeys[CHUNK], vals[CHUNK];
     ltv_emit_item_t eitems[CHUNK];
     int sendidx[CHUNK];
     /* Totals. */
@@ -213,7 +214,7 @@ static int chunk_run(reemit_t *re, char *err, size_t errsz) {
             const char *topic;
             int64_t version;
             int fallback;
-            ltv_out_t *o = &re->outs[nsend];
+            ltv_out_t *o = &re->out;
             rendered_t what = render(re, it, o, &topic, &version, &fallback);
             if (pass == 0) {
                 re->withheld += what == R_WITHHELD;
@@ -237,7 +238,17 @@ static int chunk_run(reemit_t *re, char *err, size_t errsz) {
             } else {
                 re->resent++;
             }
-            re->eitems[nsend] = (ltv_emit_item_t){topic, o, it->member};
+            ltv_emit_item_t *ei = &re->eitems[nsend];
+            *ei = (ltv_emit_item_t){.topic = topic, .member = it->member};
+            if (ltv_emitter_encode(re->em, topic, o, &ei->kind, &re->vals[nsend], err, errsz))
+                ltv_warn("reemit %s: %s", it->member, err);
+            ltv_buf_reset(&re->rkeys[nsend]);
+            ltv_buf_append(&re->rkeys[nsend], o->key.p, o->key.n);
+            ei->key = re->rkeys[nsend].p;
+            ei->keylen = re->rkeys[nsend].n;
+            ei->val = re->vals[nsend].p;
+            ei->vallen = re->vals[nsend].n;
+            ei->tombstone_version = o->tombstone_version;
             re->sendidx[nsend] = todo[k];
             it->sent = version;
             nsend++;
@@ -414,8 +425,11 @@ int ltv_reemit_main(int argc, char **argv) {
     re->progress = show;
     re->tty = isatty(2);
     re->t0_us = ltv_mono_us();
-    for (int i = 0; i < CHUNK; i++)
-        ltv_out_init(&re->outs[i]);
+    ltv_out_init(&re->out);
+    for (int i = 0; i < CHUNK; i++) {
+        ltv_buf_init(&re->rkeys[i]);
+        ltv_buf_init(&re->vals[i]);
+    }
     rc = 1;
     re->aggs = ltv_aggs_new(conf, err, sizeof(err));
     if (!re->aggs)
@@ -458,8 +472,11 @@ done:
     ltv_emitter_destroy(re->em);
     ltv_store_destroy(re->store);
     ltv_aggs_destroy(re->aggs);
-    for (int i = 0; i < CHUNK; i++)
-        ltv_out_free(&re->outs[i]);
+    ltv_out_free(&re->out);
+    for (int i = 0; i < CHUNK; i++) {
+        ltv_buf_free(&re->rkeys[i]);
+        ltv_buf_free(&re->vals[i]);
+    }
     free(re);
     ltv_conf_destroy(conf);
     return rc;

@@ -201,7 +201,8 @@ ltv_stage_t *ltv_stage_new(const ltv_conf_t *conf, char *errstr, size_t errstr_s
     if (!st->aggs)
         goto err;
     st->store = ltv_store_new(conf, st->aggs);
-    st->cache = ltv_cache_new((size_t)conf->cache_max_customers);
+    st->cache = ltv_cache_new((size_t)conf->cache_max_customers,
+                              (size_t)conf->cache_max_mb << 20);
     st->batch = ltv_batch_new(st->aggs, st->cache, conf->tz_offset_ms);
     stage_lc_init(st);
     st->em = ltv_emitter_new(conf, st->aggs, errstr, errstr_size);
@@ -384,6 +385,12 @@ int ltv_stage_run(ltv_stage_t *st, volatile sig_atomic_t *stop) {
             stage_complete(st);
             stage_clock_read(st);
             stage_flush(st, 0);
+            /* Recency ticks are bounded per flush (stage_commit.c): a
+             * bounded run ends with them caught up to the clock, as a live
+             * stage would be a few batches later. */
+            while (!*stop && !st->need_reposition && stage_ticks_pending(st))
+                if (stage_flush(st, 0))
+                    break;
             stage_lc_drain(st);
             break;
         }

@@ -36,6 +36,11 @@ typedef struct ltv_stage_stats_s {
     uint64_t triggers[LTV_TRG__N]; /* lifecycle triggers produced, by type */
     uint64_t triggers_suppressed;  /* fired with lifecycle.emit=false: recorded, not produced */
     uint64_t redis_commands;
+    /* Recency ticks: customers re-scored because the clock moved (a
+     * customer crossing two edges in one tick counts twice), and the most
+     * in one batch (bounded by rfm.tick.max.customers). */
+    uint64_t rescored;
+    uint64_t rescored_max_batch;
     /* Where the time goes, in microseconds summed over batches. */
     int64_t us_poll;     /* polling and decoding */
     int64_t us_complete; /* waiting for the previous commit's result, emitting its rows */

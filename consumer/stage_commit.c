@@ -181,35 +181,124 @@ static int plan_ticks(ltv_stage_t *st, int64_t clock_day, int *need_query) {
 }
 
 /* Who crossed an R edge between the last tick and now: last purchase day L
- * with rfm_day - edge <= L <= tick_to - edge - 1, for each edge. */
+ * with rfm_day - edge <= L <= tick_to - edge - 1, for each edge; that
+ * customer's score changes on day L + edge + 1.
+ *
+ * The work is bounded: a clock that jumps many days at once (a partition
+ * heard from late, an idle topic timing out, a replay) would otherwise
+ * re-score most customers in one batch, holding all of them and their rows
+ * in memory together. Each partition gets a share of
+ * rfm.tick.max.customers and ticks only as far as the days whose crossings
+ * fit in it (one day at least), lowering tick_to; the next flush goes on
+ * from there. Scores move only on the days re-scored, so a customer not
+ * yet reached shows its previous scores a few batches longer; the
+ * rfm_segments counts do not depend on ticks at all (agg_rfm_segments.c).
+ * Candidates are read for tick_span days ahead (0: all days to the clock),
+ * a window that shrinks to what fitted when the share is exceeded and
+ * doubles again while everything read fits, so a long catch-up does not
+ * read far more than it uses. */
+static int cmp_hit_day(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
 static int query_ticks(ltv_stage_t *st, char *err, size_t errsz) {
     const ltv_rfm_conf_t *rc = ltv_aggs_rfm(st->aggs);
+    ltv_rfm_range_t *ranges =
+        ltv_calloc((size_t)(st->nparts ? st->nparts : 1) * LTV_RFM_EDGES, sizeof(*ranges));
+    int *first = ltv_calloc((size_t)(st->nparts ? st->nparts : 1) + 1, sizeof(int));
+    int nranges = 0, nticking = 0;
     for (int i = 0; i < st->nparts; i++) {
         part_t *p = &st->parts[i];
+        first[i] = nranges;
         if (p->tick_to == INT64_MIN)
             continue;
-        int64_t lo[LTV_RFM_EDGES], hi[LTV_RFM_EDGES];
-        int nranges = LTV_RFM_EDGES;
+        nticking++;
         if (p->rfm_day == INT64_MIN) { /* first day: everyone */
-            lo[0] = INT64_MIN;
-            hi[0] = INT64_MAX;
-            nranges = 1;
-        } else {
-            for (int e = 0; e < LTV_RFM_EDGES; e++) {
-                lo[e] = p->rfm_day - rc->r_days[e];
-                hi[e] = p->tick_to - rc->r_days[e] - 1;
+            ranges[nranges++] = (ltv_rfm_range_t){p->partition, INT64_MIN, INT64_MAX};
+            continue;
+        }
+        int64_t to = p->tick_to;
+        if (p->tick_span > 0 && to - p->rfm_day > p->tick_span)
+            to = p->rfm_day + p->tick_span;
+        for (int e = 0; e < LTV_RFM_EDGES; e++)
+            ranges[nranges++] = (ltv_rfm_range_t){p->partition, p->rfm_day - rc->r_days[e],
+                                                  to - rc->r_days[e] - 1};
+    }
+    first[st->nparts] = nranges;
+    int rescore0 = ltv_batch_rescore_count(st->batch); /* lifecycle timers may have added some */
+    ltv_rfm_hit_t *hits;
+    int nhits;
+    if (ltv_store_rfm_ranges(st->store, ranges, nranges, &hits, &nhits, err, errsz) !=
+        LTV_STORE_OK) {
+        free(ranges);
+        free(first);
+        return -1;
+    }
+    int64_t share = st->conf->rfm_tick_max_customers / (nticking ? nticking : 1);
+    if (share < 1)
+        share = 1;
+    int64_t *cross = ltv_malloc(sizeof(int64_t) * (size_t)(nhits ? nhits : 1));
+    /* Hits come range by range, so a partition's are consecutive. */
+    for (int i = 0, h = 0; i < st->nparts; i++) {
+        part_t *p = &st->parts[i];
+        int h0 = h;
+        while (h < nhits && hits[h].range < first[i + 1])
+            h++;
+        if (p->tick_to == INT64_MIN)
+            continue;
+        int64_t to = p->tick_to;
+        if (p->rfm_day != INT64_MIN && st->conf->rfm_tick_max_customers > 0) {
+            int64_t window_to =
+                p->tick_span > 0 && to - p->rfm_day > p->tick_span ? p->rfm_day + p->tick_span : to;
+            int n = 0;
+            for (int k = h0; k < h; k++) {
+                int e = hits[k].range - first[i];
+                cross[n++] = hits[k].day + rc->r_days[e] + 1;
             }
+            qsort(cross, (size_t)n, sizeof(*cross), cmp_hit_day);
+            /* The last day whose crossings, with all before it, fit. */
+            to = p->rfm_day + 1;
+            for (int k = 0; k < n && k < share; k++)
+                if (k + 1 == n || cross[k + 1] > cross[k])
+                    to = cross[k] > to ? cross[k] : to;
+            if (n <= share)
+                to = window_to;
+            if (to > window_to)
+                to = window_to;
+            if (to == window_to && to < p->tick_to)
+                p->tick_span = p->tick_span < 256 ? p->tick_span * 2 : 0;
+            else if (to < window_to)
+                p->tick_span = (int)(to - p->rfm_day);
+            p->tick_to = to;
         }
-        char **ids;
-        int nids;
-        if (ltv_store_rfm_range(st->store, p->partition, lo, hi, nranges, &ids, &nids, err,
-                                errsz) != LTV_STORE_OK)
-            return -1;
-        for (int k = 0; k < nids; k++) {
-            ltv_batch_rescore(st->batch, ids[k], strlen(ids[k]), p->partition);
-            free(ids[k]);
+        for (int k = h0; k < h; k++) {
+            int e = p->rfm_day == INT64_MIN ? 0 : hits[k].range - first[i];
+            if (p->rfm_day == INT64_MIN || hits[k].day + rc->r_days[e] + 1 <= to)
+                ltv_batch_rescore(st->batch, hits[k].id, strlen(hits[k].id), p->partition);
+            free(hits[k].id);
         }
-        free(ids);
+    }
+    uint64_t nres = (uint64_t)(ltv_batch_rescore_count(st->batch) - rescore0);
+    st->stats.rescored += nres;
+    if (nres > st->stats.rescored_max_batch)
+        st->stats.rescored_max_batch = nres;
+    free(cross);
+    free(hits);
+    free(ranges);
+    free(first);
+    return 0;
+}
+
+int stage_ticks_pending(ltv_stage_t *st) {
+    if (st->clock == INT64_MIN)
+        return 0;
+    int64_t day = ltv_day_of(st->clock, st->conf->tz_offset_ms);
+    for (int i = 0; i < st->nparts; i++) {
+        const part_t *p = &st->parts[i];
+        if (p->assigned && p->kind == LTV_EV_PURCHASE && p->rfm_day != INT64_MIN &&
+            p->rfm_day < day)
+            return 1;
     }
     return 0;
 }

@@ -13,72 +13,113 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Slots kept between batches: enough for a steady-state batch. Each is
+ * three small buffers; a recency tick can need far more for one batch,
+ * and keeping them all would hold their memory for the rest of the run. */
 #define EMIT_KEEP_SLOTS 8192
 
-ltv_out_t *stage_emit_add(ltv_stage_t *st, const char *topic, const char *member, size_t mlen) {
+ltv_out_t *stage_emit_out(ltv_stage_t *st) {
+    emitbuf_t *eb = &st->eb;
+    if (!eb->out_ready) {
+        ltv_out_init(&eb->out);
+        eb->out_ready = 1;
+    }
+    ltv_out_reset(&eb->out);
+    return &eb->out;
+}
+
+void stage_emit_add(ltv_stage_t *st, const char *topic, const char *member, size_t mlen) {
     emitbuf_t *eb = &st->eb;
     if (eb->n == eb->cap) {
         int ncap = eb->cap ? eb->cap * 2 : 256;
-        eb->outs = ltv_realloc(eb->outs, sizeof(*eb->outs) * (size_t)ncap);
         eb->items = ltv_realloc(eb->items, sizeof(*eb->items) * (size_t)ncap);
+        eb->keys = ltv_realloc(eb->keys, sizeof(*eb->keys) * (size_t)ncap);
+        eb->vals = ltv_realloc(eb->vals, sizeof(*eb->vals) * (size_t)ncap);
+        eb->hdrs = ltv_realloc(eb->hdrs, sizeof(*eb->hdrs) * (size_t)ncap);
         eb->members = ltv_realloc(eb->members, sizeof(*eb->members) * (size_t)ncap);
         for (int i = eb->cap; i < ncap; i++) {
-            ltv_out_init(&eb->outs[i]);
+            ltv_buf_init(&eb->keys[i]);
+            ltv_buf_init(&eb->vals[i]);
+            ltv_buf_init(&eb->hdrs[i]);
             ltv_buf_init(&eb->members[i]);
         }
         eb->cap = ncap;
     }
-    ltv_out_t *o = &eb->outs[eb->n];
-    ltv_out_reset(o);
-    ltv_buf_reset(&eb->members[eb->n]);
-    ltv_buf_append(&eb->members[eb->n], member, mlen);
-    eb->items[eb->n].topic = topic;
-    eb->n++;
-    return o;
+    int i = eb->n++;
+    ltv_emit_item_t *it = &eb->items[i];
+    memset(it, 0, sizeof(*it));
+    it->topic = topic;
+    ltv_buf_reset(&eb->members[i]);
+    ltv_buf_append(&eb->members[i], member, mlen);
+    ltv_buf_reset(&eb->keys[i]);
+    ltv_buf_reset(&eb->vals[i]);
+    ltv_buf_reset(&eb->hdrs[i]);
+    if (!topic)
+        return; /* a member that only travels with the batch */
+    const ltv_out_t *o = &eb->out;
+    char err[512];
+    if (ltv_emitter_encode(st->em, topic, o, &it->kind, &eb->vals[i], err, sizeof(err)))
+        ltv_err("encoding a row for %s: %s", topic, err);
+    ltv_buf_append(&eb->keys[i], o->key.p, o->key.n);
+    it->tombstone_version = o->tombstone_version;
+    if (o->hdr_name) {
+        it->hdr_name = o->hdr_name; /* a static name */
+        ltv_buf_append(&eb->hdrs[i], o->hdr_value.p, o->hdr_value.n);
+    }
 }
 
 void stage_emit_row(ltv_stage_t *st, const ltv_row_t *row, int64_t watermark) {
     ltv_buf_t rid;
     ltv_buf_init(&rid);
     ltv_rowid_format(&row->id, &rid);
-    ltv_out_t *o = stage_emit_add(st, row->id.agg->topic, rid.p, rid.n);
-    ltv_buf_free(&rid);
     ltv_emit_info_t info = {watermark};
-    row->id.agg->cls->render(row->id.agg, row, &info, o);
+    row->id.agg->cls->render(row->id.agg, row, &info, stage_emit_out(st));
+    stage_emit_add(st, row->id.agg->topic, rid.p, rid.n);
+    ltv_buf_free(&rid);
 }
 
 void stage_emit_customer(ltv_stage_t *st, const ltv_customer_t *c) {
     char m[512];
     int n = snprintf(m, sizeof(m), "c|%s", c->id);
-    ltv_out_t *o = stage_emit_add(st, st->conf->topic_customer_rfm, m,
-                          (size_t)(n < (int)sizeof(m) ? n : (int)sizeof(m) - 1));
     /* The watermark stored with this version of the row; a customer
      * written before it was stored shows the clock. */
     ltv_emit_info_t info = {c->has_rfm_wm ? c->rfm_wm : st->clock};
-    ltv_customer_rfm_render(st->aggs, c, &info, st->conf->tz_offset_ms, o);
+    ltv_customer_rfm_render(st->aggs, c, &info, st->conf->tz_offset_ms, stage_emit_out(st));
+    stage_emit_add(st, st->conf->topic_customer_rfm, m,
+                   (size_t)(n < (int)sizeof(m) ? n : (int)sizeof(m) - 1));
 }
 
 void stage_emit_send(ltv_stage_t *st, const char *token) {
     emitbuf_t *eb = &st->eb;
     for (int i = 0; i < eb->n; i++) {
-        eb->items[i].out = &eb->outs[i];
-        eb->items[i].member = eb->members[i].p;
-        st->stats.rows_emitted += eb->items[i].topic != NULL;
+        ltv_emit_item_t *it = &eb->items[i];
+        it->member = eb->members[i].p;
+        it->key = eb->keys[i].p;
+        it->keylen = eb->keys[i].n;
+        it->val = eb->vals[i].p;
+        it->vallen = eb->vals[i].n;
+        it->hdr_val = eb->hdrs[i].p;
+        it->hdr_len = eb->hdrs[i].n;
+        st->stats.rows_emitted += it->topic != NULL;
     }
     char err[512];
     if (eb->n && ltv_emitter_send(st->em, token, eb->items, eb->n, err, sizeof(err)))
         ltv_err("emitting rows: %s (they stay queued and are re-emitted)", err);
     eb->n = 0;
-    /* Each slot is a few KiB (a row's fields inline, its string arena). A
-     * recency tick can emit a row for most customers in one batch; keeping
-     * every slot that batch needed would hold gigabytes for the rest of
-     * the run, so slots beyond a steady-state batch's need are let go. */
     if (eb->cap > EMIT_KEEP_SLOTS) {
         for (int i = EMIT_KEEP_SLOTS; i < eb->cap; i++) {
-            ltv_out_free(&eb->outs[i]);
+            ltv_buf_free(&eb->keys[i]);
+            ltv_buf_free(&eb->vals[i]);
+            ltv_buf_free(&eb->hdrs[i]);
             ltv_buf_free(&eb->members[i]);
         }
         eb->cap = EMIT_KEEP_SLOTS;
+        size_t nb = (size_t)eb->cap;
+        eb->items = ltv_realloc(eb->items, sizeof(*eb->items) * nb);
+        eb->keys = ltv_realloc(eb->keys, sizeof(*eb->keys) * nb);
+        eb->vals = ltv_realloc(eb->vals, sizeof(*eb->vals) * nb);
+        eb->hdrs = ltv_realloc(eb->hdrs, sizeof(*eb->hdrs) * nb);
+        eb->members = ltv_realloc(eb->members, sizeof(*eb->members) * nb);
     }
 }
 
@@ -87,11 +128,17 @@ void stage_emit_discard(ltv_stage_t *st) { st->eb.n = 0; }
 void stage_emit_free(ltv_stage_t *st) {
     emitbuf_t *eb = &st->eb;
     for (int i = 0; i < eb->cap; i++) {
-        ltv_out_free(&eb->outs[i]);
+        ltv_buf_free(&eb->keys[i]);
+        ltv_buf_free(&eb->vals[i]);
+        ltv_buf_free(&eb->hdrs[i]);
         ltv_buf_free(&eb->members[i]);
     }
-    free(eb->outs);
+    if (eb->out_ready)
+        ltv_out_free(&eb->out);
     free(eb->items);
+    free(eb->keys);
+    free(eb->vals);
+    free(eb->hdrs);
     free(eb->members);
     memset(eb, 0, sizeof(*eb));
 }

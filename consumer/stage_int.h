@@ -27,10 +27,13 @@
 
 #include <librdkafka/rdkafka.h>
 
+/* A commit's rows, each rendered into the one scratch field list and
+ * encoded straight away into its slot's key, value and header value. */
 typedef struct emitbuf_s {
-    ltv_out_t *outs;
+    ltv_out_t out; /* scratch (initialised on first use) */
+    int out_ready;
     ltv_emit_item_t *items;
-    ltv_buf_t *members;
+    ltv_buf_t *keys, *vals, *hdrs, *members;
     int n, cap;
 } emitbuf_t;
 
@@ -52,6 +55,7 @@ typedef struct part_s {
     int64_t rfm_day;     /* purchases partitions: clock day customers were scored at */
     int64_t tick_to;     /* this flush re-scores up to this day; INT64_MIN: no */
     int lc_fence;        /* this flush writes customers whose lifecycle timer fell due */
+    int tick_span;       /* days of candidates the next tick reads at most (0: all) */
 } part_t;
 
 struct ltv_stage_s {
@@ -142,6 +146,9 @@ void stage_batch_reset(ltv_stage_t *st);
 int stage_flush(ltv_stage_t *st, int at_end);
 /* Waits for the commit in flight, if any, and emits its rows. */
 int stage_complete(ltv_stage_t *st);
+/* Whether some purchases partition is still re-scored at an earlier day
+ * than the clock's (recency ticks are bounded per flush). */
+int stage_ticks_pending(ltv_stage_t *st);
 /* Reads every partition's position (nothing may be in flight). */
 int stage_clock_read(ltv_stage_t *st);
 
@@ -193,9 +200,12 @@ void stage_registry_wait(ltv_stage_t *st);
 void stage_registry_turn(ltv_stage_t *st);
 
 /* stage_emit.c */
-/* A new item of the emission being built (topic NULL: a member carried
- * with the batch, producing nothing). */
-ltv_out_t *stage_emit_add(ltv_stage_t *st, const char *topic, const char *member, size_t mlen);
+/* The scratch field list to render the next row into (reset). */
+ltv_out_t *stage_emit_out(ltv_stage_t *st);
+/* Adds the row rendered into stage_emit_out to the emission being built,
+ * encoded for topic; topic NULL: a member carried with the batch, producing
+ * nothing (the scratch list is not read). */
+void stage_emit_add(ltv_stage_t *st, const char *topic, const char *member, size_t mlen);
 /* Renders a row with the given watermark (its commit's shared one). */
 void stage_emit_row(ltv_stage_t *st, const ltv_row_t *row, int64_t watermark);
 void stage_emit_customer(ltv_stage_t *st, const ltv_customer_t *c);

@@ -184,8 +184,8 @@ static void emit_trigger(ltv_stage_t *st, const char *member) {
         free(copy);
         return;
     }
-    ltv_out_t *o = stage_emit_add(st, st->conf->topic_lifecycle, member, strlen(member));
-    ltv_trigger_render(&t, st->clock, o);
+    ltv_trigger_render(&t, st->clock, stage_emit_out(st));
+    stage_emit_add(st, st->conf->topic_lifecycle, member, strlen(member));
     st->stats.triggers[t.type]++;
     free(copy);
 }

@@ -166,7 +166,7 @@ typedef struct tc_pipe_s {
 } tc_pipe_t;
 
 static inline void tc_pipe_init(tc_pipe_t *p, tracker_t *t) {
-    p->cache = ltv_cache_new(0);
+    p->cache = ltv_cache_new(0, 0);
     p->b = ltv_batch_new(t->aggs, p->cache, t->conf->tz_offset_ms);
     p->seq = 0;
 }

@@ -54,7 +54,7 @@ typedef struct pipe_s {
 } pipe_t;
 
 static void pipe_init(pipe_t *p, tracker_t *t, size_t cache_max) {
-    p->cache = ltv_cache_new(cache_max);
+    p->cache = ltv_cache_new(cache_max, 0);
     p->b = ltv_batch_new(t->aggs, p->cache, t->conf->tz_offset_ms);
 }
 
@@ -457,7 +457,7 @@ static ltv_centry_t *cget(ltv_cache_t *cache, const char *id) {
 
 static void test_cache_get_add_touch(void **state) {
     (void)state;
-    ltv_cache_t *cache = ltv_cache_new(10);
+    ltv_cache_t *cache = ltv_cache_new(10, 0);
     assert_null(cget(cache, "A"));
     ltv_centry_t *a = cadd(cache, "A", 0);
     ltv_centry_t *b = cadd(cache, "B", 1);
@@ -506,7 +506,7 @@ static void test_cache_get_add_touch(void **state) {
 
 static void test_cache_lru_eviction_respects_max(void **state) {
     (void)state;
-    ltv_cache_t *cache = ltv_cache_new(3);
+    ltv_cache_t *cache = ltv_cache_new(3, 0);
     /* Added A, B, C, D (batch 1 each): LRU order, most recent first, D C B A. */
     const char *ids[] = {"A", "B", "C", "D"};
     for (int i = 0; i < 4; i++)
@@ -525,6 +525,46 @@ static void test_cache_lru_eviction_respects_max(void **state) {
     ltv_cache_evict(cache, 2);
     assert_int_equal(ltv_cache_count(cache), 3);
     assert_int_equal(ltv_cache_evictions(cache), 1);
+    ltv_cache_destroy(cache);
+}
+
+/* The byte bound: a customer that grows (a 4000-byte order id, accounted
+ * after the change) pushes the cache past its budget, and the least
+ * recently used entries not in the current batch go until it fits. */
+static void test_cache_byte_budget_evicts_lru(void **state) {
+    (void)state;
+    ltv_cache_t *probe = ltv_cache_new(0, 0);
+    ltv_centry_t *pe = cadd(probe, "A", 0);
+    ltv_cache_account(probe, pe);
+    size_t one = ltv_cache_bytes(probe); /* one small customer, as accounted */
+    ltv_cache_destroy(probe);
+    assert_true(one > sizeof(ltv_customer_t));
+
+    /* Room for about four small customers. */
+    ltv_cache_t *cache = ltv_cache_new(0, 4 * one + one / 2);
+    const char *ids[] = {"A", "B", "C", "D"};
+    for (int i = 0; i < 4; i++) {
+        ltv_centry_t *e = cadd(cache, ids[i], 0);
+        e->batch = 1;
+        ltv_cache_account(cache, e);
+    }
+    ltv_cache_evict(cache, 2);
+    assert_int_equal(ltv_cache_count(cache), 4); /* D C B A fit */
+    /* D (batch 2) takes an order with a 4000-byte id: over budget. */
+    ltv_centry_t *d = cget(cache, "D");
+    char big[4001];
+    memset(big, 'x', 4000);
+    big[4000] = '\0';
+    ltv_order_t o = {.order_id = ltv_strdup(big), .ts = 1, .amount = 100, .seen = 1};
+    ltv_customer_load_order(d->c, &o);
+    d->batch = 2;
+    ltv_cache_account(cache, d);
+    assert_true(ltv_cache_bytes(cache) >= 4 * one + 4000);
+    ltv_cache_evict(cache, 2);
+    /* A, B, C (least recently used first) all go; D is current. */
+    assert_int_equal(ltv_cache_count(cache), 1);
+    assert_int_equal(ltv_cache_evictions(cache), 3);
+    assert_non_null(cget(cache, "D"));
     ltv_cache_destroy(cache);
 }
 
@@ -579,7 +619,7 @@ static void test_cache_never_evicts_current_batch(void **state) {
  * can stay above its maximum although evictable entries exist. */
 static void test_cache_evict_skips_current_entry_at_tail(void **state) {
     (void)state;
-    ltv_cache_t *cache = ltv_cache_new(2);
+    ltv_cache_t *cache = ltv_cache_new(2, 0);
     /* A, B, C, D added in batch 1: most recent first D C B A. */
     const char *ids[] = {"A", "B", "C", "D"};
     for (int i = 0; i < 4; i++)
@@ -601,7 +641,7 @@ static void test_cache_evict_skips_current_entry_at_tail(void **state) {
 
 static void test_cache_drop_partition_only_that_partition(void **state) {
     (void)state;
-    ltv_cache_t *cache = ltv_cache_new(0); /* 0: unbounded */
+    ltv_cache_t *cache = ltv_cache_new(0, 0); /* 0: unbounded */
     cadd(cache, "A", 0);
     cadd(cache, "B", 1);
     cadd(cache, "C", 0);
@@ -661,6 +701,7 @@ int main(void) {
         cmocka_unit_test(test_misrouted_customer_counted),
         cmocka_unit_test(test_cache_get_add_touch),
         cmocka_unit_test(test_cache_lru_eviction_respects_max),
+        cmocka_unit_test(test_cache_byte_budget_evicts_lru),
         cmocka_unit_test(test_cache_never_evicts_current_batch),
         cmocka_unit_test(test_cache_drop_partition_only_that_partition),
         cmocka_unit_test(test_batch_reloads_after_drop_partition),

@@ -22,7 +22,7 @@ typedef struct fx_s {
 static int setup(void **state) {
     fx_t *f = calloc(1, sizeof(*f));
     tc_tracker_init(&f->t, NULL);
-    f->cache = ltv_cache_new(0);
+    f->cache = ltv_cache_new(0, 0);
     f->b = ltv_batch_new(f->t.aggs, f->cache, 0);
     f->lc = ltv_lifecycle_new(f->t.conf, ltv_aggs_rfm(f->t.aggs));
     ltv_batch_set_lifecycle(f->b, f->lc);
