@@ -10,6 +10,7 @@ extern const ltv_agg_class_t ltv_agg_f2_rolling;
 extern const ltv_agg_class_t ltv_agg_retention_mix;
 extern const ltv_agg_class_t ltv_agg_rfm_delta;
 extern const ltv_agg_class_t ltv_agg_rfm_segments;
+extern const ltv_agg_class_t ltv_agg_acquisition;
 
 /* Every row type the stage emits. A new one is a new file with a class and
  * a line here. */
@@ -19,6 +20,7 @@ static const ltv_agg_class_t *const classes[] = {
     &ltv_agg_retention_mix,
     &ltv_agg_rfm_delta,
     &ltv_agg_rfm_segments,
+    &ltv_agg_acquisition,
 };
 
 typedef struct ientry_s {

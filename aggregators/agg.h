@@ -151,6 +151,26 @@ void ltv_contribs_sort(ltv_contribs_t *cs);
 
 int ltv_rowid_cmp(const ltv_rowid_t *a, const ltv_rowid_t *b);
 
+/* ---- shared by the cohort-shaped row types (agg_f2_cohort.c) ---------------- */
+
+/* Where a customer's F2 cohort contribution goes in a row type: field
+ * indexes of the cohort size, f2, f3, f4 counts (-1: the type has none)
+ * and of f2_within for the first horizon (the others follow). */
+typedef struct ltv_cohort_fields_s {
+    int cohort, f2, f3, f4, within0;
+} ltv_cohort_fields_t;
+
+/* c's contribution to the rows (first purchase day, dims[k]): one customer
+ * of the cohort, F2 (within each horizon), F3, F4. */
+void ltv_cohort_contribute(const ltv_agg_t *a, const ltv_customer_t *c, const char *const *dims,
+                           int ndims, const ltv_cohort_fields_t *f, ltv_contribs_t *out);
+/* A channel or campaign as a dimension value: missing or empty is "(none)";
+ * "all", "(none)" and values starting with '~' get a '~' in front. Returns
+ * the length written to out (NUL-terminated, cut at n - 1). */
+size_t ltv_dim_label(const char *v, char *out, size_t n);
+/* The longest of f2.horizons.days. */
+int64_t ltv_max_horizon(const ltv_conf_t *conf);
+
 /* Row identity as a string, "<agg>|<day>|<dim>" with the day as YYYY-MM-DD,
  * used as the Redis key suffix and in the re-emit queue. */
 void ltv_rowid_format(const ltv_rowid_t *id, ltv_buf_t *out);

@@ -31,45 +31,59 @@ static int f2_init(ltv_agg_t *a, const ltv_conf_t *conf, char *errstr, size_t er
     return 0;
 }
 
+size_t ltv_dim_label(const char *v, char *out, size_t n) {
+    int len;
+    if (!v || !*v)
+        len = snprintf(out, n, "(none)");
+    else if (!strcmp(v, "all") || !strcmp(v, "(none)") || v[0] == '~')
+        len = snprintf(out, n, "~%s", v);
+    else
+        len = snprintf(out, n, "%s", v);
+    return (size_t)(len < (int)n ? len : (int)n - 1);
+}
+
 /* The channel as a row dimension. "" is the all-channels row, so a missing
  * or empty channel becomes "(none)"; a channel whose name collides with
  * the reserved "all" or "(none)" (or starts with the escape '~') is
  * prefixed with '~', so no two rows ever share an output key. */
 static const char *channel_dim(const ltv_agg_t *a, const char *ch) {
-    if (!ch || !*ch)
-        return ltv_intern(a->aggs, "(none)", 6);
-    if (!strcmp(ch, "all") || !strcmp(ch, "(none)") || ch[0] == '~') {
-        char tmp[256];
-        int n = snprintf(tmp, sizeof(tmp), "~%s", ch);
-        return ltv_intern(a->aggs, tmp, (size_t)(n < (int)sizeof(tmp) ? n : (int)sizeof(tmp) - 1));
+    char tmp[256];
+    size_t n = ltv_dim_label(ch, tmp, sizeof(tmp));
+    return ltv_intern(a->aggs, tmp, n);
+}
+
+void ltv_cohort_contribute(const ltv_agg_t *a, const ltv_customer_t *c, const char *const *dims,
+                           int ndims, const ltv_cohort_fields_t *f, ltv_contribs_t *out) {
+    if (c->n < 1)
+        return;
+    int64_t day = ltv_day_of(c->fts[0], a->tz_offset_ms);
+    int64_t d2 = c->n >= 2 ? ltv_day_of(c->fts[1], a->tz_offset_ms) : 0;
+    for (int k = 0; k < ndims; k++) {
+        ltv_contrib_add(out, a, day, dims[k], f->cohort, 1);
+        if (c->n >= 2) {
+            ltv_contrib_add(out, a, day, dims[k], f->f2, 1);
+            for (int h = 0; h < a->conf->nhorizons; h++)
+                if (d2 - day <= a->conf->horizons[h])
+                    ltv_contrib_add(out, a, day, dims[k], f->within0 + h, 1);
+        }
+        if (c->n >= 3 && f->f3 >= 0)
+            ltv_contrib_add(out, a, day, dims[k], f->f3, 1);
+        if (c->n >= 4 && f->f4 >= 0)
+            ltv_contrib_add(out, a, day, dims[k], f->f4, 1);
     }
-    return ltv_intern(a->aggs, ch, strlen(ch));
 }
 
 static void f2_contribute(const ltv_agg_t *a, const ltv_customer_t *c, int facets,
                           ltv_contribs_t *out) {
     if (c->n < 1)
         return;
-    int64_t day = ltv_day_of(c->fts[0], a->tz_offset_ms);
+    static const ltv_cohort_fields_t fields = {F_COHORT, F_F2, F_F3, F_F4, F_WITHIN0};
     const char *dims[2] = {ltv_intern(a->aggs, "", 0), channel_dim(a, c->channel)};
-    int64_t d2 = c->n >= 2 ? ltv_day_of(c->fts[1], a->tz_offset_ms) : 0;
-    for (int k = 0; k < 2; k++) {
-        ltv_contrib_add(out, a, day, dims[k], F_COHORT, 1);
-        if (c->n >= 2) {
-            ltv_contrib_add(out, a, day, dims[k], F_F2, 1);
-            for (int h = 0; h < a->conf->nhorizons; h++)
-                if (d2 - day <= a->conf->horizons[h])
-                    ltv_contrib_add(out, a, day, dims[k], F_WITHIN0 + h, 1);
-        }
-        if (c->n >= 3)
-            ltv_contrib_add(out, a, day, dims[k], F_F3, 1);
-        if (c->n >= 4)
-            ltv_contrib_add(out, a, day, dims[k], F_F4, 1);
-    }
+    ltv_cohort_contribute(a, c, dims, 2, &fields, out);
 }
 
 /* The highest horizon decides when the whole row is final. */
-static int64_t max_horizon(const ltv_conf_t *conf) {
+int64_t ltv_max_horizon(const ltv_conf_t *conf) {
     int64_t h = 0;
     for (int i = 0; i < conf->nhorizons; i++)
         if (conf->horizons[i] > h)
@@ -105,7 +119,7 @@ static void f2_render(const ltv_agg_t *a, const ltv_row_t *row, const ltv_emit_i
     ltv_out_rate(out, "f3_given_f2", row->v[F_F3], row->v[F_F2]);
     ltv_out_rate(out, "f4_given_f3", row->v[F_F4], row->v[F_F3]);
     ltv_out_ts_null(out, "watermark", info->watermark);
-    ltv_out_bool(out, "final", info->watermark >= end + max_horizon(a->conf) * LTV_DAY_MS);
+    ltv_out_bool(out, "final", info->watermark >= end + ltv_max_horizon(a->conf) * LTV_DAY_MS);
     ltv_out_i64(out, "version", row->version);
 }
 

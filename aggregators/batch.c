@@ -1,4 +1,5 @@
 #include "batch.h"
+#include "lifecycle.h"
 #include "rfm.h"
 #include "log.h"
 
@@ -16,6 +17,7 @@ typedef struct slot_s {
     ltv_centry_t *e;
     ltv_contribs_t before;
     uint8_t captured[LTV_MAX_AGGS]; /* per aggregator: facets whose "before" is in `before` */
+    uint8_t lc_due; /* popped from the lifecycle timers: its schedule is written back */
 } slot_t;
 
 struct ltv_batch_s {
@@ -36,9 +38,12 @@ struct ltv_batch_s {
     ltv_customer_t **rfmch;
     int nrfmch, caprfmch;
     int64_t clock_day;
+    ltv_lifecycle_t *lc; /* NULL: no lifecycle triggers */
+    int64_t watermark;   /* timers fall due up to here (INT64_MIN: unknown) */
     struct rescore_s {
         ltv_str_t id;
         int32_t partition;
+        int lc_due; /* a lifecycle timer fell due (else a recency tick) */
     } *rescore;
     int nrescore, caprescore;
     ltv_deltas_t *deltas;
@@ -51,6 +56,7 @@ ltv_batch_t *ltv_batch_new(ltv_aggs_t *aggs, ltv_cache_t *cache, int64_t tz_offs
     b->cache = cache;
     b->tz = tz_offset_ms;
     b->clock_day = INT64_MIN;
+    b->watermark = INT64_MIN;
     ltv_arena_init(&b->arena, 256 * 1024);
     b->deltas = ltv_deltas_new();
     ltv_contribs_init(&b->after);
@@ -85,6 +91,8 @@ void ltv_batch_begin(ltv_batch_t *b, uint32_t seq) {
     b->ndirty = 0;
     b->nrfmch = 0;
     b->nrescore = 0;
+    if (b->lc)
+        ltv_lifecycle_reset(b->lc);
     ltv_arena_reset(&b->arena);
     ltv_deltas_reset(b->deltas);
 }
@@ -110,8 +118,18 @@ ltv_arena_t *ltv_batch_arena(ltv_batch_t *b) { return &b->arena; }
 int ltv_batch_count(const ltv_batch_t *b) { return b->nev; }
 
 /* The entity an event belongs to: its customer, or for an anonymous visit
- * its visitor. */
-static ltv_entity_t entity_of(const ltv_event_t *ev, ltv_str_t *id) {
+ * its visitor; an ad spend record, its campaign's day on its channel. */
+static ltv_entity_t entity_of(ltv_batch_t *b, const ltv_event_t *ev, ltv_str_t *id) {
+    if (ev->kind == LTV_EV_AD_SPEND) {
+        ltv_buf_t k;
+        ltv_buf_init(&k);
+        ltv_buf_printf(&k, "%lld\x1f%.*s\x1f%.*s", (long long)ltv_day_of(ev->ts, b->tz),
+                       (int)ev->channel.n, ev->channel.p ? ev->channel.p : "", (int)ev->campaign.n,
+                       ev->campaign.p ? ev->campaign.p : "");
+        *id = ltv_arena_str(&b->arena, k.p, k.n);
+        ltv_buf_free(&k);
+        return LTV_ENT_SPEND;
+    }
     if (ev->customer_id.p && ev->customer_id.n) {
         *id = ev->customer_id;
         return LTV_ENT_CUSTOMER;
@@ -124,14 +142,30 @@ void ltv_batch_set_clock_day(ltv_batch_t *b, int64_t day) { b->clock_day = day; 
 
 int ltv_batch_rescore_count(const ltv_batch_t *b) { return b->nrescore; }
 
-void ltv_batch_rescore(ltv_batch_t *b, const char *id, size_t idlen, int32_t partition) {
+static void add_rescore(ltv_batch_t *b, const char *id, size_t idlen, int32_t partition,
+                        int lc_due) {
     if (b->nrescore == b->caprescore) {
         b->caprescore = b->caprescore ? b->caprescore * 2 : 256;
         b->rescore = ltv_realloc(b->rescore, sizeof(*b->rescore) * (size_t)b->caprescore);
     }
     b->rescore[b->nrescore].id = ltv_arena_str(&b->arena, id, idlen);
     b->rescore[b->nrescore].partition = partition;
+    b->rescore[b->nrescore].lc_due = lc_due;
     b->nrescore++;
+}
+
+void ltv_batch_rescore(ltv_batch_t *b, const char *id, size_t idlen, int32_t partition) {
+    add_rescore(b, id, idlen, partition, 0);
+}
+
+void ltv_batch_set_lifecycle(ltv_batch_t *b, ltv_lifecycle_t *lc) {
+    b->lc = ltv_lifecycle_enabled(lc) ? lc : NULL;
+}
+
+void ltv_batch_set_watermark(ltv_batch_t *b, int64_t watermark) { b->watermark = watermark; }
+
+void ltv_batch_lc_due(ltv_batch_t *b, const char *id, size_t idlen, int32_t partition) {
+    add_rescore(b, id, idlen, partition, 1);
 }
 
 static ltv_centry_t *entry_for_load(ltv_batch_t *b, ltv_entity_t kind, ltv_str_t id,
@@ -163,7 +197,7 @@ int ltv_batch_loads(ltv_batch_t *b, ltv_load_t **loads) {
     for (int i = 0; i < b->nev; i++) {
         bevent_t *be = &b->ev[i];
         ltv_str_t id;
-        ltv_entity_t kind = entity_of(&be->ev, &id);
+        ltv_entity_t kind = entity_of(b, &be->ev, &id);
         be->e = entry_for_load(b, kind, id, be->partition);
     }
     for (int i = 0; i < b->nrescore; i++)
@@ -197,6 +231,7 @@ static slot_t *slot_of(ltv_batch_t *b, ltv_centry_t *e) {
     slot_t *s = &b->slots[b->nslots];
     e->slot = b->nslots++;
     s->e = e;
+    s->lc_due = 0;
     memset(s->captured, 0, sizeof(s->captured));
     ltv_contribs_reset(&s->before);
     return s;
@@ -234,11 +269,14 @@ void ltv_batch_apply(ltv_batch_t *b, ltv_batch_stats_t *stats) {
         if (facets)
             capture_before(b, s, facets);
         int changed;
+        int64_t n_before = e->c->n, first_visit_before = e->c->first_visit_ts;
         if (ltv_customer_apply(e->c, &be->ev, b->tz, &changed) == LTV_DUPLICATE) {
             stats->duplicates++;
             continue;
         }
         stats->applied++;
+        if (b->lc)
+            ltv_lifecycle_on_event(b->lc, e->c, &be->ev, n_before, first_visit_before);
         ltv_contribs_reset(&b->evc);
         ltv_aggs_on_event(b->aggs, e->c, &be->ev, &b->evc);
         for (int k = 0; k < b->evc.n; k++)
@@ -250,7 +288,7 @@ void ltv_batch_apply(ltv_batch_t *b, ltv_batch_stats_t *stats) {
         ltv_centry_t *e = ltv_cache_get(b->cache, LTV_ENT_CUSTOMER, b->rescore[i].id.p,
                                         b->rescore[i].id.n);
         if (e && e->c)
-            slot_of(b, e);
+            slot_of(b, e)->lc_due |= (uint8_t)b->rescore[i].lc_due;
     }
 
     /* After: the same aggregators, on the final state of each customer. */
@@ -282,6 +320,7 @@ void ltv_batch_apply(ltv_batch_t *b, ltv_batch_stats_t *stats) {
                                      LTV_D_CHANNEL)) != 0;
             if (shown || r.r != c->rfm_r || r.f != c->rfm_f || r.m != c->rfm_m ||
                 r.seg != c->rfm_seg) {
+                int old_r = c->rfm_r, old_seg = c->rfm_seg;
                 c->rfm_r = r.r;
                 c->rfm_f = r.f;
                 c->rfm_m = r.m;
@@ -290,6 +329,8 @@ void ltv_batch_apply(ltv_batch_t *b, ltv_batch_stats_t *stats) {
                  * the row version can count here and be written with it. */
                 c->rfm_version++;
                 c->dirty |= LTV_D_RFM;
+                if (b->lc)
+                    ltv_lifecycle_on_rescore(b->lc, c, old_r, old_seg);
                 stats->rfm_changes++;
                 if (b->nrfmch == b->caprfmch) {
                     b->caprfmch = b->caprfmch ? b->caprfmch * 2 : 256;
@@ -298,6 +339,8 @@ void ltv_batch_apply(ltv_batch_t *b, ltv_batch_stats_t *stats) {
                 b->rfmch[b->nrfmch++] = c;
             }
         }
+        if (b->lc)
+            ltv_lifecycle_settle(b->lc, c, b->watermark, s->lc_due);
         if (c->dirty) {
             if (b->ndirty == b->capdirty) {
                 b->capdirty = b->capdirty ? b->capdirty * 2 : 1024;

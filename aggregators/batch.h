@@ -54,6 +54,15 @@ void ltv_batch_rescore(ltv_batch_t *b, const char *id, size_t idlen, int32_t par
 /* Re-scores asked for in this batch. */
 int ltv_batch_rescore_count(const ltv_batch_t *b);
 
+/* Lifecycle triggers (lifecycle.h): the hooks are called while applying
+ * (lc may be NULL or off); timers fall due up to `watermark`. A customer
+ * added with ltv_batch_lc_due has a timer due and is settled and written
+ * back to the timers even if nothing else changes. */
+struct ltv_lifecycle_s;
+void ltv_batch_set_lifecycle(ltv_batch_t *b, struct ltv_lifecycle_s *lc);
+void ltv_batch_set_watermark(ltv_batch_t *b, int64_t watermark);
+void ltv_batch_lc_due(ltv_batch_t *b, const char *id, size_t idlen, int32_t partition);
+
 /* Returns the customers that must be read from the store (valid until
  * ltv_batch_loaded). */
 int ltv_batch_loads(ltv_batch_t *b, ltv_load_t **loads);

@@ -300,10 +300,37 @@ static ltv_apply_res_t apply_visit(ltv_customer_t *c, const ltv_event_t *ev, int
     return LTV_APPLIED;
 }
 
+/* An ad spend record replaces the cost its entity held (see LTV_ENT_SPEND). */
+static ltv_apply_res_t apply_spend(ltv_customer_t *c, const ltv_event_t *ev) {
+    ltv_order_t *o = ltv_customer_find_order(c, "spend", 5);
+    if (!o) {
+        int i = add_order_slot(c); /* may move the array */
+        o = &c->orders[i];
+        o->order_id = ltv_strdup("spend");
+        o->channel = clean_dup(ev->channel.p ? ev->channel : ltv_str_c(""));
+        o->campaign = clean_dup(ev->campaign.p ? ev->campaign : ltv_str_c(""));
+    } else if (o->seen && o->ts == ev->ts && o->amount == ev->amount) {
+        return LTV_DUPLICATE;
+    }
+    o->seen = 1;
+    o->ts = ev->ts;
+    o->amount = ev->amount;
+    o->dirty = 1;
+    c->dirty |= LTV_D_ORDERS;
+    ltv_customer_derive(c);
+    return LTV_APPLIED;
+}
+
 ltv_apply_res_t ltv_customer_apply(ltv_customer_t *c, const ltv_event_t *ev,
                                    int64_t tz_offset_ms, int *facets) {
     ltv_apply_res_t r;
     *facets = 0;
+    if (ev->kind == LTV_EV_AD_SPEND) {
+        r = apply_spend(c, ev);
+        if (r == LTV_APPLIED)
+            *facets = LTV_FACET_SPEND;
+        return r;
+    }
     if (ev->kind == LTV_EV_PURCHASE) {
         r = apply_purchase(c, ev);
         if (r == LTV_APPLIED)
@@ -320,6 +347,8 @@ ltv_apply_res_t ltv_customer_apply(ltv_customer_t *c, const ltv_event_t *ev,
 int ltv_customer_facets(const ltv_customer_t *c, const ltv_event_t *ev, int64_t tz_offset_ms) {
     if (ev->kind == LTV_EV_PURCHASE)
         return LTV_FACET_ORDERS;
+    if (ev->kind == LTV_EV_AD_SPEND)
+        return LTV_FACET_SPEND;
     return ltv_customer_has_visit_day(c, (int32_t)ltv_day_of(ev->ts, tz_offset_ms))
                ? 0
                : LTV_FACET_VISITS;

@@ -27,6 +27,12 @@
 typedef enum {
     LTV_ENT_CUSTOMER = 'c', /* keyed by customer_id */
     LTV_ENT_VISITOR = 'v',  /* anonymous visitor, keyed by visitor_id */
+    /* One campaign's cost on one channel on one day (agg_acquisition.c),
+     * keyed "<day>\x1f<channel>\x1f<campaign>": the cost is held as the
+     * amount of a single order "spend", so the store, the cache and the
+     * before/after deltas treat it like any entity, and a restated cost
+     * replaces the old one exactly. */
+    LTV_ENT_SPEND = 's',
 } ltv_entity_t;
 
 typedef struct ltv_order_s {
@@ -58,6 +64,20 @@ enum {
     LTV_D_RECENT_VISITS = 1 << 11,
     LTV_D_ORDERS = 1 << 12, /* some ltv_order_t.dirty is set */
     LTV_D_RFM = 1 << 13,    /* current scores and segment */
+    LTV_D_LIFECYCLE = 1 << 14, /* the lifecycle block (lc_*) */
+};
+
+/* Bits of ltv_customer_t.lc_done (lifecycle.h). */
+enum {
+    LTV_LC_FIRST = 1 << 0,
+    LTV_LC_SECOND = 1 << 1,
+    LTV_LC_REVISIT = 1 << 2,
+    LTV_LC_SIGNUP = 1 << 3,
+    /* Loaded from a value without the lifecycle section: written before
+     * lifecycle triggers existed, or while they were off. What is already
+     * due is settled without firing, so turning them on does not message
+     * customers about old occasions. */
+    LTV_LC_UNTRACKED = 1 << 30,
 };
 
 /* Facets: which part of the state an event changed, so aggregators that
@@ -67,6 +87,7 @@ enum {
 enum {
     LTV_FACET_ORDERS = 1 << 0, /* the order list */
     LTV_FACET_VISITS = 1 << 1, /* the set of visit days */
+    LTV_FACET_SPEND = 1 << 2,  /* an ad spend entity's cost */
 };
 
 typedef struct ltv_customer_s {
@@ -110,6 +131,21 @@ typedef struct ltv_customer_s {
     int64_t rfm_wm;
     uint8_t has_rfm_wm;
     int32_t partition; /* input partition number that owns the customer */
+
+    /* Lifecycle triggers (lifecycle.c), stored as the lifecycle section of
+     * the customer's value (customer_codec.c). Which occasions are settled
+     * (fired, or passed without their condition holding), so each fires at
+     * most once whatever is replayed; and the few event times the timed
+     * occasions need. lc_kept: lifecycle triggers track this customer, and
+     * its value carries the section; a value without it is untracked (see
+     * LTV_LC_UNTRACKED). */
+    uint8_t lc_kept;
+    uint32_t lc_done;      /* LTV_LC_* bits of settled occasions */
+    int32_t lc_f2_day;     /* f2 follow-ups settled through this day after the first purchase */
+    int64_t lc_due;        /* the next occasion's due time, the customer's score in
+                            * <ns>:lcz:<partition>; 0: none scheduled */
+    int64_t lc_signup_ts;  /* earliest sign-up visit; 0: none */
+    int64_t lc_revisit_ts; /* earliest visit on a later day than the first visit's; 0: none */
 
     uint32_t dirty;
 } ltv_customer_t;
@@ -175,7 +211,8 @@ void ltv_visit_days_encode(const ltv_customer_t *c, ltv_buf_t *out);
 int ltv_visit_days_decode(ltv_customer_t *c, const char *v, size_t vlen);
 
 /* The stored form of a customer (customer_codec.c): one compact value
- * holding the orders, visit facts and current RFM scores; the segment is
+ * holding the orders, visit facts, current RFM scores and (lc_kept) the
+ * lifecycle fields; the segment is
  * stored by name (names are configuration, indexes would silently change
  * meaning). Decode returns NULL for a value it cannot read; seg and seglen
  * get the segment name, pointing into v (rfm_seg is left at -1 for the
@@ -188,7 +225,9 @@ ltv_customer_t *ltv_customer_decode(ltv_entity_t kind, const char *id, size_t id
 /* Calls cb for each field of the customer's field view: purchase_count,
  * first_purchase_ts, ..., segment, visit_days, o:<order_id>: the names and
  * text encodings the customer hash had before the compact form, for tools
- * and tests that look at one customer. */
+ * and tests that look at one customer; and, when kept, the lifecycle
+ * fields lc_settled (names of the settled occasions, comma-separated),
+ * lc_f2_day, lc_due, lc_signup_ts, lc_revisit_ts. */
 void ltv_customer_view(const ltv_customer_t *c, const char *segname,
                        void (*cb)(void *opaque, const char *field, const char *v, size_t vlen),
                        void *opaque);

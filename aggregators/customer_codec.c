@@ -23,10 +23,25 @@
  *   nvdays day0 (day_i - day_i-1)...    ascending, so deltas are small
  *   nrecent hash...                     newest first
  *   norders { order_id ts amount refunded flags channel? campaign? refund_ids? }...
+ *   [ 1 lc_done lc_f2_day lc_due lc_signup_ts lc_revisit_ts ]   lifecycle
  *
  * flags: bit 0 the order event was seen, bit 1 cancelled. rfm_wm is the
  * watermark the customer's current ltv.customer_rfm row was rendered with
  * (INT64_MIN: none), so a re-emission repeats the record exactly.
+ *
+ * The lifecycle fields (lifecycle.h) are an optional trailing section,
+ * introduced by its tag 1, rather than a new format number: what a missing
+ * section means is exactly what the stage needs to know, "lifecycle
+ * triggers never tracked this customer" (written before they existed, or
+ * while topic.lifecycle was off), which the decoder turns into
+ * LTV_LC_UNTRACKED so old occasions are settled without firing. A bumped
+ * format would have to carry that as a flag of its own, and every value
+ * without lifecycle state (visitors, ad spend, a stage with triggers off)
+ * stays byte for byte what format 1 was, so namespaces written before keep
+ * reading the same. A tag this decoder does not know makes the value
+ * unreadable rather than skipped: skipping it and writing the customer back
+ * would drop state a newer stage kept there. (A value cut exactly before
+ * the section would read as one without it; Redis stores values whole.)
  */
 #include "customer.h"
 
@@ -34,6 +49,7 @@
 #include <string.h>
 
 #define CODEC_FORMAT 1
+#define SECTION_LIFECYCLE 1
 
 static void put_u(ltv_buf_t *b, uint64_t v) {
     char tmp[10];
@@ -100,6 +116,14 @@ void ltv_customer_encode(const ltv_customer_t *c, const char *segname, ltv_buf_t
         put_opt(out, o->channel);
         put_opt(out, o->campaign);
         put_opt(out, o->refund_ids);
+    }
+    if (c->lc_kept) {
+        put_u(out, SECTION_LIFECYCLE);
+        put_u(out, c->lc_done);
+        put_i(out, c->lc_f2_day);
+        put_i(out, c->lc_due);
+        put_i(out, c->lc_signup_ts);
+        put_i(out, c->lc_revisit_ts);
     }
 }
 
@@ -217,6 +241,20 @@ ltv_customer_t *ltv_customer_decode(ltv_entity_t kind, const char *id, size_t id
         o.order_id = ltv_strndup(oid, (size_t)il);
         ltv_customer_load_order(c, &o);
     }
+    if (!r.bad && r.p < r.end) {
+        if (get_u(&r) != SECTION_LIFECYCLE)
+            r.bad = 1;
+        c->lc_kept = 1;
+        c->lc_done = (uint32_t)get_u(&r);
+        c->lc_f2_day = (int32_t)get_i(&r);
+        c->lc_due = get_i(&r);
+        c->lc_signup_ts = get_i(&r);
+        c->lc_revisit_ts = get_i(&r);
+    } else if (c->norders || c->visits) {
+        /* Never tracked: see LTV_LC_UNTRACKED. (An entity without orders
+         * or visits has no occasion to settle.) */
+        c->lc_done = LTV_LC_UNTRACKED;
+    }
     if (r.bad || r.p != r.end) {
         ltv_customer_destroy(c);
         return NULL;
@@ -270,6 +308,25 @@ void ltv_customer_view(const ltv_customer_t *c, const char *segname,
         if (c->rfm_wm != INT64_MIN)
             VI("rfm_wm", c->rfm_wm);
         VS("segment", segname);
+    }
+    if (c->lc_kept) {
+        static const struct {
+            uint32_t bit;
+            const char *name;
+        } occ[] = {{LTV_LC_FIRST, "first_purchase"},
+                   {LTV_LC_SECOND, "second_purchase"},
+                   {LTV_LC_REVISIT, "revisit_due"},
+                   {LTV_LC_SIGNUP, "signup_no_purchase"},
+                   {LTV_LC_UNTRACKED, "untracked"}};
+        ltv_buf_reset(&b);
+        for (size_t i = 0; i < sizeof(occ) / sizeof(occ[0]); i++)
+            if (c->lc_done & occ[i].bit)
+                ltv_buf_printf(&b, "%s%s", b.n ? "," : "", occ[i].name);
+        cb(opaque, "lc_settled", b.p ? b.p : "", b.n);
+        VI("lc_f2_day", c->lc_f2_day);
+        VI("lc_due", c->lc_due);
+        VI("lc_signup_ts", c->lc_signup_ts);
+        VI("lc_revisit_ts", c->lc_revisit_ts);
     }
 #undef VI
 #undef VS

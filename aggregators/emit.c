@@ -45,11 +45,28 @@ struct ltv_emitter_s {
         int32_t id;
     } avro[16];
     int navro;
+    /* One topic whose delivered offsets are tracked (ltv_emitter_track):
+     * per partition, an offset no later message can get below. */
+    char *track_topic;
+    int64_t *track_low;
+    int ntrack;
 };
 
 /* Message opaques: the low bit tells a row from a DLQ message. */
 #define IS_DLQ(p) (((uintptr_t)(p)) & 1)
 #define DLQ_PTR(p) ((dlq_t *)(((uintptr_t)(p)) & ~(uintptr_t)1))
+
+static void track_raise(ltv_emitter_t *em, int32_t partition, int64_t low) {
+    if (partition >= em->ntrack) {
+        int n = partition + 1;
+        em->track_low = ltv_realloc(em->track_low, sizeof(int64_t) * (size_t)n);
+        for (int i = em->ntrack; i < n; i++)
+            em->track_low[i] = 0;
+        em->ntrack = n;
+    }
+    if (low > em->track_low[partition])
+        em->track_low[partition] = low;
+}
 
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     ltv_emitter_t *em = opaque;
@@ -68,6 +85,9 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
         return;
     }
     batch_t *b = mo;
+    if (!m->err && em->track_topic && m->partition >= 0 &&
+        !strcmp(rd_kafka_topic_name(m->rkt), em->track_topic))
+        track_raise(em, m->partition, m->offset + 1);
     if (m->err) {
         ltv_err("row delivery to %s failed: %s; the row stays queued for re-emission",
                 rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
@@ -207,6 +227,8 @@ void ltv_emitter_destroy(ltv_emitter_t *em) {
         free(em->avro[i].schema);
         ltv_avro_out_destroy(em->avro[i].ao);
     }
+    free(em->track_topic);
+    free(em->track_low);
     free(em);
 }
 
@@ -310,6 +332,11 @@ static int produce_item(ltv_emitter_t *em, batch_t *b, const ltv_emit_item_t *it
         snprintf(v, sizeof(v), "%lld", (long long)it->tombstone_version);
         rd_kafka_header_add(h, "version", -1, v, -1);
     }
+    if (it->hdr_name) {
+        if (!h)
+            h = rd_kafka_headers_new(1);
+        rd_kafka_header_add(h, it->hdr_name, -1, it->hdr_val, (ssize_t)it->hdr_len);
+    }
     b->outstanding++;
     em->outstanding++;
     if (produce(em, it->topic, it->key, it->keylen, it->kind == LTV_EMIT_VALUE ? it->val : NULL,
@@ -337,7 +364,7 @@ int ltv_emitter_send(ltv_emitter_t *em, const char *token, const ltv_emit_item_t
          * the first refusal lost the rest of the batch's rows (found by
          * tests/it_broker_faults.c, Produce errors on the output topics). */
         b->members[b->nmembers++] = ltv_strdup(items[i].member);
-        if (b->failed)
+        if (b->failed || !items[i].topic)
             continue;
         produce_item(em, b, &items[i], errstr, errstr_size);
     }
@@ -485,3 +512,38 @@ void ltv_emitter_purge(ltv_emitter_t *em) {
 }
 
 void ltv_emitter_stats(ltv_emitter_t *em, ltv_emit_stats_t *out) { *out = em->st; }
+
+void ltv_emitter_track(ltv_emitter_t *em, const char *topic, int timeout_ms) {
+    free(em->track_topic);
+    em->track_topic = ltv_strdup(topic);
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(em->rk, topic, NULL);
+    rd_kafka_resp_err_t e = rd_kafka_metadata(em->rk, 0, rkt, &md, timeout_ms);
+    rd_kafka_topic_destroy(rkt);
+    if (e || md->topic_cnt != 1 || md->topics[0].err) {
+        /* Not there yet (created by the first produce), or the brokers are
+         * out of reach: offsets start at 0, the safe bound. */
+        if (md)
+            rd_kafka_metadata_destroy(md);
+        return;
+    }
+    int np = md->topics[0].partition_cnt;
+    rd_kafka_metadata_destroy(md);
+    for (int p = 0; p < np; p++) {
+        int64_t lo = 0, hi = 0;
+        if (rd_kafka_query_watermark_offsets(em->rk, topic, p, &lo, &hi, timeout_ms) == 0)
+            track_raise(em, p, hi);
+    }
+}
+
+void ltv_emitter_low_marks(ltv_emitter_t *em, ltv_buf_t *out) {
+    ltv_buf_reset(out);
+    ltv_buf_puts(out, "L|");
+    int any = 0;
+    for (int p = 0; p < em->ntrack; p++) {
+        if (!em->track_low[p])
+            continue;
+        ltv_buf_printf(out, "%s%d:%lld", any ? "," : "", p, (long long)em->track_low[p]);
+        any = 1;
+    }
+}

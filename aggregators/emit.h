@@ -44,11 +44,13 @@ void ltv_emitter_avro_topic(const ltv_emitter_t *em, int i, const char **topic,
 void ltv_emitter_avro_set_id(ltv_emitter_t *em, int i, int32_t id);
 
 /* One output row, encoded for its topic (ltv_emitter_encode), and the
- * member naming it in the emission queue (row id, or "c|<customer>").
- * Rows are encoded when they are rendered, so a batch holds each as the
- * bytes it will send (a few hundred) rather than as a field list (a few
- * KiB): a recency tick can emit a row for most of a partition's customers
- * in one batch. */
+ * member naming it in the emission queue (row id, "c|<customer>", "t|..."
+ * a lifecycle trigger). An item without a topic produces nothing: its
+ * member only travels with the batch (to its acknowledgement or
+ * re-emission). Rows are encoded when they are rendered, so a batch holds
+ * each as the bytes it will send (a few hundred) rather than as a field
+ * list (a few KiB): a recency tick can emit a row for most of a
+ * partition's customers in one batch. */
 typedef enum {
     LTV_EMIT_VALUE,       /* key and value */
     LTV_EMIT_TOMBSTONE,   /* key, null value, header "version" */
@@ -64,6 +66,9 @@ typedef struct ltv_emit_item_s {
     const char *val;
     size_t vallen;
     int64_t tombstone_version;
+    const char *hdr_name; /* NULL: no header of the row's own (ltv_out_t.hdr_name) */
+    const char *hdr_val;
+    size_t hdr_len;
 } ltv_emit_item_t;
 
 /* Encodes rendered row o for topic: *kind, and the value into val (reset
@@ -119,6 +124,14 @@ typedef struct ltv_emit_stats_s {
 } ltv_emit_stats_t;
 
 void ltv_emitter_stats(ltv_emitter_t *em, ltv_emit_stats_t *out);
+
+/* Tracks the delivered offsets of `topic` from now on, starting from its
+ * high watermarks (asked for once, up to timeout_ms): a record produced
+ * later lands at or above them. */
+void ltv_emitter_track(ltv_emitter_t *em, const char *topic, int timeout_ms);
+/* "L|<partition>:<offset>,..." of the tracked topic (partitions at 0 left
+ * out). */
+void ltv_emitter_low_marks(ltv_emitter_t *em, ltv_buf_t *out);
 
 /* Applies the kafka.* (role 0) and role-specific properties to a librdkafka
  * conf. role: 1 consumer, 2 producer. */

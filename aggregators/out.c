@@ -9,6 +9,8 @@ void ltv_out_init(ltv_out_t *o) {
     o->tombstone = 0;
     o->tombstone_version = 0;
     ltv_buf_init(&o->key);
+    o->hdr_name = NULL;
+    ltv_buf_init(&o->hdr_value);
     /* A row's strings (field names, a customer id, a channel) fit in
      * well under 1 KiB; bigger ones get a chunk of their own. */
     ltv_arena_init(&o->strs, 1024);
@@ -17,6 +19,7 @@ void ltv_out_init(ltv_out_t *o) {
 
 void ltv_out_free(ltv_out_t *o) {
     ltv_buf_free(&o->key);
+    ltv_buf_free(&o->hdr_value);
     ltv_arena_free(&o->strs);
     o->n = 0;
 }
@@ -25,6 +28,8 @@ void ltv_out_reset(ltv_out_t *o) {
     o->tombstone = 0;
     o->tombstone_version = 0;
     ltv_buf_reset(&o->key);
+    o->hdr_name = NULL;
+    ltv_buf_reset(&o->hdr_value);
     ltv_arena_reset(&o->strs);
     o->n = 0;
 }
@@ -71,6 +76,12 @@ void ltv_out_ts_null(ltv_out_t *o, const char *name, int64_t ts) {
     f->i = ts;
 }
 
+void ltv_out_i64_null(ltv_out_t *o, const char *name, int64_t v, int null) {
+    ltv_ofield_t *f = add(o, name, LTV_OF_I64_NULL);
+    f->null = null != 0;
+    f->i = v;
+}
+
 void ltv_out_json(const ltv_out_t *o, ltv_buf_t *out) {
     ltv_buf_reset(out);
     ltv_json_begin(out);
@@ -83,7 +94,8 @@ void ltv_out_json(const ltv_out_t *o, ltv_buf_t *out) {
         switch (f->type) {
         case LTV_OF_STR:
         case LTV_OF_STR_NULL: ltv_json_str(out, f->name, f->s); break;
-        case LTV_OF_I64: ltv_json_i64(out, f->name, f->i); break;
+        case LTV_OF_I64:
+        case LTV_OF_I64_NULL: ltv_json_i64(out, f->name, f->i); break;
         case LTV_OF_RATE:
         case LTV_OF_F64: ltv_json_double(out, f->name, f->d); break;
         case LTV_OF_BOOL: ltv_json_bool(out, f->name, (int)f->i); break;
@@ -99,6 +111,7 @@ static const char *avro_type(ltv_oftype_t t) {
     case LTV_OF_STR: return "\"string\"";
     case LTV_OF_STR_NULL: return "[\"null\",\"string\"]";
     case LTV_OF_I64: return "\"long\"";
+    case LTV_OF_I64_NULL: return "[\"null\",\"long\"]";
     case LTV_OF_RATE: return "[\"null\",\"double\"]";
     case LTV_OF_F64: return "\"double\"";
     case LTV_OF_BOOL: return "\"boolean\"";
@@ -123,7 +136,7 @@ void ltv_out_avro_schema(const ltv_out_t *o, const char *name, const char *ns, c
     for (int i = 0; i < o->n; i++) {
         const ltv_ofield_t *f = &o->f[i];
         int nullable = f->type == LTV_OF_STR_NULL || f->type == LTV_OF_RATE ||
-                       f->type == LTV_OF_TS_NULL;
+                       f->type == LTV_OF_TS_NULL || f->type == LTV_OF_I64_NULL;
         ltv_buf_printf(out, "    {\"name\": \"%s\", \"type\": %s%s}%s\n", f->name,
                        avro_type(f->type), nullable ? ", \"default\": null" : "",
                        i + 1 < o->n ? "," : "");

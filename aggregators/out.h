@@ -21,6 +21,7 @@ typedef enum {
     LTV_OF_BOOL,      /* boolean */
     LTV_OF_TS_NULL,   /* timestamp-millis or null; JSON: ISO-8601 string */
     LTV_OF_TS,        /* timestamp-millis; JSON: ISO-8601 string */
+    LTV_OF_I64_NULL,  /* long or null */
 } ltv_oftype_t;
 
 typedef struct ltv_ofield_s {
@@ -36,6 +37,11 @@ typedef struct ltv_out_s {
     int tombstone; /* produce the key with a null value: the row is deleted */
     int64_t tombstone_version; /* the deletion's row version (header "version") */
     ltv_buf_t key;
+    /* One optional message header (NULL name: none), for records that are
+     * events rather than upserts: what identifies them without decoding
+     * the value (lifecycle.c). */
+    const char *hdr_name;
+    ltv_buf_t hdr_value;
     ltv_ofield_t f[LTV_OUT_MAX_FIELDS];
     int n;
     ltv_arena_t strs; /* names and string values */
@@ -54,6 +60,7 @@ void ltv_out_f64(ltv_out_t *o, const char *name, double v);
 void ltv_out_bool(ltv_out_t *o, const char *name, int v);
 void ltv_out_ts(ltv_out_t *o, const char *name, int64_t ts_ms);
 void ltv_out_ts_null(ltv_out_t *o, const char *name, int64_t ts_ms); /* INT64_MIN: null */
+void ltv_out_i64_null(ltv_out_t *o, const char *name, int64_t v, int null);
 
 /* {"name":value,...}; rates with 6 decimals. */
 void ltv_out_json(const ltv_out_t *o, ltv_buf_t *out);

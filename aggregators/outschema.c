@@ -1,5 +1,6 @@
 #include "outschema.h"
 #include "customer_rfm.h"
+#include "lifecycle.h"
 #include "schema_store.h"
 
 #include <stdio.h>
@@ -22,7 +23,7 @@ static void camel(const char *snake, char *out, size_t n) {
 }
 
 static void add_schema(ltv_outschema_t **out, int *n, const char *row_type, const char *topic,
-                       const ltv_out_t *sample, const char *doc) {
+                       const ltv_out_t *sample, const char *doc, int events) {
     *out = ltv_realloc(*out, sizeof(**out) * (size_t)(*n + 1));
     char name[64];
     camel(row_type, name, sizeof(name));
@@ -32,6 +33,7 @@ static void add_schema(ltv_outschema_t **out, int *n, const char *row_type, cons
     (*out)[*n].row_type = row_type;
     (*out)[*n].topic = topic;
     (*out)[*n].json = b.p;
+    (*out)[*n].events = events;
     (*n)++;
 }
 
@@ -57,7 +59,7 @@ int ltv_outschemas(ltv_aggs_t *aggs, const ltv_conf_t *conf, ltv_outschema_t **o
         ltv_buf_init(&doc);
         ltv_buf_printf(&doc, "ltvstream %s row (topic %s), keyed by its identity.",
                        a->cls->name, a->topic);
-        add_schema(out, &n, a->cls->name, a->topic, &o, doc.p);
+        add_schema(out, &n, a->cls->name, a->topic, &o, doc.p, 0);
         ltv_buf_free(&doc);
     }
     ltv_customer_t *c = ltv_customer_new(LTV_ENT_CUSTOMER, "sample", 6);
@@ -66,8 +68,19 @@ int ltv_outschemas(ltv_aggs_t *aggs, const ltv_conf_t *conf, ltv_outschema_t **o
     ltv_out_reset(&o);
     ltv_customer_rfm_render(aggs, c, &info, conf->tz_offset_ms, &o);
     add_schema(out, &n, "customer_rfm", conf->topic_customer_rfm, &o,
-               "ltvstream current RFM scores of one customer, keyed by customer id.");
+               "ltvstream current RFM scores of one customer, keyed by customer id.", 0);
     ltv_customer_destroy(c);
+    if (conf->topic_lifecycle[0]) {
+        ltv_trigger_t t;
+        memset(&t, 0, sizeof(t));
+        t.customer = "sample";
+        ltv_out_reset(&o);
+        ltv_trigger_render(&t, 0, &o);
+        add_schema(out, &n, "lifecycle", conf->topic_lifecycle, &o,
+                   "ltvstream lifecycle trigger for follow-up messaging, keyed by customer id: "
+                   "one record per customer and occasion (trigger_id).",
+                   1);
+    }
     ltv_out_free(&o);
     return n;
 }
@@ -131,6 +144,7 @@ static int set_value(avro_value_t *v, const ltv_ofield_t *f) {
     case LTV_OF_STR:
     case LTV_OF_STR_NULL: return avro_value_set_string_len(v, f->s, strlen(f->s) + 1);
     case LTV_OF_I64:
+    case LTV_OF_I64_NULL:
     case LTV_OF_TS:
     case LTV_OF_TS_NULL: return avro_value_set_long(v, f->i);
     case LTV_OF_RATE:

@@ -15,6 +15,10 @@ typedef struct ltv_outschema_s {
     const char *row_type; /* "f2_cohort", ..., "customer_rfm" */
     const char *topic;
     char *json;           /* the schema */
+    /* A stream of events keyed by customer (lifecycle triggers), not a
+     * table of rows: its topic must not be compacted, and `reemit` has no
+     * rows of it to publish. */
+    int events;
 } ltv_outschema_t;
 
 /* One schema per emitted row type, for the current configuration. Free with

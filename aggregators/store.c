@@ -1,4 +1,5 @@
 #include "store.h"
+#include "lifecycle.h"
 #include "rfm.h"
 #include "log.h"
 
@@ -25,6 +26,13 @@ struct ltv_store_s {
     int c_pending, c_queued, c_nrows, c_caprows, c_finalize_at, c_rfm_at;
     ltv_row_t *c_rows;
     int *c_readback;
+    /* Lifecycle timer polls of the commit in flight: partition and the EXEC
+     * index of its first reply; then their results, until taken. */
+    int32_t *c_lcq_part;
+    int *c_lcq_at;
+    int c_nlcq;
+    ltv_lc_poll_t *lc_polls;
+    int nlc_polls;
     /* The loads sent, grouped by bucket: l_idx lists load indexes group
      * after group, l_grp the size of each of the l_ngrp groups. */
     int *l_idx, *l_grp, l_ngrp, l_cap;
@@ -92,7 +100,7 @@ void ltv_store_customer_loc(const char *ns, ltv_entity_t kind, const char *id, s
     }
     if (field) {
         ltv_buf_reset(field);
-        ltv_buf_putc(field, kind == LTV_ENT_VISITOR ? 'v' : 'c');
+        ltv_buf_putc(field, (char)kind); /* 'c', 'v' or 's' (ltv_entity_t) */
         ltv_buf_putc(field, ':');
         ltv_buf_append(field, id, idlen);
     }
@@ -167,6 +175,11 @@ void ltv_store_disconnect(ltv_store_t *st) {
         st->c_readback = NULL;
         st->c_pending = 0;
     }
+    free(st->c_lcq_part);
+    free(st->c_lcq_at);
+    st->c_lcq_part = NULL;
+    st->c_lcq_at = NULL;
+    st->c_nlcq = 0;
 }
 
 void ltv_store_destroy(ltv_store_t *st) {
@@ -175,6 +188,7 @@ void ltv_store_destroy(ltv_store_t *st) {
     ltv_store_disconnect(st);
     free(st->c_rows);
     free(st->c_readback);
+    ltv_lc_polls_free(st->lc_polls, st->nlc_polls);
     ltv_buf_free(&st->out);
     ltv_buf_free(&st->tmp);
     ltv_buf_free(&st->key);
@@ -750,9 +764,64 @@ static int cmp_i64(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+/* The per-partition sorted sets of customers, <ns>:<name>:<partition>: an
+ * entry function says whether a changed customer's member changes, and
+ * its score (INT64_MIN: removed). */
+typedef int (*index_entry_fn)(const ltv_store_t *st, const ltv_customer_t *cu, int64_t *score);
+
+/* rfmz: who bought last on which day, for the recency ticks. */
+static int recency_entry(const ltv_store_t *st, const ltv_customer_t *cu, int64_t *score) {
+    if (cu->kind != LTV_ENT_CUSTOMER || !(cu->dirty & (LTV_D_LAST_TS | LTV_D_N)))
+        return 0;
+    *score = cu->n > 0 ? ltv_day_of(cu->last_ts, st->conf->tz_offset_ms) : INT64_MIN;
+    return 1;
+}
+
+/* lcz: when the customer's next lifecycle occasion falls due (lifecycle.h). */
+static int lifecycle_entry(const ltv_store_t *st, const ltv_customer_t *cu, int64_t *score) {
+    (void)st;
+    if (!(cu->dirty & LTV_D_LIFECYCLE))
+        return 0;
+    *score = cu->lc_due ? cu->lc_due : INT64_MIN;
+    return 1;
+}
+
+/* One ZADD and one ZREM per partition. Sorting on (partition, removal,
+ * customer index) groups them; zs has room for every customer. */
+static void add_index_writes(ltv_store_t *st, const ltv_commit_t *c, const char *name,
+                             index_entry_fn entry, int64_t *zs) {
+    int nz = 0;
+    int64_t score;
+    for (int i = 0; i < c->ncust; i++)
+        if (entry(st, c->customers[i], &score))
+            zs[nz++] = ((int64_t)c->customers[i]->partition << 33) |
+                       ((int64_t)(score == INT64_MIN) << 32) | i;
+    qsort(zs, (size_t)nz, sizeof(int64_t), cmp_i64);
+    for (int k = 0; k < nz;) {
+        int32_t part = (int32_t)(zs[k] >> 33);
+        int rem = (int)((zs[k] >> 32) & 1);
+        int e = k;
+        while (e < nz && (zs[e] >> 32) == (zs[k] >> 32))
+            e++;
+        ltv_buf_reset(&st->key);
+        ltv_buf_printf(&st->key, "%s:%s:%d", st->ns, name, (int)part);
+        resp_cmd(st, 2 + (rem ? 1 : 2) * (e - k));
+        resp_args(&st->out, rem ? "ZREM" : "ZADD");
+        resp_arg(&st->out, st->key.p, st->key.n);
+        for (; k < e; k++) {
+            const ltv_customer_t *cu = c->customers[zs[k] & 0xFFFFFFFF];
+            if (!rem) {
+                entry(st, cu, &score);
+                resp_argi(&st->out, score);
+            }
+            resp_arg(&st->out, cu->id, cu->idlen);
+        }
+    }
+}
+
 /* The changed customers, one HSET per bucket with each one's whole value
- * (see ltv_store_customer_bucket), and who bought last on which day for
- * the recency ticks, one ZADD and one ZREM per partition. */
+ * (see ltv_store_customer_bucket), and their entries in the recency and
+ * lifecycle indexes. */
 static void add_customer_writes(ltv_store_t *st, const ltv_commit_t *c, ltv_buf_t *scratch) {
     int n = c->ncust;
     if (!n)
@@ -790,34 +859,9 @@ static void add_customer_writes(ltv_store_t *st, const ltv_commit_t *c, ltv_buf_
     free(idx);
     free(grp);
 
-    /* Recency index: one ZADD and one ZREM per partition. Sorting on
-     * (partition, removal, customer index) groups them. */
     int64_t *zs = ltv_malloc(sizeof(int64_t) * (size_t)n);
-    int nz = 0;
-    for (int i = 0; i < n; i++) {
-        const ltv_customer_t *cu = c->customers[i];
-        if (cu->kind == LTV_ENT_CUSTOMER && (cu->dirty & (LTV_D_LAST_TS | LTV_D_N)))
-            zs[nz++] = ((int64_t)cu->partition << 33) | ((int64_t)(cu->n > 0 ? 0 : 1) << 32) | i;
-    }
-    qsort(zs, (size_t)nz, sizeof(int64_t), cmp_i64);
-    for (int k = 0; k < nz;) {
-        int32_t part = (int32_t)(zs[k] >> 33);
-        int rem = (int)((zs[k] >> 32) & 1);
-        int e = k;
-        while (e < nz && (zs[e] >> 32) == (zs[k] >> 32))
-            e++;
-        ltv_buf_reset(&st->key);
-        ltv_buf_printf(&st->key, "%s:rfmz:%d", st->ns, (int)part);
-        resp_cmd(st, 2 + (rem ? 1 : 2) * (e - k));
-        resp_args(&st->out, rem ? "ZREM" : "ZADD");
-        resp_arg(&st->out, st->key.p, st->key.n);
-        for (; k < e; k++) {
-            const ltv_customer_t *cu = c->customers[zs[k] & 0xFFFFFFFF];
-            if (!rem)
-                resp_argi(&st->out, ltv_day_of(cu->last_ts, st->conf->tz_offset_ms));
-            resp_arg(&st->out, cu->id, cu->idlen);
-        }
-    }
+    add_index_writes(st, c, "rfmz", recency_entry, zs);
+    add_index_writes(st, c, "lcz", lifecycle_entry, zs);
     free(zs);
 }
 
@@ -971,6 +1015,128 @@ static void parse_row_list(ltv_store_t *st, const redisReply *r, size_t from, lt
     }
 }
 
+/* ---- lifecycle triggers and timers (lifecycle.h) -------------------------------- */
+
+/* At most this many customers per partition come back from one poll; the
+ * rest the next commit's poll finds. */
+#define LC_POLL_MAX 1000
+
+/* The batch's triggers join its emission-queue entry, with the low marks of
+ * the lifecycle topic they are produced after (a re-emission reads back
+ * from there what was delivered); and the namespace counts them. */
+static void add_lifecycle(ltv_store_t *st, const ltv_commit_t *c, ltv_buf_t *emembers) {
+    int64_t counts[LTV_TRG__N] = {0};
+    for (int i = 0; i < c->nlc_members; i++) {
+        if (emembers->n)
+            ltv_buf_putc(emembers, '\n');
+        ltv_buf_puts(emembers, c->lc_members[i]);
+        int t = ltv_trigger_type_of(c->lc_members[i]);
+        if (t >= 0)
+            counts[t]++;
+    }
+    if (c->nlc_members && c->lc_low && c->lc_low[0]) {
+        ltv_buf_putc(emembers, '\n');
+        ltv_buf_puts(emembers, c->lc_low);
+    }
+    int nf = c->lc_suppressed > 0;
+    for (int t = 0; t < LTV_TRG__N; t++)
+        nf += counts[t] > 0;
+    if (!nf)
+        return;
+    ns_key(st, "lifecycle", &st->key);
+    for (int t = 0; t < LTV_TRG__N; t++) {
+        if (!counts[t])
+            continue;
+        resp_cmd(st, 4);
+        resp_args(&st->out, "HINCRBY");
+        resp_arg(&st->out, st->key.p, st->key.n);
+        resp_args(&st->out, ltv_trigger_name(t));
+        resp_argi(&st->out, counts[t]);
+    }
+    if (c->lc_suppressed) {
+        resp_cmd(st, 4);
+        resp_args(&st->out, "HINCRBY");
+        resp_arg(&st->out, st->key.p, st->key.n);
+        resp_args(&st->out, "suppressed");
+        resp_argi(&st->out, c->lc_suppressed);
+    }
+}
+
+/* After the customers' writes in the transaction, so what it scheduled is
+ * seen: per polled partition, the customers due by the watermark, and the
+ * first due after it (when the next poll is needed). */
+static void add_lc_polls(ltv_store_t *st, const ltv_commit_t *c) {
+    if (!c->nlc_polls || c->watermark == INT64_MIN)
+        return;
+    st->c_lcq_part = ltv_malloc(sizeof(int32_t) * (size_t)c->nlc_polls);
+    st->c_lcq_at = ltv_malloc(sizeof(int) * (size_t)c->nlc_polls);
+    st->c_nlcq = c->nlc_polls;
+    char after[32];
+    snprintf(after, sizeof(after), "(%lld", (long long)c->watermark);
+    for (int i = 0; i < c->nlc_polls; i++) {
+        ltv_buf_reset(&st->key);
+        ltv_buf_printf(&st->key, "%s:lcz:%d", st->ns, (int)c->lc_polls[i]);
+        resp_cmd(st, 7);
+        resp_args(&st->out, "ZRANGEBYSCORE");
+        resp_arg(&st->out, st->key.p, st->key.n);
+        resp_args(&st->out, "-inf");
+        resp_argi(&st->out, c->watermark);
+        resp_args(&st->out, "LIMIT");
+        resp_argi(&st->out, 0);
+        resp_argi(&st->out, LC_POLL_MAX);
+        st->c_lcq_part[i] = c->lc_polls[i];
+        st->c_lcq_at[i] = st->ncmd - 2;
+        resp_cmd(st, 8);
+        resp_args(&st->out, "ZRANGEBYSCORE");
+        resp_arg(&st->out, st->key.p, st->key.n);
+        resp_args(&st->out, after);
+        resp_args(&st->out, "+inf");
+        resp_args(&st->out, "WITHSCORES");
+        resp_args(&st->out, "LIMIT");
+        resp_argi(&st->out, 0);
+        resp_argi(&st->out, 1);
+    }
+}
+
+static void parse_lc_polls(ltv_store_t *st, const redisReply *r) {
+    for (int i = 0; i < st->c_nlcq; i++) {
+        const redisReply *due = r->element[st->c_lcq_at[i]];
+        const redisReply *next = r->element[st->c_lcq_at[i] + 1];
+        if (due->type != REDIS_REPLY_ARRAY || next->type != REDIS_REPLY_ARRAY)
+            continue;
+        st->lc_polls = ltv_realloc(st->lc_polls, sizeof(*st->lc_polls) * (size_t)(st->nlc_polls + 1));
+        ltv_lc_poll_t *p = &st->lc_polls[st->nlc_polls++];
+        p->partition = st->c_lcq_part[i];
+        p->nids = (int)due->elements;
+        p->ids = ltv_calloc(due->elements ? due->elements : 1, sizeof(char *));
+        for (size_t k = 0; k < due->elements; k++)
+            p->ids[k] = ltv_strndup(due->element[k]->str, due->element[k]->len);
+        if (due->elements >= LC_POLL_MAX)
+            p->next = INT64_MIN; /* more may be due: poll again */
+        else if (next->elements >= 2)
+            p->next = reply_i64(next->element[1]);
+        else
+            p->next = INT64_MAX;
+    }
+}
+
+int ltv_store_take_lc_polls(ltv_store_t *st, ltv_lc_poll_t **out) {
+    *out = st->lc_polls;
+    int n = st->nlc_polls;
+    st->lc_polls = NULL;
+    st->nlc_polls = 0;
+    return n;
+}
+
+void ltv_lc_polls_free(ltv_lc_poll_t *p, int n) {
+    for (int i = 0; i < n; i++) {
+        for (int k = 0; k < p[i].nids; k++)
+            free(p[i].ids[k]);
+        free(p[i].ids);
+    }
+    free(p);
+}
+
 ltv_store_res_t ltv_store_commit_send(ltv_store_t *st, const ltv_commit_t *c, char *errstr,
                                       size_t errstr_size) {
     ltv_buf_t scratch, rid;
@@ -1088,6 +1254,7 @@ ltv_store_res_t ltv_store_commit_send(ltv_store_t *st, const ltv_commit_t *c, ch
         ltv_buf_append(&emembers, scratch.p, scratch.n);
         resp_arg(&shown, scratch.p, scratch.n);
     }
+    add_lifecycle(st, c, &emembers);
     if (emembers.n) {
         emitq_key(st, &st->key);
         resp_cmd(st, 4);
@@ -1197,6 +1364,7 @@ ltv_store_res_t ltv_store_commit_send(ltv_store_t *st, const ltv_commit_t *c, ch
     ltv_buf_append(&st->out, shown.p, shown.n);
     ltv_buf_free(&shown);
     int finalize_at = st->ncmd - 2;
+    add_lc_polls(st, c);
     resp_cmd(st, 1);
     resp_args(&st->out, "EXEC");
     int queued = st->ncmd - 2;
@@ -1277,12 +1445,19 @@ ltv_store_res_t ltv_store_commit_recv(ltv_store_t *st, ltv_row_t **rows_out, int
                     *wm_out = reply_i64(fr->element[0]);
                 parse_row_list(st, fr, 1, &rows, &nrows, &caprows);
             }
+            if (res == LTV_STORE_OK)
+                parse_lc_polls(st, r);
         }
         freeReplyObject(r);
     } else {
         res = LTV_STORE_ERR;
     }
     free(readback);
+    free(st->c_lcq_part);
+    free(st->c_lcq_at);
+    st->c_lcq_part = NULL;
+    st->c_lcq_at = NULL;
+    st->c_nlcq = 0;
     if (res != LTV_STORE_OK) {
         free(rows);
         return res;
@@ -1604,7 +1779,7 @@ ltv_store_res_t ltv_store_bucket_ids(ltv_store_t *st, const char *bucket, ltv_en
         return LTV_STORE_ERR;
     char **v = ltv_calloc(r->elements ? r->elements : 1, sizeof(char *));
     int n = 0;
-    char want = kind == LTV_ENT_VISITOR ? 'v' : 'c';
+    char want = (char)kind; /* the field prefix (ltv_store_customer_loc) */
     for (size_t i = 0; i < r->elements; i++) {
         const redisReply *f = r->element[i];
         if (f->type == REDIS_REPLY_STRING && f->len >= 2 && f->str[0] == want && f->str[1] == ':')
@@ -1625,7 +1800,8 @@ ltv_key_kind_t ltv_store_key_kind(const char *s, size_t n) {
         {"cs:", 1, LTV_KEY_CUSTOMER}, {"row:", 1, LTV_KEY_ROW},
         {"off:", 1, LTV_KEY_OFFSET},  {"rfmz:", 1, LTV_KEY_STAGE}, {"emitq", 0, LTV_KEY_STAGE},
         {"finalq", 0, LTV_KEY_STAGE}, {"clock", 0, LTV_KEY_STAGE}, {"rfm", 0, LTV_KEY_STAGE},
-        {"runend", 0, LTV_KEY_STAGE}, {"meta", 0, LTV_KEY_META},
+        {"runend", 0, LTV_KEY_STAGE}, {"lcz:", 1, LTV_KEY_STAGE}, {"lifecycle", 0, LTV_KEY_STAGE},
+        {"meta", 0, LTV_KEY_META},
     };
     for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
         size_t l = strlen(forms[i].text);

@@ -20,9 +20,11 @@
  *
  * Key layout (namespace "ltv"):
  *   ltv:cs:<bucket>             hash: "c:<customer_id>" (or "v:<visitor_id>"
- *                               for an anonymous visitor) -> the customer's
- *                               compact value (customer_codec.c); 256
- *                               buckets by a hash of the id
+ *                               for an anonymous visitor, "s:<day>\x1f
+ *                               <channel>\x1f<campaign>" for a day's ad
+ *                               spend) -> the entity's compact value
+ *                               (customer_codec.c); 256 buckets by a hash
+ *                               of the id
  *   ltv:row:<agg>|<day>|<dim>   hash: one output row's counters + version
  *   ltv:off:<topic>:<partition> hash: next offset, highest ts
  *   ltv:emitq                   hash: batch token -> the rows it committed
@@ -37,6 +39,10 @@
  *                               find whose recency crossed an edge
  *   ltv:rfm                     hash: days the rfm_segments running sums
  *                               cover (min, mat)
+ *   ltv:lcz:<partition>         zset: customer id by the due time of its next
+ *                               lifecycle occasion (lifecycle.h)
+ *   ltv:lifecycle               hash: triggers committed for emission, by
+ *                               type, and "suppressed" (lifecycle.emit=false)
  *   ltv:meta                    hash: layout version; marks the namespace
  *                               as existing (written on connect)
  *
@@ -128,6 +134,16 @@ typedef struct ltv_commit_s {
     int64_t clock_day;                /* rfm_segments are materialized up to this day */
     const ltv_offset_t *rfm_days;     /* partitions re-scored up to their rfm_day */
     int nrfm_days;
+    /* Lifecycle triggers fired by the batch ("t|..." members), queued for
+     * emission with the batch, after the line of the lifecycle topic's low
+     * marks ("L|..."); and how many were fired without being emitted. */
+    const char *const *lc_members;
+    int nlc_members;
+    const char *lc_low;
+    int lc_suppressed;
+    /* Partitions whose lifecycle timers to poll up to `watermark`. */
+    const int32_t *lc_polls;
+    int nlc_polls;
 } ltv_commit_t;
 
 /* The halves of the load round trip, so a batch's load can be sent before
@@ -156,6 +172,21 @@ ltv_store_res_t ltv_store_load_recv(ltv_store_t *st, const ltv_load_req_t *q, in
  * returned in rows_out (free() it). */
 ltv_store_res_t ltv_store_commit(ltv_store_t *st, const ltv_commit_t *c, ltv_row_t **rows_out,
                                  int *nrows_out, char *errstr, size_t errstr_size);
+
+/* A lifecycle timer poll's result: the partition's customers due at the
+ * commit's watermark, and when the next one falls due after it (INT64_MAX:
+ * nothing scheduled; INT64_MIN: more were due than returned, poll again). */
+typedef struct ltv_lc_poll_s {
+    int32_t partition;
+    int64_t next;
+    char **ids;
+    int nids;
+} ltv_lc_poll_t;
+
+/* The polls of the commits completed since the last call (free with
+ * ltv_lc_polls_free). */
+int ltv_store_take_lc_polls(ltv_store_t *st, ltv_lc_poll_t **out);
+void ltv_lc_polls_free(ltv_lc_poll_t *p, int n);
 
 /* Recency candidates: the customers of a partition whose last purchase
  * day lies in [lo, hi]. */
@@ -214,7 +245,8 @@ ltv_store_res_t ltv_store_get_customer(ltv_store_t *st, ltv_entity_t kind, const
                                        ltv_customer_t **out, char *errstr, size_t errstr_size);
 
 /* Where a customer's value lives: key "<ns>:cs:<bucket>" and field
- * "c:<id>" ("v:<id>" for a visitor); either output may be NULL. */
+ * "c:<id>" ("v:<id>" for a visitor, "s:<id>" for an ad spend entity: the
+ * field's first character is the ltv_entity_t); either output may be NULL. */
 #define LTV_CUSTOMER_BUCKETS 256
 int ltv_store_customer_bucket(const char *id, size_t idlen);
 void ltv_store_customer_loc(const char *ns, ltv_entity_t kind, const char *id, size_t idlen,
@@ -244,7 +276,7 @@ void ltv_store_match_pattern(const char *ns, ltv_buf_t *out);
 ltv_store_res_t ltv_store_scan(ltv_store_t *st, uint64_t *cursor, int count, char ***keys,
                                int *n, char *errstr, size_t errstr_size);
 
-/* The ids of the customers (or visitors) in a bucket key ("cs:<n>", as
+/* The ids of the customers (or visitors, or spend entities) in a bucket key ("cs:<n>", as
  * ltv_store_scan returns it); free each and the array. */
 ltv_store_res_t ltv_store_bucket_ids(ltv_store_t *st, const char *bucket, ltv_entity_t kind,
                                      char ***ids, int *n, char *errstr, size_t errstr_size);
@@ -258,7 +290,8 @@ typedef enum {
     LTV_KEY_VISITOR,  /* never a key: ns_admin counts the visitors of buckets here */
     LTV_KEY_ROW,
     LTV_KEY_OFFSET,
-    LTV_KEY_STAGE, /* the stage's bookkeeping: emitq, finalq, clock, rfmz:*, rfm, runend */
+    LTV_KEY_STAGE, /* the stage's bookkeeping: emitq, finalq, clock, rfmz:*, rfm, runend,
+                    * lcz:*, lifecycle */
     LTV_KEY_META,
 } ltv_key_kind_t;
 ltv_key_kind_t ltv_store_key_kind(const char *suffix, size_t n);

@@ -24,7 +24,8 @@
 static void bf_usage(FILE *fp) {
     fprintf(fp,
             "Usage: ltvstream backfill --namespace NS [--from WHEN] [--to WHEN]\n"
-            "                          [--output-prefix P] [--group G] [--no-progress]\n"
+            "                          [--output-prefix P] [--group G] [--lifecycle]\n"
+            "                          [--no-progress]\n"
             "                          [-c file] [-X key=value]... [-b brokers]\n\n"
             "Rebuilds namespace NS in Redis from the input topics and stops by itself.\n"
             "  --from WHEN   start of partitions NS has not seen yet: 'beginning' (default),\n"
@@ -33,6 +34,9 @@ static void bf_usage(FILE *fp) {
             "  --to WHEN     'end' (default: the end offsets when the backfill first starts),\n"
             "                or a time as above: messages before it are included\n"
             "  --output-prefix P  publish rows to P<topic> (e.g. backfill. -> backfill.ltv.f2_rate)\n"
+            "  --lifecycle   produce the lifecycle triggers history fires (default: they are\n"
+            "                recorded as fired in NS, not produced: rebuilding a namespace\n"
+            "                must not message customers again)\n"
             "  --group G     consumer group (default ltvstream-backfill-NS)\n"
             "  --no-progress no progress line on stderr\n"
             "End offsets are pinned in Redis the first time, so an interrupted backfill is\n"
@@ -83,6 +87,7 @@ static void bf_progress(ltv_stage_t *st, void *opaque) {
 typedef struct bf_opts_s {
     const char *ns, *from, *to, *prefix, *group;
     int progress;
+    int lifecycle;
 } bf_opts_t;
 
 /* Our long options, then the -c/-X/-b ones the stage parses. */
@@ -93,6 +98,7 @@ static int bf_args(int argc, char **argv, bf_opts_t *o, ltv_conf_t *conf) {
                                   {"--output-prefix", &o->prefix, NULL, 0},
                                   {"--group", &o->group, NULL, 0},
                                   {"--no-progress", NULL, &o->progress, 0},
+                                  {"--lifecycle", NULL, &o->lifecycle, 1},
                                   {NULL, NULL, NULL, 0}};
     int rc = ltv_cli_parse("backfill", argc, argv, opts, bf_usage, conf);
     if (rc)
@@ -120,6 +126,11 @@ static int bf_configure(ltv_conf_t *conf, const bf_opts_t *o) {
     rc = rc ? rc : bf_set(conf, "kafka.consumer.group.id", v);
     rc = rc ? rc : bf_set(conf, "run.stop.at.end", "true");
     rc = rc ? rc : bf_set(conf, "run.stop.pin", "true");
+    /* The triggers of history were sent by the live deployment when they
+     * happened. Recorded as fired, they are not fired again when the live
+     * stage continues on the rebuilt namespace. */
+    if (!o->lifecycle)
+        rc = rc ? rc : bf_set(conf, "lifecycle.emit", "false");
     if (rc)
         return rc;
     const char *when[2] = {o->from, o->to};

@@ -81,9 +81,13 @@ int ltv_cli_output_prefix(const char *cmd, ltv_conf_t *conf, const char *prefix)
                   {"topic.retention_mix", conf->topic_retention_mix},
                   {"topic.customer_rfm", conf->topic_customer_rfm},
                   {"topic.rfm_segments", conf->topic_rfm_segments},
+                  {"topic.lifecycle", conf->topic_lifecycle},
+                  {"topic.acquisition", conf->topic_acquisition},
                   {"topic.dlq", conf->topic_dlq}};
     for (size_t i = 0; i < sizeof(topics) / sizeof(topics[0]); i++) {
         char v[512];
+        if (!topics[i].cur[0])
+            continue; /* turned off: a prefix must not turn it on as "P" */
         snprintf(v, sizeof(v), "%s%s", prefix, topics[i].cur);
         int rc = ltv_cli_set(cmd, conf, topics[i].key, v);
         if (rc)

@@ -12,7 +12,8 @@ typedef enum {
     T_BOOL,
     T_ENUM,
     T_TZ,
-    T_INTLIST, /* "30,90" into horizons[] */
+    T_INTLIST, /* "30,90": up to LTV_MAX_HORIZONS int64_t at offset, their count (an int)
+                * right after the array */
 } conf_type_t;
 
 typedef struct conf_prop_s {
@@ -27,6 +28,13 @@ typedef struct conf_prop_s {
 
 #define O(f) offsetof(ltv_conf_t, f)
 
+/* A list's count follows its array (T_INTLIST). */
+#define LIST_COUNT_FOLLOWS(a, n)                                                              \
+    _Static_assert(offsetof(ltv_conf_t, n) == offsetof(ltv_conf_t, a) + sizeof(int64_t[LTV_MAX_HORIZONS]), \
+                   #n " must follow " #a)
+LIST_COUNT_FOLLOWS(horizons, nhorizons);
+LIST_COUNT_FOLLOWS(lc_followup_days, lc_nfollowup);
+
 /* The one table of the stage's own keys. Everything that parses, validates,
  * defaults or documents a key reads it from here. */
 static const conf_prop_t props[] = {
@@ -34,6 +42,9 @@ static const conf_prop_t props[] = {
      "Input topic of purchase events (orders, cancels, refunds)."},
     {"topic.visits", T_STR, "ltv.visits", O(topic_visits), 0, 0, NULL,
      "Input topic of visit events (empty to disable)."},
+    {"topic.ad_spend", T_STR, "", O(topic_ad_spend), 0, 0, NULL,
+     "Input topic of daily ad spend per campaign and channel (schemas/ad_spend.avsc), keyed by "
+     "campaign, e.g. ltv.ad_spend; empty: none (acquisition rows then show no cost)."},
     {"input.framing", T_ENUM, "auto", O(framing), 0, 0, "auto|confluent|single-object|plain",
      "Message framing; auto detects Confluent (0x00) and single-object (0xC3 0x01) per message "
      "and falls back to plain Avro binary."},
@@ -53,6 +64,8 @@ static const conf_prop_t props[] = {
      "Writer schema file for plain-framed purchases (default: schemas/purchase.avsc)."},
     {"input.plain.visit.schema", T_STR, "", O(plain_visit_schema), 0, 0, NULL,
      "Writer schema file for plain-framed visits (default: schemas/visit.avsc)."},
+    {"input.plain.ad_spend.schema", T_STR, "", O(plain_ad_spend_schema), 0, 0, NULL,
+     "Writer schema file for plain-framed ad spend (default: schemas/ad_spend.avsc)."},
     {"input.max.future.skew.ms", T_INT, "86400000", O(max_future_skew_ms), 0, INT64_MAX, NULL,
      "Events with ts further than this ahead of the wall clock go to the dead-letter topic."},
     {"topic.dlq", T_STR, "ltv.dlq", O(topic_dlq), 0, 0, NULL,
@@ -67,6 +80,12 @@ static const conf_prop_t props[] = {
      "Output topic of each customer's current RFM scores and segment, keyed by customer."},
     {"topic.rfm_segments", T_STR, "ltv.rfm_segments", O(topic_rfm_segments), 0, 0, NULL,
      "Output topic of per-day customer counts by RFM segment."},
+    {"topic.acquisition", T_STR, "ltv.acquisition", O(topic_acquisition), 0, 0, NULL,
+     "Output topic of acquisition economics per day (and rolling window), channel and campaign: "
+     "new customers, cost, CPO, F2 rate, F2-CPO, revenue, CLV:CAC."},
+    {"topic.lifecycle", T_STR, "ltv.lifecycle", O(topic_lifecycle), 0, 0, NULL,
+     "Output topic of lifecycle triggers for follow-up messaging, keyed by customer (empty "
+     "turns lifecycle triggers off: no timers, no state)."},
     {"output.format", T_ENUM, "json", O(output_format), 0, 0, "json|avro",
      "Output row encoding: JSON, or Avro in Confluent wire format (schemas: ltvstream schemas)."},
     {"output.avro.schema.ids", T_STR, "", O(output_schema_ids), 0, 0, NULL,
@@ -92,7 +111,7 @@ static const conf_prop_t props[] = {
     {"watermark.idle.timeout.ms", T_INT, "60000", O(idle_timeout_ms), 0, INT64_MAX, NULL,
      "A partition with no data for this long (wall time) no longer holds the watermark "
      "back; 0 never."},
-    {"f2.horizons.days", T_INTLIST, "30,90", 0, 1, 3650, NULL,
+    {"f2.horizons.days", T_INTLIST, "30,90", O(horizons), 1, 3650, NULL,
      "Horizons H (days) of f2_within_{H}d."},
     {"run.stats.file", T_STR, "", O(stats_file), 0, 0, NULL,
      "At exit, write a JSON summary (counts, dead letters by reason, seconds from the first "
@@ -130,6 +149,19 @@ static const conf_prop_t props[] = {
     {"rfm.tick.max.customers", T_INT, "20000", O(rfm_tick_max_customers), 0, INT64_MAX, NULL,
      "Recency re-scores per batch at most (0: no limit): when the clock moves many days at once, "
      "the days are caught up over several batches instead of one huge one."},
+    {"acquisition.rolling.days", T_INT, "30", O(acq_rolling_days), 0, 3650, NULL,
+     "Acquisition rows also sum the trailing window of this many days (0: daily rows only)."},
+    {"lifecycle.f2.followup.days", T_INTLIST, "3,7,14,30", O(lc_followup_days), 1, 3650, NULL,
+     "f2_followup_due fires this many days after the first purchase while there is no second "
+     "purchase by then."},
+    {"lifecycle.revisit.hours", T_INT, "50", O(lc_revisit_hours), 1, 87600, NULL,
+     "revisit_due fires this many hours after a customer's first visit when no visit on a later "
+     "day came by then."},
+    {"lifecycle.signup.days", T_INT, "7", O(lc_signup_days), 1, 3650, NULL,
+     "signup_no_purchase fires this many days after a sign-up visit without a purchase by then."},
+    {"lifecycle.emit", T_BOOL, "true", O(lc_emit), 0, 0, NULL,
+     "Produce lifecycle triggers; false records them as fired without producing them (what a "
+     "backfill does, so a namespace rebuilt from history does not message customers again)."},
     {"log.level", T_INT, "6", O(log_level), 0, 7, NULL, "Syslog level: 3 error, 4 warn, 6 info, 7 debug."},
     {"log.format", T_ENUM, "plain", O(log_json), 0, 0, "plain|json", "Log line format."},
     /* On by default on every interface: in a container the probes and the
@@ -234,9 +266,10 @@ static ltv_conf_res_t set_prop(ltv_conf_t *conf, const conf_prop_t *p, const cha
             if (errno || end == s || v < p->vmin || v > p->vmax || n == LTV_MAX_HORIZONS ||
                 (*end && *end != ',')) {
                 ltv_errf(errstr, errstr_size,
-                         "%s: \"%s\" must be a comma-separated list of up to 8 integers in "
-                         "[1, 3650]",
-                         p->name, value);
+                         "%s: \"%s\" must be a comma-separated list of up to %d integers in "
+                         "[%lld, %lld]",
+                         p->name, value, LTV_MAX_HORIZONS, (long long)p->vmin,
+                         (long long)p->vmax);
                 return LTV_CONF_INVALID;
             }
             for (int i = 0; i < n; i++)
@@ -247,8 +280,8 @@ static ltv_conf_res_t set_prop(ltv_conf_t *conf, const conf_prop_t *p, const cha
             tmp[n++] = v;
             s = *end ? end + 1 : end;
         }
-        memcpy(conf->horizons, tmp, sizeof(tmp[0]) * (size_t)n);
-        conf->nhorizons = n;
+        memcpy(base + p->offset, tmp, sizeof(tmp[0]) * (size_t)n);
+        *(int *)(base + p->offset + sizeof(int64_t[LTV_MAX_HORIZONS])) = n;
         return LTV_CONF_OK;
     }
     }

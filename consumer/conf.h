@@ -38,6 +38,7 @@ typedef struct ltv_conf_s {
     /* Inputs */
     char *topic_purchases;
     char *topic_visits;
+    char *topic_ad_spend; /* "": none */
     int framing;                  /* ltv_framing_t */
     char *schema_dir;             /* <id>.avsc writer schemas for Confluent ids */
     char *registry_url;           /* Schema Registry base URL; "" none */
@@ -45,6 +46,7 @@ typedef struct ltv_conf_s {
     int64_t registry_timeout_ms;
     char *plain_purchase_schema;  /* writer schema file for plain framing */
     char *plain_visit_schema;
+    char *plain_ad_spend_schema;
     int64_t max_future_skew_ms;
 
     /* Outputs */
@@ -54,6 +56,8 @@ typedef struct ltv_conf_s {
     char *topic_f2_rolling;
     char *topic_customer_rfm;
     char *topic_rfm_segments;
+    char *topic_lifecycle; /* "" : lifecycle triggers off */
+    char *topic_acquisition;
     int output_format; /* 0 json, 1 avro */
     char *output_schema_ids; /* "topic:id,...": without a registry, or overriding it */
 
@@ -76,6 +80,12 @@ typedef struct ltv_conf_s {
     int64_t f2_rolling_days;
     char *rfm_r_days, *rfm_f_edges, *rfm_m_edges, *rfm_segments;
     int64_t rfm_tick_max_customers;
+    int64_t acq_rolling_days;
+    int64_t lc_followup_days[LTV_MAX_HORIZONS];
+    int lc_nfollowup;
+    int64_t lc_revisit_hours;
+    int64_t lc_signup_days;
+    int lc_emit;
 
     /* Operation */
     int stop_at_end;

@@ -9,6 +9,8 @@
 
 extern const char ltv_schema_purchase[];
 extern const char ltv_schema_visit[];
+extern const char ltv_schema_visit_v1[];
+extern const char ltv_schema_ad_spend[];
 
 /* Field positions in the reader schemas, looked up by name once. A field
  * marked optional has a default in our schema (null, or "order" for the
@@ -16,14 +18,17 @@ extern const char ltv_schema_visit[];
 enum { PF_EVENT_ID, PF_CUSTOMER_ID, PF_ORDER_ID, PF_TYPE, PF_TS, PF_AMOUNT, PF_CURRENCY,
        PF_CHANNEL, PF_CAMPAIGN, PF__N };
 enum { VF_EVENT_ID, VF_CUSTOMER_ID, VF_VISITOR_ID, VF_TS, VF_PAGE, VF_UTM_SOURCE,
-       VF_UTM_CAMPAIGN, VF__N };
+       VF_UTM_CAMPAIGN, VF_SIGNUP, VF__N };
+enum { AF_CAMPAIGN, AF_CHANNEL, AF_DAY, AF_COST, AF_CURRENCY, AF__N };
 #define MAX_FIELDS 16
 static const char *pfield_names[PF__N] = {"event_id", "customer_id", "order_id", "type", "ts",
                                           "amount", "currency", "channel", "campaign"};
 static const int pfield_optional[PF__N] = {0, 0, 0, 1, 0, 0, 0, 1, 1};
 static const char *vfield_names[VF__N] = {"event_id", "customer_id", "visitor_id", "ts",
-                                          "page", "utm_source", "utm_campaign"};
-static const int vfield_optional[VF__N] = {0, 1, 0, 0, 0, 1, 1};
+                                          "page", "utm_source", "utm_campaign", "signup"};
+static const int vfield_optional[VF__N] = {0, 1, 0, 0, 0, 1, 1, 1};
+static const char *afield_names[AF__N] = {"campaign", "channel", "day", "cost", "currency"};
+static const int afield_optional[AF__N] = {0, 0, 0, 0, 0};
 static const char *ptype_symbols[] = {"order", "cancel", "refund"};
 
 typedef struct reader_s {
@@ -63,7 +68,7 @@ typedef struct wcache_s {
 struct ltv_decoder_s {
     const ltv_conf_t *conf;
     ltv_schemas_t *schemas;
-    reader_t rd[3]; /* by ltv_ev_kind_t */
+    reader_t rd[4]; /* by ltv_ev_kind_t */
     wcache_t **wc;  /* pointers: entries hold addresses of their own values */
     int nwc, capwc;
     avro_reader_t mem;
@@ -90,15 +95,23 @@ const char *ltv_reason_name(ltv_reason_t r) {
 }
 
 const char *ltv_reader_schema_json(ltv_ev_kind_t kind) {
-    return kind == LTV_EV_PURCHASE ? ltv_schema_purchase : ltv_schema_visit;
+    return kind == LTV_EV_PURCHASE  ? ltv_schema_purchase
+           : kind == LTV_EV_AD_SPEND ? ltv_schema_ad_spend
+                                     : ltv_schema_visit;
 }
 
-static int nfields_of(ltv_ev_kind_t kind) { return kind == LTV_EV_PURCHASE ? PF__N : VF__N; }
+static int nfields_of(ltv_ev_kind_t kind) {
+    return kind == LTV_EV_PURCHASE ? PF__N : kind == LTV_EV_AD_SPEND ? AF__N : VF__N;
+}
 static const char *const *names_of(ltv_ev_kind_t kind) {
-    return kind == LTV_EV_PURCHASE ? pfield_names : vfield_names;
+    return kind == LTV_EV_PURCHASE ? pfield_names
+           : kind == LTV_EV_AD_SPEND ? afield_names
+                                     : vfield_names;
 }
 static const int *optional_of(ltv_ev_kind_t kind) {
-    return kind == LTV_EV_PURCHASE ? pfield_optional : vfield_optional;
+    return kind == LTV_EV_PURCHASE ? pfield_optional
+           : kind == LTV_EV_AD_SPEND ? afield_optional
+                                     : vfield_optional;
 }
 
 static int reader_init(reader_t *r, ltv_ev_kind_t kind, const char *plain_path, char *errstr,
@@ -158,10 +171,20 @@ ltv_decoder_t *ltv_decoder_new(const ltv_conf_t *conf, ltv_schemas_t *schemas, c
     if (reader_init(&d->rd[LTV_EV_PURCHASE], LTV_EV_PURCHASE, conf->plain_purchase_schema, errstr,
                     errstr_size) ||
         reader_init(&d->rd[LTV_EV_VISIT], LTV_EV_VISIT, conf->plain_visit_schema, errstr,
+                    errstr_size) ||
+        reader_init(&d->rd[LTV_EV_AD_SPEND], LTV_EV_AD_SPEND, conf->plain_ad_spend_schema, errstr,
                     errstr_size))
         goto err;
     ltv_schemas_add(schemas, d->rd[LTV_EV_PURCHASE].schema);
     ltv_schemas_add(schemas, d->rd[LTV_EV_VISIT].schema);
+    ltv_schemas_add(schemas, d->rd[LTV_EV_AD_SPEND].schema);
+    /* Earlier versions of our schemas stay known by fingerprint: a
+     * single-object producer need not upgrade with us. */
+    avro_schema_t v1 = ltv_avro_parse(ltv_schema_visit_v1, errstr, errstr_size);
+    if (!v1)
+        goto err;
+    ltv_schemas_add(schemas, v1);
+    avro_schema_decref(v1);
     d->mem = avro_reader_memory("", 0);
     return d;
 
@@ -193,6 +216,7 @@ void ltv_decoder_destroy(ltv_decoder_t *d) {
     free(d->wc);
     reader_destroy(&d->rd[LTV_EV_PURCHASE]);
     reader_destroy(&d->rd[LTV_EV_VISIT]);
+    reader_destroy(&d->rd[LTV_EV_AD_SPEND]);
     if (d->mem)
         avro_reader_free(d->mem);
     free(d);
@@ -317,9 +341,23 @@ static ltv_str_t get_str(avro_value_t *rec, int idx, ltv_arena_t *arena) {
 static int64_t get_long(avro_value_t *rec, int idx) {
     avro_value_t f;
     int64_t v = 0;
-    if (idx >= 0 && avro_value_get_by_index(rec, (size_t)idx, &f, NULL) == 0)
+    if (idx >= 0 && avro_value_get_by_index(rec, (size_t)idx, &f, NULL) == 0) {
+        if (avro_value_get_type(&f) == AVRO_INT32) {
+            int32_t i = 0;
+            avro_value_get_int(&f, &i);
+            return i;
+        }
         avro_value_get_long(&f, &v);
+    }
     return v;
+}
+
+static int get_bool(avro_value_t *rec, int idx) {
+    avro_value_t f;
+    int v = 0; /* absent: the default, false */
+    if (idx >= 0 && avro_value_get_by_index(rec, (size_t)idx, &f, NULL) == 0)
+        avro_value_get_boolean(&f, &v);
+    return v != 0;
 }
 
 static int get_enum(avro_value_t *rec, int idx) {
@@ -381,6 +419,12 @@ static int extract_direct(const reader_t *r, ltv_ev_kind_t kind, const unsigned 
         ev->currency = span_str(r, b, sp, ix[PF_CURRENCY], arena);
         ev->channel = span_str(r, b, sp, ix[PF_CHANNEL], arena);
         ev->campaign = span_str(r, b, sp, ix[PF_CAMPAIGN], arena);
+    } else if (kind == LTV_EV_AD_SPEND) {
+        ev->campaign = span_str(r, b, sp, ix[AF_CAMPAIGN], arena);
+        ev->channel = span_str(r, b, sp, ix[AF_CHANNEL], arena);
+        ev->ts = span_long(b, &sp[ix[AF_DAY]]); /* a day number until ad_spend_day() */
+        ev->amount = span_long(b, &sp[ix[AF_COST]]);
+        ev->currency = span_str(r, b, sp, ix[AF_CURRENCY], arena);
     } else {
         ev->event_id = span_str(r, b, sp, ix[VF_EVENT_ID], arena);
         ev->customer_id = span_str(r, b, sp, ix[VF_CUSTOMER_ID], arena);
@@ -389,6 +433,8 @@ static int extract_direct(const reader_t *r, ltv_ev_kind_t kind, const unsigned 
         ev->page = span_str(r, b, sp, ix[VF_PAGE], arena);
         ev->channel = span_str(r, b, sp, ix[VF_UTM_SOURCE], arena);
         ev->campaign = span_str(r, b, sp, ix[VF_UTM_CAMPAIGN], arena);
+        /* A boolean is one byte, 0 or 1 (the checker verified it). */
+        ev->signup = b[sp[ix[VF_SIGNUP]].off] != 0;
     }
     return 0;
 }
@@ -426,6 +472,12 @@ static int extract(wcache_t *w, ltv_ev_kind_t kind, ltv_event_t *ev, ltv_arena_t
         ev->currency = get_str(rec, ix[PF_CURRENCY], arena);
         ev->channel = get_str(rec, ix[PF_CHANNEL], arena);
         ev->campaign = get_str(rec, ix[PF_CAMPAIGN], arena);
+    } else if (kind == LTV_EV_AD_SPEND) {
+        ev->campaign = get_str(rec, ix[AF_CAMPAIGN], arena);
+        ev->channel = get_str(rec, ix[AF_CHANNEL], arena);
+        ev->ts = get_long(rec, ix[AF_DAY]); /* a day number until ad_spend_day() */
+        ev->amount = get_long(rec, ix[AF_COST]);
+        ev->currency = get_str(rec, ix[AF_CURRENCY], arena);
     } else {
         ev->event_id = get_str(rec, ix[VF_EVENT_ID], arena);
         ev->customer_id = get_str(rec, ix[VF_CUSTOMER_ID], arena);
@@ -434,8 +486,19 @@ static int extract(wcache_t *w, ltv_ev_kind_t kind, ltv_event_t *ev, ltv_arena_t
         ev->page = get_str(rec, ix[VF_PAGE], arena);
         ev->channel = get_str(rec, ix[VF_UTM_SOURCE], arena);
         ev->campaign = get_str(rec, ix[VF_UTM_CAMPAIGN], arena);
+        ev->signup = (uint8_t)get_bool(rec, ix[VF_SIGNUP]);
     }
     return 0;
+}
+
+/* An ad spend's day (an Avro date) becomes the start of that day in the
+ * stage's zone, the event time everything else works with. A day out of
+ * any plausible range gives a non-positive time, which validation rejects. */
+static void ad_spend_day(const ltv_decoder_t *d, ltv_event_t *ev) {
+    if (ev->kind != LTV_EV_AD_SPEND)
+        return;
+    int64_t day = ev->ts;
+    ev->ts = day > 0 && day < 3000000 ? ltv_day_start_ms(day, d->conf->tz_offset_ms) : 0;
 }
 
 ltv_reason_t ltv_decode(ltv_decoder_t *d, ltv_ev_kind_t kind, const void *buf, size_t len,
@@ -445,7 +508,7 @@ ltv_reason_t ltv_decode(ltv_decoder_t *d, ltv_ev_kind_t kind, const void *buf, s
     avro_schema_t writer = NULL;
     size_t hdr = 0;
 
-    if (kind != LTV_EV_PURCHASE && kind != LTV_EV_VISIT) {
+    if (kind != LTV_EV_PURCHASE && kind != LTV_EV_VISIT && kind != LTV_EV_AD_SPEND) {
         snprintf(errstr, errstr_size, "unknown event kind %d", (int)kind);
         return LTV_R_BAD_MAGIC;
     }
@@ -529,6 +592,7 @@ ltv_reason_t ltv_decode(ltv_decoder_t *d, ltv_ev_kind_t kind, const void *buf, s
         }
         if (extract_direct(&d->rd[kind], kind, b + hdr, spans, ev, arena, errstr, errstr_size))
             return LTV_R_AVRO_DECODE;
+        ad_spend_day(d, ev);
         return LTV_OK;
     }
     if (ltv_avro_check(writer, (const char *)b + hdr, len - hdr, why, sizeof(why))) {
@@ -543,6 +607,7 @@ ltv_reason_t ltv_decode(ltv_decoder_t *d, ltv_ev_kind_t kind, const void *buf, s
     }
     if (extract(w, kind, ev, arena, errstr, errstr_size))
         return LTV_R_AVRO_DECODE;
+    ad_spend_day(d, ev);
     return LTV_OK;
 }
 
@@ -565,6 +630,11 @@ ltv_reason_t ltv_event_validate(const ltv_event_t *ev, int64_t now_ms,
         }
         if (ev->amount < 0) {
             snprintf(errstr, errstr_size, "negative amount %lld", (long long)ev->amount);
+            return LTV_R_NEGATIVE_AMOUNT;
+        }
+    } else if (ev->kind == LTV_EV_AD_SPEND) {
+        if (ev->amount < 0) {
+            snprintf(errstr, errstr_size, "negative cost %lld", (long long)ev->amount);
             return LTV_R_NEGATIVE_AMOUNT;
         }
     } else {

@@ -201,7 +201,13 @@ static int cmd_run(int argc, char **argv) {
             for (int i = LTV_OK + 1; i < LTV_R__COUNT; i++)
                 fprintf(fp, "%s\"%s\":%llu", i > LTV_OK + 1 ? "," : "",
                         ltv_reason_name((ltv_reason_t)i), (unsigned long long)s.dlq[i]);
-            fputs("}}\n", fp);
+            /* Lifecycle triggers produced, by type, and those suppressed. */
+            fputs("},\"lifecycle_triggers\":{", fp);
+            for (int t = 0; t < LTV_TRG__N; t++)
+                fprintf(fp, "%s\"%s\":%llu", t ? "," : "", ltv_trigger_name(t),
+                        (unsigned long long)s.triggers[t]);
+            fprintf(fp, "},\"lifecycle_suppressed\":%llu}\n",
+                    (unsigned long long)s.triggers_suppressed);
             fclose(fp);
         } else {
             ltv_err("cannot write %s", conf->stats_file);

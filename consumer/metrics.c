@@ -99,7 +99,7 @@ void ltv_metrics_render(const ltv_metrics_snap_t *s, ltv_buf_t *o) {
 
     family(o, "ltvstream_events_consumed_total", "counter",
            "Messages read from the input topics, good or bad.");
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < 3; k++) {
         if (!s->topics[k] || !s->topics[k][0])
             continue;
         ltv_buf_puts(o, "ltvstream_events_consumed_total{");
@@ -136,6 +136,16 @@ void ltv_metrics_render(const ltv_metrics_snap_t *s, ltv_buf_t *o) {
             st->misrouted);
     counter(o, "ltvstream_cache_evictions_total",
             "Customers evicted from the in-memory cache.", st->cache_evictions);
+    family(o, "ltvstream_lifecycle_triggers_total", "counter",
+           "Lifecycle triggers produced to the lifecycle topic, by trigger type.");
+    for (int t = 0; t < LTV_TRG__N; t++) {
+        ltv_buf_puts(o, "ltvstream_lifecycle_triggers_total{");
+        label(o, "trigger", ltv_trigger_name(t));
+        ltv_buf_printf(o, "} %llu\n", (unsigned long long)st->triggers[t]);
+    }
+    counter(o, "ltvstream_lifecycle_triggers_suppressed_total",
+            "Lifecycle triggers recorded as fired but not produced (lifecycle.emit=false).",
+            st->triggers_suppressed);
     counter(o, "ltvstream_schema_registry_retries_total",
             "Messages deferred and output schema registrations retried because the Schema "
             "Registry gave no answer (unreachable, timeout, 5xx); each waits out a backoff.",

@@ -27,7 +27,7 @@ typedef struct ltv_metrics_part_s {
 
 typedef struct ltv_metrics_snap_s {
     const char *version;
-    const char *topics[2];   /* purchases, visits; NULL or "": not consumed */
+    const char *topics[3];   /* purchases, visits, ad spend; NULL or "": not consumed */
     ltv_stage_stats_t stats; /* as ltv_stage_stats() returns them */
     int64_t watermark_ms;    /* the stage's watermark; INT64_MIN unknown */
     int assigned;            /* partitions assigned to this instance */

@@ -200,8 +200,9 @@ static int count_keys(nslist_t *l, redisContext *rc, int only) {
             if (o < 0 || (only >= 0 && o != only))
                 continue;
             l->v[o].keys++;
-            /* A bucket's fields are the customers ("c:") and anonymous
-             * visitors ("v:"), counted from its HKEYS below. */
+            /* A bucket's fields are the customers ("c:"), anonymous
+             * visitors ("v:") and ad spend entities ("s:"), counted from
+             * its HKEYS below. */
             if (kind != LTV_KEY_CUSTOMER)
                 l->v[o].by_kind[kind]++;
             if (kind != LTV_KEY_OFFSET && kind != LTV_KEY_CUSTOMER)
@@ -228,7 +229,9 @@ static int count_keys(nslist_t *l, redisContext *rc, int only) {
             if (bucket) {
                 for (size_t j = 0; j < r->elements; j++) {
                     const redisReply *f = r->element[j];
-                    if (f->type == REDIS_REPLY_STRING && f->len >= 2 && f->str[1] == ':')
+                    /* "s:" fields (ad spend entities) are neither. */
+                    if (f->type == REDIS_REPLY_STRING && f->len >= 2 && f->str[1] == ':' &&
+                        (f->str[0] == 'c' || f->str[0] == 'v'))
                         l->v[o].by_kind[f->str[0] == 'v' ? LTV_KEY_VISITOR : LTV_KEY_CUSTOMER]++;
                 }
             } else if (r->type == REDIS_REPLY_STRING) {

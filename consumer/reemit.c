@@ -10,7 +10,14 @@
  * watermark come from one HGETALL, of one transaction. Rows the clock still
  * withholds (no `wm`: never emitted) are left out; customers whose orders
  * are all cancelled get a tombstone carrying its version, as the live stage
- * sent.
+ * sent. Acquisition rows (ltv.acquisition) are stored rows like the other
+ * aggregates and go out the same way.
+ *
+ * Lifecycle triggers (ltv.lifecycle) are not: they are events, one per
+ * customer and occasion, and Redis keeps only which occasions are settled,
+ * not the records. Publishing them again would message customers again, so
+ * reemit leaves that topic alone (the walk passes over the lcz:* and
+ * lifecycle keys, which are the stage's bookkeeping).
  *
  * A live stage may be running meanwhile and emit newer versions of the same
  * keys, possibly to the same topics. A record of ours landing after a newer
@@ -290,7 +297,7 @@ static void chunk_add(reemit_t *re, const char *key, ltv_key_kind_t kind) {
         it->member = ltv_strdup(key + 4);
         break;
     default:
-        return;
+        return; /* bookkeeping, offsets, the marker: no output record */
     }
     re->n++;
     re->keys++;

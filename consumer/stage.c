@@ -48,7 +48,7 @@ static void dead_letter(ltv_stage_t *st, const rd_kafka_message_t *m, ltv_reason
 
 /* The message is read: the batch moves its partition past it. */
 static void take(ltv_stage_t *st, part_t *p, const rd_kafka_message_t *m) {
-    st->stats.consumed_topic[p->kind == LTV_EV_PURCHASE ? 0 : 1]++;
+    st->stats.consumed_topic[p->kind - LTV_EV_PURCHASE]++;
     if (!p->in_batch) {
         p->in_batch = 1;
         p->batch_next = p->stored_next;
@@ -105,8 +105,9 @@ static int handle_message(ltv_stage_t *st, rd_kafka_message_t *m) {
     }
     if (ev->ts > p->batch_max_ts)
         p->batch_max_ts = ev->ts;
-    /* Late: behind the watermark. Still applied in full; counted. */
-    if (st->clock != INT64_MIN && ev->ts < st->clock)
+    /* Late: behind the watermark. Still applied in full; counted. (Ad
+     * spend is about a past day by nature; it is not on the clock.) */
+    if (st->clock != INT64_MIN && ev->ts < st->clock && p->kind != LTV_EV_AD_SPEND)
         st->stats.late++;
     return 0;
 }
@@ -137,6 +138,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
     rd_kafka_assign(rk, NULL);
     st->need_reposition = 0;
+    stage_lc_reset(st);
     stage_publish(st);
 }
 
@@ -202,6 +204,7 @@ ltv_stage_t *ltv_stage_new(const ltv_conf_t *conf, char *errstr, size_t errstr_s
     st->cache = ltv_cache_new((size_t)conf->cache_max_customers,
                               (size_t)conf->cache_max_mb << 20);
     st->batch = ltv_batch_new(st->aggs, st->cache, conf->tz_offset_ms);
+    stage_lc_init(st);
     st->em = ltv_emitter_new(conf, st->aggs, errstr, errstr_size);
     if (!st->em)
         goto err;
@@ -261,7 +264,7 @@ void ltv_stage_destroy(ltv_stage_t *st) {
         return;
     if (st->cq)
         rd_kafka_queue_destroy(st->cq);
-    for (int k = 0; k < 2; k++)
+    for (int k = 0; k < 3; k++)
         if (st->rkt_of[k])
             rd_kafka_topic_destroy(st->rkt_of[k]);
     if (st->rk)
@@ -269,6 +272,8 @@ void ltv_stage_destroy(ltv_stage_t *st) {
                                st->close_abandoned ? RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE : 0);
     ltv_emitter_destroy(st->em);
     ltv_batch_destroy(st->batch);
+    if (st->lc)
+        stage_lc_free(st);
     ltv_cache_destroy(st->cache);
     ltv_store_destroy(st->store);
     ltv_aggs_destroy(st->aggs);
@@ -276,8 +281,8 @@ void ltv_stage_destroy(ltv_stage_t *st) {
     ltv_schemas_destroy(st->schemas);
     ltv_registry_destroy(st->registry);
     free(st->parts);
-    free(st->pidx[0]);
-    free(st->pidx[1]);
+    for (int k = 0; k < 3; k++)
+        free(st->pidx[k]);
     free(st->pos);
     stage_emit_free(st);
     ltv_metrics_snap_free(&st->msnap);
@@ -296,20 +301,24 @@ int ltv_stage_run(ltv_stage_t *st, volatile sig_atomic_t *stop) {
         return 0;
     stage_clock_read(st);
     st->committed_wm = st->clock;
+    stage_lc_start(st);
     stage_reemit_queue(st);
 
-    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(2);
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(3);
     rd_kafka_topic_partition_list_add(topics, st->conf->topic_purchases, RD_KAFKA_PARTITION_UA);
     if (st->conf->topic_visits[0])
         rd_kafka_topic_partition_list_add(topics, st->conf->topic_visits, RD_KAFKA_PARTITION_UA);
+    if (st->conf->topic_ad_spend[0])
+        rd_kafka_topic_partition_list_add(topics, st->conf->topic_ad_spend, RD_KAFKA_PARTITION_UA);
     rd_kafka_resp_err_t e = rd_kafka_subscribe(st->rk, topics);
     rd_kafka_topic_partition_list_destroy(topics);
     if (e) {
         ltv_err("subscribe: %s", rd_kafka_err2str(e));
         return -1;
     }
-    ltv_info("stage %s running: namespace %s, topics %s %s", st->instance,
-             st->conf->namespace_, st->conf->topic_purchases, st->conf->topic_visits);
+    ltv_info("stage %s running: namespace %s, topics %s %s %s", st->instance,
+             st->conf->namespace_, st->conf->topic_purchases, st->conf->topic_visits,
+             st->conf->topic_ad_spend);
 
     while (!*stop) {
         int64_t tpoll = ltv_mono_us();
@@ -382,6 +391,7 @@ int ltv_stage_run(ltv_stage_t *st, volatile sig_atomic_t *stop) {
             while (!*stop && !st->need_reposition && stage_ticks_pending(st))
                 if (stage_flush(st, 0))
                     break;
+            stage_lc_drain(st);
             break;
         }
     }
@@ -484,7 +494,8 @@ void ltv_stage_progress(ltv_stage_t *st, int64_t *done, int64_t *total) {
 
 void ltv_stage_stats(ltv_stage_t *st, ltv_stage_stats_t *out) {
     *out = st->stats;
-    out->consumed = st->stats.consumed_topic[0] + st->stats.consumed_topic[1];
+    out->consumed =
+        st->stats.consumed_topic[0] + st->stats.consumed_topic[1] + st->stats.consumed_topic[2];
     out->applied = st->bstats.applied;
     out->duplicates = st->bstats.duplicates;
     out->misrouted = st->bstats.misrouted;

@@ -11,6 +11,7 @@
 #include "conf.h"
 #include "decode.h"
 #include "hist.h"
+#include "lifecycle.h"
 
 typedef struct ltv_stage_s ltv_stage_t;
 
@@ -18,7 +19,7 @@ enum { LTV_REGISTRY_NONE = 0, LTV_REGISTRY_UP, LTV_REGISTRY_DOWN };
 
 typedef struct ltv_stage_stats_s {
     uint64_t consumed;          /* messages read from input topics (the sum of:) */
-    uint64_t consumed_topic[2]; /* ... from the purchases, the visits topic */
+    uint64_t consumed_topic[3]; /* ... from the purchases, the visits, the ad spend topic */
     uint64_t applied;           /* events that changed state */
     uint64_t duplicates;        /* events already applied */
     uint64_t dlq[LTV_R__COUNT]; /* dead-lettered, by reason */
@@ -32,6 +33,8 @@ typedef struct ltv_stage_stats_s {
     uint64_t late;              /* events older than the watermark when processed */
     uint64_t skipped;           /* messages before run.start.ms, read past */
     uint64_t finalized;         /* rows re-emitted because they became final */
+    uint64_t triggers[LTV_TRG__N]; /* lifecycle triggers produced, by type */
+    uint64_t triggers_suppressed;  /* fired with lifecycle.emit=false: recorded, not produced */
     uint64_t redis_commands;
     /* Recency ticks: customers re-scored because the clock moved (a
      * customer crossing two edges in one tick counts twice), and the most

@@ -55,6 +55,7 @@ static void batch_failed(ltv_stage_t *st, ltv_store_res_t res, const char *err) 
         st->inflight_kofs = NULL;
     }
     stage_batch_reset(st);
+    stage_lc_reset(st);
     st->need_reposition = 1;
 }
 
@@ -83,6 +84,16 @@ static void clock_update(ltv_stage_t *st) {
      * holding when it delivers anything, goes idle, or (bounded run) has
      * nothing to deliver. */
     int64_t now = ltv_now_ms();
+    /* Without partitions (at start, before the assignment) the shared
+     * positions say nothing about the partitions that have none yet (never
+     * committed): the watermark stays at what commits used (the floor read
+     * with the positions). Computed from the positions alone it ran ahead of
+     * those partitions after a restart, and their events were late. */
+    int assigned = 0;
+    for (int i = 0; i < st->nparts; i++)
+        assigned |= st->parts[i].assigned && st->parts[i].kind != LTV_EV_AD_SPEND;
+    if (!assigned)
+        return;
     for (int i = 0; i < st->nparts; i++) {
         const part_t *p = &st->parts[i];
         /* Heard from: an event time, any message at all (a partition whose
@@ -90,7 +101,7 @@ static void clock_update(ltv_stage_t *st) {
          * (caught up: what it gets later is new, or late like any late
          * event). */
         if (!p->assigned || p->max_ts != INT64_MIN || p->in_batch || p->stored_next >= 0 ||
-            p->eof_seen)
+            p->eof_seen || p->kind == LTV_EV_AD_SPEND)
             continue;
         if (st->conf->idle_timeout_ms > 0 && now - p->assigned_ms > st->conf->idle_timeout_ms)
             continue;
@@ -103,7 +114,7 @@ static void clock_update(ltv_stage_t *st) {
     memcpy(pos, st->pos, sizeof(*pos) * (size_t)st->npos);
     for (int i = 0; i < st->nparts; i++) {
         part_t *p = &st->parts[i];
-        if (!p->in_batch)
+        if (!p->in_batch || p->kind == LTV_EV_AD_SPEND)
             continue;
         ltv_clockpos_t mine;
         part_pos(p, 0, &mine);
@@ -215,6 +226,7 @@ static int query_ticks(ltv_stage_t *st, char *err, size_t errsz) {
                                                   to - rc->r_days[e] - 1};
     }
     first[st->nparts] = nranges;
+    int rescore0 = ltv_batch_rescore_count(st->batch); /* lifecycle timers may have added some */
     ltv_rfm_hit_t *hits;
     int nhits;
     if (ltv_store_rfm_ranges(st->store, ranges, nranges, &hits, &nhits, err, errsz) !=
@@ -267,7 +279,7 @@ static int query_ticks(ltv_stage_t *st, char *err, size_t errsz) {
             free(hits[k].id);
         }
     }
-    uint64_t nres = (uint64_t)ltv_batch_rescore_count(st->batch);
+    uint64_t nres = (uint64_t)(ltv_batch_rescore_count(st->batch) - rescore0);
     st->stats.rescored += nres;
     if (nres > st->stats.rescored_max_batch)
         st->stats.rescored_max_batch = nres;
@@ -323,6 +335,7 @@ static int complete(ltv_stage_t *st) {
     if (wm > st->clock)
         st->clock = wm;
     st->inflight = 0;
+    stage_lc_completed(st);
     if (st->inflight_work) {
         st->stats.batches++;
         st->stats.last_commit_us = ltv_mono_us();
@@ -398,7 +411,7 @@ static int flush(ltv_stage_t *st, int at_end) {
     }
     char **acks;
     int nacks = stage_take_acks(st, &acks);
-    if (!work && !ticks && !at_end && st->clock == st->committed_wm) {
+    if (!work && !ticks && !at_end && st->clock == st->committed_wm && !stage_lc_pending(st)) {
         /* Nothing to commit: let the commit in flight finish, and clear
          * delivered batches from the queue. */
         int rc = stage_complete(st);
@@ -432,6 +445,8 @@ static int flush(ltv_stage_t *st, int at_end) {
         return -1;
     }
 
+    stage_lc_plan(st);
+
     /* 1. Load: fenced on the offsets we believe are stored (or will be,
      * once the commit in flight is in). */
     size_t np = (size_t)(st->nparts ? st->nparts : 1);
@@ -442,7 +457,7 @@ static int flush(ltv_stage_t *st, int at_end) {
     int noffs = 0, ncpos = 0, nfence = 0, nrdays = 0;
     for (int i = 0; i < st->nparts; i++) {
         part_t *p = &st->parts[i];
-        if (p->in_batch || p->tick_to != INT64_MIN) {
+        if (p->in_batch || p->tick_to != INT64_MIN || p->lc_fence) {
             fence[nfence].topic = p->topic;
             fence[nfence].partition = p->partition;
             fence[nfence].next_offset = p->stored_next;
@@ -461,7 +476,9 @@ static int flush(ltv_stage_t *st, int at_end) {
             offs[noffs].max_ts = p->batch_max_ts > p->max_ts ? p->batch_max_ts : p->max_ts;
             noffs++;
         }
-        if (p->assigned && (p->in_batch || at_end) &&
+        /* Ad spend is not on the clock: it reports past days, a day late
+         * by nature, and would hold every watermark back by as much. */
+        if (p->assigned && (p->in_batch || at_end) && p->kind != LTV_EV_AD_SPEND &&
             (p->max_ts != INT64_MIN || (p->in_batch && p->batch_max_ts != INT64_MIN)))
             part_pos(p, at_end, &cpos[ncpos++]);
     }
@@ -509,6 +526,7 @@ static int flush(ltv_stage_t *st, int at_end) {
     clock_set(st, pos, npos, floor_wm);
     clock_update(st);
     ltv_batch_loaded(st->batch);
+    ltv_batch_set_watermark(st->batch, st->clock);
 
     /* 2. Apply. */
     ltv_batch_apply(st->batch, &st->bstats);
@@ -559,6 +577,7 @@ static int flush(ltv_stage_t *st, int at_end) {
         .rfm_days = rdays,
         .nrfm_days = nrdays,
     };
+    stage_lc_commit(st, &c, dirty, ndirty);
     res = ltv_store_commit_send(st->store, &c, err, sizeof(err));
     free(fence);
     free(rdays);
@@ -596,6 +615,7 @@ static int flush(ltv_stage_t *st, int at_end) {
     /* The customer rows, rendered now: the batch is reused next. */
     for (int i = 0; i < nch; i++)
         stage_emit_customer(st, ch[i]);
+    stage_lc_sent(st);
     ltv_batch_committed(st->batch);
     ltv_batch_begin(st->batch, ++st->seq);
     /* Evicting now is safe: an evicted customer's write is already on the

@@ -18,7 +18,7 @@
  * and keeping them all would hold their memory for the rest of the run. */
 #define EMIT_KEEP_SLOTS 8192
 
-static ltv_out_t *eb_out(ltv_stage_t *st) {
+ltv_out_t *stage_emit_out(ltv_stage_t *st) {
     emitbuf_t *eb = &st->eb;
     if (!eb->out_ready) {
         ltv_out_init(&eb->out);
@@ -28,34 +28,44 @@ static ltv_out_t *eb_out(ltv_stage_t *st) {
     return &eb->out;
 }
 
-/* Encodes the row rendered into the scratch list as the next slot. */
-static void eb_add(ltv_stage_t *st, const char *topic, const char *member, size_t mlen) {
+void stage_emit_add(ltv_stage_t *st, const char *topic, const char *member, size_t mlen) {
     emitbuf_t *eb = &st->eb;
     if (eb->n == eb->cap) {
         int ncap = eb->cap ? eb->cap * 2 : 256;
         eb->items = ltv_realloc(eb->items, sizeof(*eb->items) * (size_t)ncap);
         eb->keys = ltv_realloc(eb->keys, sizeof(*eb->keys) * (size_t)ncap);
         eb->vals = ltv_realloc(eb->vals, sizeof(*eb->vals) * (size_t)ncap);
+        eb->hdrs = ltv_realloc(eb->hdrs, sizeof(*eb->hdrs) * (size_t)ncap);
         eb->members = ltv_realloc(eb->members, sizeof(*eb->members) * (size_t)ncap);
         for (int i = eb->cap; i < ncap; i++) {
             ltv_buf_init(&eb->keys[i]);
             ltv_buf_init(&eb->vals[i]);
+            ltv_buf_init(&eb->hdrs[i]);
             ltv_buf_init(&eb->members[i]);
         }
         eb->cap = ncap;
     }
     int i = eb->n++;
-    const ltv_out_t *o = &eb->out;
     ltv_emit_item_t *it = &eb->items[i];
+    memset(it, 0, sizeof(*it));
+    it->topic = topic;
+    ltv_buf_reset(&eb->members[i]);
+    ltv_buf_append(&eb->members[i], member, mlen);
+    ltv_buf_reset(&eb->keys[i]);
+    ltv_buf_reset(&eb->vals[i]);
+    ltv_buf_reset(&eb->hdrs[i]);
+    if (!topic)
+        return; /* a member that only travels with the batch */
+    const ltv_out_t *o = &eb->out;
     char err[512];
     if (ltv_emitter_encode(st->em, topic, o, &it->kind, &eb->vals[i], err, sizeof(err)))
         ltv_err("encoding a row for %s: %s", topic, err);
-    ltv_buf_reset(&eb->keys[i]);
     ltv_buf_append(&eb->keys[i], o->key.p, o->key.n);
-    ltv_buf_reset(&eb->members[i]);
-    ltv_buf_append(&eb->members[i], member, mlen);
-    it->topic = topic;
     it->tombstone_version = o->tombstone_version;
+    if (o->hdr_name) {
+        it->hdr_name = o->hdr_name; /* a static name */
+        ltv_buf_append(&eb->hdrs[i], o->hdr_value.p, o->hdr_value.n);
+    }
 }
 
 void stage_emit_row(ltv_stage_t *st, const ltv_row_t *row, int64_t watermark) {
@@ -63,8 +73,8 @@ void stage_emit_row(ltv_stage_t *st, const ltv_row_t *row, int64_t watermark) {
     ltv_buf_init(&rid);
     ltv_rowid_format(&row->id, &rid);
     ltv_emit_info_t info = {watermark};
-    row->id.agg->cls->render(row->id.agg, row, &info, eb_out(st));
-    eb_add(st, row->id.agg->topic, rid.p, rid.n);
+    row->id.agg->cls->render(row->id.agg, row, &info, stage_emit_out(st));
+    stage_emit_add(st, row->id.agg->topic, rid.p, rid.n);
     ltv_buf_free(&rid);
 }
 
@@ -74,9 +84,9 @@ void stage_emit_customer(ltv_stage_t *st, const ltv_customer_t *c) {
     /* The watermark stored with this version of the row; a customer
      * written before it was stored shows the clock. */
     ltv_emit_info_t info = {c->has_rfm_wm ? c->rfm_wm : st->clock};
-    ltv_customer_rfm_render(st->aggs, c, &info, st->conf->tz_offset_ms, eb_out(st));
-    eb_add(st, st->conf->topic_customer_rfm, m,
-           (size_t)(n < (int)sizeof(m) ? n : (int)sizeof(m) - 1));
+    ltv_customer_rfm_render(st->aggs, c, &info, st->conf->tz_offset_ms, stage_emit_out(st));
+    stage_emit_add(st, st->conf->topic_customer_rfm, m,
+                   (size_t)(n < (int)sizeof(m) ? n : (int)sizeof(m) - 1));
 }
 
 void stage_emit_send(ltv_stage_t *st, const char *token) {
@@ -88,16 +98,19 @@ void stage_emit_send(ltv_stage_t *st, const char *token) {
         it->keylen = eb->keys[i].n;
         it->val = eb->vals[i].p;
         it->vallen = eb->vals[i].n;
+        it->hdr_val = eb->hdrs[i].p;
+        it->hdr_len = eb->hdrs[i].n;
+        st->stats.rows_emitted += it->topic != NULL;
     }
     char err[512];
     if (eb->n && ltv_emitter_send(st->em, token, eb->items, eb->n, err, sizeof(err)))
         ltv_err("emitting rows: %s (they stay queued and are re-emitted)", err);
-    st->stats.rows_emitted += (uint64_t)eb->n;
     eb->n = 0;
     if (eb->cap > EMIT_KEEP_SLOTS) {
         for (int i = EMIT_KEEP_SLOTS; i < eb->cap; i++) {
             ltv_buf_free(&eb->keys[i]);
             ltv_buf_free(&eb->vals[i]);
+            ltv_buf_free(&eb->hdrs[i]);
             ltv_buf_free(&eb->members[i]);
         }
         eb->cap = EMIT_KEEP_SLOTS;
@@ -105,6 +118,7 @@ void stage_emit_send(ltv_stage_t *st, const char *token) {
         eb->items = ltv_realloc(eb->items, sizeof(*eb->items) * nb);
         eb->keys = ltv_realloc(eb->keys, sizeof(*eb->keys) * nb);
         eb->vals = ltv_realloc(eb->vals, sizeof(*eb->vals) * nb);
+        eb->hdrs = ltv_realloc(eb->hdrs, sizeof(*eb->hdrs) * nb);
         eb->members = ltv_realloc(eb->members, sizeof(*eb->members) * nb);
     }
 }
@@ -116,6 +130,7 @@ void stage_emit_free(ltv_stage_t *st) {
     for (int i = 0; i < eb->cap; i++) {
         ltv_buf_free(&eb->keys[i]);
         ltv_buf_free(&eb->vals[i]);
+        ltv_buf_free(&eb->hdrs[i]);
         ltv_buf_free(&eb->members[i]);
     }
     if (eb->out_ready)
@@ -123,6 +138,7 @@ void stage_emit_free(ltv_stage_t *st) {
     free(eb->items);
     free(eb->keys);
     free(eb->vals);
+    free(eb->hdrs);
     free(eb->members);
     memset(eb, 0, sizeof(*eb));
 }
@@ -137,8 +153,11 @@ void stage_reemit(ltv_stage_t *st, const char *token, char *const *members, int 
     stage_clock_read(st);
     char err[512];
     int unread = 0;
+    stage_lc_reemit(st, members, n, &unread);
     for (int i = 0; i < n; i++) {
         const char *member = members[i];
+        if (!strncmp(member, "t|", 2) || !strncmp(member, "L|", 2))
+            continue; /* lifecycle triggers: stage_lc_reemit */
         if (!strncmp(member, "c|", 2)) {
             ltv_customer_t *c = NULL;
             if (ltv_store_get_customer(st->store, LTV_ENT_CUSTOMER, member + 2, &c, err,

@@ -7,6 +7,7 @@
  *                      Redis: load, apply, commit (pipelined across batches)
  *   stage_emit.c       rendering committed rows and producing them
  *   stage_metrics.c    publishing metrics and the heartbeat; idle Redis check
+ *   stage_lifecycle.c  lifecycle timers, trigger emission and re-emission
  *   stage_registry.c   the Schema Registry: output schemas registered at
  *                      start, waiting out an unreachable registry
  */
@@ -18,6 +19,7 @@
 #include "clock.h"
 #include "decode.h"
 #include "emit.h"
+#include "lifecycle.h"
 #include "metrics.h"
 #include "registry.h"
 #include "stage.h"
@@ -26,12 +28,12 @@
 #include <librdkafka/rdkafka.h>
 
 /* A commit's rows, each rendered into the one scratch field list and
- * encoded straight away into its slot's key and value. */
+ * encoded straight away into its slot's key, value and header value. */
 typedef struct emitbuf_s {
     ltv_out_t out; /* scratch (initialised on first use) */
     int out_ready;
     ltv_emit_item_t *items;
-    ltv_buf_t *keys, *vals, *members;
+    ltv_buf_t *keys, *vals, *hdrs, *members;
     int n, cap;
 } emitbuf_t;
 
@@ -52,6 +54,7 @@ typedef struct part_s {
     int64_t batch_next, batch_max_ts;
     int64_t rfm_day;     /* purchases partitions: clock day customers were scored at */
     int64_t tick_to;     /* this flush re-scores up to this day; INT64_MIN: no */
+    int lc_fence;        /* this flush writes customers whose lifecycle timer fell due */
     int tick_span;       /* days of candidates the next tick reads at most (0: all) */
 } part_t;
 
@@ -70,9 +73,9 @@ struct ltv_stage_s {
     int nparts, capparts;
     /* Per-message lookup of a message's part: by topic handle (purchases,
      * visits) and partition number, an index into parts (-1: none). */
-    rd_kafka_topic_t *rkt_of[2]; /* references held by the stage */
-    int *pidx[2];
-    int npidx[2];
+    rd_kafka_topic_t *rkt_of[3]; /* references held by the stage */
+    int *pidx[3];
+    int npidx[3];
     rd_kafka_queue_t *cq; /* the consumer queue, polled in bulk */
     void (*tick_cb)(ltv_stage_t *st, void *opaque);
     void *tick_opaque;
@@ -106,6 +109,17 @@ struct ltv_stage_s {
     ltv_metrics_t *metrics;
     ltv_metrics_snap_t msnap;
     int64_t last_ping_us;
+    /* Lifecycle triggers (stage_lifecycle.c): per partition number, when
+     * its next timer falls due as far as known; customers found due by the
+     * last polls; this commit's polls; the topic's low marks. */
+    ltv_lifecycle_t *lc;
+    int64_t *lc_next;
+    int nlc_next;
+    ltv_lc_poll_t *lc_due;
+    int nlc_due;
+    int32_t *lc_polls;
+    int nlc_polls;
+    ltv_buf_t lc_low;
 };
 
 /* stage_positions.c */
@@ -147,6 +161,31 @@ void stage_heartbeat(ltv_stage_t *st);
  * second, so an idle stage notices (and /readyz reports) an outage. */
 void stage_idle_check(ltv_stage_t *st);
 
+/* stage_lifecycle.c */
+void stage_lc_init(ltv_stage_t *st);
+void stage_lc_free(ltv_stage_t *st);
+/* At run start: tracks the lifecycle topic's offsets for re-emission. */
+void stage_lc_start(ltv_stage_t *st);
+/* Forgets what is known of the timers (assignment changed, batch failed). */
+void stage_lc_reset(ltv_stage_t *st);
+/* Whether a flush has lifecycle work even without events: customers found
+ * due, or a partition whose timers may be due and are not being polled. */
+int stage_lc_pending(ltv_stage_t *st);
+/* Before the batch's loads: the customers found due join it. */
+void stage_lc_plan(ltv_stage_t *st);
+/* Fills the commit's triggers and polls (dirty: the batch's customers). */
+void stage_lc_commit(ltv_stage_t *st, ltv_commit_t *c, ltv_customer_t *const *dirty, int ndirty);
+/* After the commit was sent: renders its triggers into the emission. */
+void stage_lc_sent(ltv_stage_t *st);
+/* After a commit completed: takes its polls. */
+void stage_lc_completed(ltv_stage_t *st);
+/* End of a bounded run: settles every timer due at the final watermark. */
+void stage_lc_drain(ltv_stage_t *st);
+/* Re-emission of a queue entry's trigger members ("t|...", with its "L|"
+ * low marks): only those not found in the topic; *unread counts an entry
+ * whose delivery could not be checked (not sent, left queued). */
+void stage_lc_reemit(ltv_stage_t *st, char *const *members, int n, int *unread);
+
 /* stage_registry.c */
 /* Registers the output schemas that have no id yet, retrying while the
  * registry is unreachable: 0 done, 1 stopped, -1 refused (the stage
@@ -161,6 +200,12 @@ void stage_registry_wait(ltv_stage_t *st);
 void stage_registry_turn(ltv_stage_t *st);
 
 /* stage_emit.c */
+/* The scratch field list to render the next row into (reset). */
+ltv_out_t *stage_emit_out(ltv_stage_t *st);
+/* Adds the row rendered into stage_emit_out to the emission being built,
+ * encoded for topic; topic NULL: a member carried with the batch, producing
+ * nothing (the scratch list is not read). */
+void stage_emit_add(ltv_stage_t *st, const char *topic, const char *member, size_t mlen);
 /* Renders a row with the given watermark (its commit's shared one). */
 void stage_emit_row(ltv_stage_t *st, const ltv_row_t *row, int64_t watermark);
 void stage_emit_customer(ltv_stage_t *st, const ltv_customer_t *c);

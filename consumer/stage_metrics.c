@@ -51,6 +51,7 @@ void stage_publish(ltv_stage_t *st) {
     s->version = LTV_VERSION;
     s->topics[0] = st->conf->topic_purchases;
     s->topics[1] = st->conf->topic_visits;
+    s->topics[2] = st->conf->topic_ad_spend;
     ltv_stage_stats(st, &s->stats);
     s->watermark_ms = st->clock;
     s->redis_up = ltv_store_connected(st->store);

@@ -32,14 +32,21 @@ part_t *stage_part(ltv_stage_t *st, const char *topic, int32_t partition, int cr
     }
     part_t *p = &st->parts[st->nparts++];
     memset(p, 0, sizeof(*p));
-    int purchases = !strcmp(topic, st->conf->topic_purchases);
-    p->topic = purchases ? st->conf->topic_purchases : st->conf->topic_visits;
-    p->kind = purchases ? LTV_EV_PURCHASE : LTV_EV_VISIT;
+    if (!strcmp(topic, st->conf->topic_purchases)) {
+        p->topic = st->conf->topic_purchases;
+        p->kind = LTV_EV_PURCHASE;
+    } else if (st->conf->topic_ad_spend[0] && !strcmp(topic, st->conf->topic_ad_spend)) {
+        p->topic = st->conf->topic_ad_spend;
+        p->kind = LTV_EV_AD_SPEND;
+    } else {
+        p->topic = st->conf->topic_visits;
+        p->kind = LTV_EV_VISIT;
+    }
     p->partition = partition;
     p->stored_next = p->confirmed_next = -1;
     p->max_ts = INT64_MIN;
     p->rfm_day = p->tick_to = INT64_MIN;
-    int k = purchases ? 0 : 1;
+    int k = p->kind - LTV_EV_PURCHASE;
     if (partition >= 0) {
         if (partition >= st->npidx[k]) {
             int n = partition + 1 > 2 * st->npidx[k] ? partition + 1 : 2 * st->npidx[k];
@@ -61,12 +68,16 @@ part_t *stage_part_of(ltv_stage_t *st, const rd_kafka_message_t *m) {
         k = 0;
     else if (m->rkt == st->rkt_of[1])
         k = 1;
+    else if (m->rkt == st->rkt_of[2])
+        k = 2;
     else {
         const char *name = rd_kafka_topic_name(m->rkt);
         if (!strcmp(name, st->conf->topic_purchases))
             k = 0;
         else if (!strcmp(name, st->conf->topic_visits))
             k = 1;
+        else if (st->conf->topic_ad_spend[0] && !strcmp(name, st->conf->topic_ad_spend))
+            k = 2;
         else
             return NULL;
         /* Cache the handle only while holding a reference to it: a freed
@@ -233,6 +244,7 @@ int stage_assign_from_redis(ltv_stage_t *st, rd_kafka_topic_partition_list_t *li
         return -1;
     }
     st->assigned_once = 1;
+    stage_lc_reset(st);
     return 0;
 }
 

@@ -26,6 +26,14 @@ static const char *const output_configs[][2] = {
     {"min.compaction.lag.ms", "3600000"},
     {"delete.retention.ms", "86400000"},
 };
+/* The lifecycle topic is a stream of triggers a step-mail or CRM tool acts
+ * on, keyed by customer: compaction would keep only each customer's last
+ * trigger. Kept two weeks: longer than a subscriber is expected to be
+ * down, and a trigger older than that is stale for messaging anyway. */
+static const char *const event_configs[][2] = {
+    {"cleanup.policy", "delete"},
+    {"retention.ms", "1209600000"},
+};
 /* The dead-letter topic is a log of bad input, kept two weeks: long enough
  * to notice, fix the producer or the schema, and replay. */
 static const char *const dlq_configs[][2] = {
@@ -74,13 +82,16 @@ int ltv_topics_plan(const ltv_conf_t *conf, const ltv_topics_opts_t *o, ltv_topi
         return -1;
     ltv_topic_spec_t *plan = NULL;
     int n = 0;
-    const char *inputs[] = {conf->topic_purchases, conf->topic_visits};
-    for (int i = 0; i < 2; i++) {
+    /* Ad spend is keyed by campaign and kept as entities of its own: it
+     * need not be co-partitioned with the customers' topics. */
+    const char *inputs[] = {conf->topic_purchases, conf->topic_visits, conf->topic_ad_spend};
+    for (int i = 0; i < 3; i++) {
         if (!inputs[i][0])
-            continue; /* topic.visits empty: no visits */
+            continue; /* topic.visits or topic.ad_spend empty: none */
         ltv_topic_spec_t *s = add_topic(&plan, &n, inputs[i], LTV_TOPIC_INPUT, o->partitions);
         if (!s)
             continue;
+        s->copartitioned = i < 2;
         add_config(s, "cleanup.policy", "delete");
         if (o->input_retention_ms)
             add_config(s, "retention.ms", o->input_retention_ms);
@@ -94,10 +105,14 @@ int ltv_topics_plan(const ltv_conf_t *conf, const ltv_topics_opts_t *o, ltv_topi
     ltv_outschema_t *os;
     int nos = ltv_outschemas(aggs, conf, &os);
     for (int i = 0; i < nos; i++) {
-        ltv_topic_spec_t *s =
-            add_topic(&plan, &n, os[i].topic, LTV_TOPIC_OUTPUT, o->output_partitions);
-        for (size_t k = 0; s && k < sizeof(output_configs) / sizeof(output_configs[0]); k++)
-            add_config(s, output_configs[k][0], output_configs[k][1]);
+        ltv_topic_spec_t *s = add_topic(&plan, &n, os[i].topic,
+                                        os[i].events ? LTV_TOPIC_EVENTS : LTV_TOPIC_OUTPUT,
+                                        o->output_partitions);
+        const char *const(*cfg)[2] = os[i].events ? event_configs : output_configs;
+        size_t ncfg = os[i].events ? sizeof(event_configs) / sizeof(event_configs[0])
+                                   : sizeof(output_configs) / sizeof(output_configs[0]);
+        for (size_t k = 0; s && k < ncfg; k++)
+            add_config(s, cfg[k][0], cfg[k][1]);
     }
     ltv_outschemas_free(os, nos);
     ltv_aggs_destroy(aggs);
@@ -119,7 +134,7 @@ int ltv_topics_verify(const ltv_topic_spec_t *plan, int n, const int *found, cha
             snprintf(errstr, errstr_size, "topic %s does not exist", plan[i].name);
             return -1;
         }
-        if (plan[i].role != LTV_TOPIC_INPUT)
+        if (plan[i].role != LTV_TOPIC_INPUT || !plan[i].copartitioned)
             continue;
         if (first_input < 0) {
             first_input = i;
@@ -225,7 +240,10 @@ done:
 }
 
 static const char *role_name(ltv_topic_role_t r) {
-    return r == LTV_TOPIC_INPUT ? "input" : r == LTV_TOPIC_DLQ ? "dead letters" : "output";
+    return r == LTV_TOPIC_INPUT    ? "input"
+           : r == LTV_TOPIC_DLQ    ? "dead letters"
+           : r == LTV_TOPIC_EVENTS ? "events"
+                                   : "output";
 }
 
 /* One line per topic: what it is, what happened, and the configs this

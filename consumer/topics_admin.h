@@ -3,7 +3,8 @@
  * they need. Input topics and the dead-letter topic are logs (delete
  * policy); output topics are tables (compacted), so a reader that starts
  * from the beginning reads every row's newest version without the history
- * of versions before it.
+ * of versions before it; the lifecycle topic is a stream of events (delete
+ * policy).
  */
 #ifndef LTV_TOPICS_ADMIN_H
 #define LTV_TOPICS_ADMIN_H
@@ -16,6 +17,7 @@ typedef enum {
     LTV_TOPIC_INPUT = 0,
     LTV_TOPIC_DLQ,
     LTV_TOPIC_OUTPUT,
+    LTV_TOPIC_EVENTS, /* an output of events, not rows (lifecycle): not compacted */
 } ltv_topic_role_t;
 
 #define LTV_TOPIC_MAX_CONFIGS 6
@@ -23,6 +25,9 @@ typedef enum {
 typedef struct ltv_topic_spec_s {
     char *name;
     ltv_topic_role_t role;
+    /* Inputs keyed by customer (purchases, visits) must have equal
+     * partition counts; ad spend, keyed by campaign, need not. */
+    int copartitioned;
     int partitions;
     /* Topic configs as name/value pairs, e.g. {"cleanup.policy", "compact"}. */
     const char *configs[LTV_TOPIC_MAX_CONFIGS][2];
@@ -49,8 +54,8 @@ void ltv_topics_plan_free(ltv_topic_spec_t *plan, int n);
 
 /* Judges the topics as the cluster has them: found[i] is plan[i]'s
  * partition count, or -1 when it does not exist. Every topic must exist
- * and the input topics must have equal partition counts (co-partitioning:
- * a customer's purchases and visits on the same partition number).
+ * and the co-partitioned input topics must have equal partition counts (a
+ * customer's purchases and visits on the same partition number).
  * Returns 0, or -1 with errstr naming the first problem. */
 int ltv_topics_verify(const ltv_topic_spec_t *plan, int n, const int *found, char *errstr,
                       size_t errstr_size);

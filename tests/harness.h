@@ -51,7 +51,8 @@ int64_t h_gen(h_env_t *h, int customers, int days, uint64_t seed);
 int64_t h_gen_from(h_env_t *h, int customers, int start_day, int days, uint64_t seed);
 
 /* Produces events (Confluent framing, ids 1/2), keyed by customer (or
- * visitor for anonymous visits), and waits for delivery. */
+ * visitor for anonymous visits), and waits for delivery. Ad spend goes to
+ * ltv.ad_spend (single-object encoding), keyed by campaign. */
 void h_produce(h_env_t *h, const ltv_event_t *evs, int n);
 /* The same with other Confluent ids and writer schemas (NULL: ours). */
 void h_produce_ids(h_env_t *h, const ltv_event_t *evs, int n, int32_t purchase_id,
@@ -156,15 +157,18 @@ void h_assert_same_table(h_env_t *h, const char *topic_a, const char *topic_b);
  * earlier one of their key. */
 int64_t h_assert_same_table_last(h_env_t *h, const char *topic_a, const char *topic_b);
 
-/* "-X" settings naming every output topic "<p>.<row type>" and the
- * dead-letter topic "<p>.dlq", so runs in one broker can be compared topic
- * by topic. */
+/* "-X" settings naming every output topic "<p>.<row type>", the lifecycle
+ * topic "<p>.lifecycle" and the dead-letter topic "<p>.dlq", so runs in one
+ * broker can be compared topic by topic (and a run's re-emission of
+ * triggers, which reads its lifecycle topic back, sees only its own). */
 #define H_X_TOPICS(p)                                                                         \
     "topic.f2_rate=" p ".f2_rate", "topic.f2_rolling=" p ".f2_rolling",                       \
         "topic.retention_mix=" p ".retention_mix", "topic.rfm_segments=" p ".rfm_segments",   \
-        "topic.customer_rfm=" p ".customer_rfm", "topic.dlq=" p ".dlq"
+        "topic.customer_rfm=" p ".customer_rfm", "topic.acquisition=" p ".acquisition",       \
+        "topic.lifecycle=" p ".lifecycle", "topic.dlq=" p ".dlq"
 
-/* Compares every output table of ns (H_X_TOPICS(ns)) with ref's: with
+/* Compares every output table of ns (H_X_TOPICS(ns), not the lifecycle
+ * topic: a stream of triggers, checked by it_lifecycle) with ref's: with
  * last 0 by newest version (h_assert_same_table), with last 1 by each
  * key's last record (h_assert_same_table_last), returning the sum of the
  * version regressions found. */
@@ -233,6 +237,8 @@ ltv_event_t h_cancel(const char *eid, const char *cust, const char *order, const
 ltv_event_t h_refund(const char *eid, const char *cust, const char *order, const char *iso_ts,
                      int64_t amount);
 ltv_event_t h_visit(const char *eid, const char *cust, const char *visitor, const char *iso_ts);
+/* An ad spend record: the cost of a campaign on a channel on day "2025-01-10". */
+ltv_event_t h_spend(const char *channel, const char *campaign, const char *day, int64_t cost);
 /* "2025-01-10T10:00:00Z" -> ms */
 int64_t h_ts(const char *iso);
 

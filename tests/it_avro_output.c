@@ -18,8 +18,9 @@
  * of it in exactly one batch whatever the fetch timing, then the final
  * clock tick of run.stop.at.end.
  *
- * Also: output.format=avro without an id for one output topic stops the
- * stage at start, with a non-zero exit and a message naming the topic.
+ * Also: output.format=avro without an id for one output topic (customer_rfm,
+ * lifecycle or acquisition) stops the stage at start, with a non-zero exit
+ * and a message naming the topic.
  */
 #include <glob.h>
 #include <setjmp.h>
@@ -50,6 +51,8 @@ static const otopic_t outs[] = {
     {"retention_mix", "retention_mix", 203},
     {"rfm_segments", "rfm_segments", 204},
     {"customer_rfm", "customer_rfm", 0x0102A0B5}, /* all 4 id bytes matter */
+    {"lifecycle", "lifecycle", 206},              /* no version: the last record per key */
+    {"acquisition", "acquisition", 207},
 };
 #define NOUT ((int)(sizeof(outs) / sizeof(outs[0])))
 
@@ -366,27 +369,43 @@ static void f2_rolling_avro_equals_json(void **state) { (void)state; compare_top
 static void retention_mix_avro_equals_json(void **state) { (void)state; compare_topic(&outs[2]); }
 static void rfm_segments_avro_equals_json(void **state) { (void)state; compare_topic(&outs[3]); }
 static void customer_rfm_avro_equals_json(void **state) { (void)state; compare_topic(&outs[4]); }
+static void lifecycle_avro_equals_json(void **state) { (void)state; compare_topic(&outs[5]); }
+static void acquisition_avro_equals_json(void **state) { (void)state; compare_topic(&outs[6]); }
 
-static void missing_schema_id_stops_at_start(void **state) {
-    (void)state;
-    /* Ids for every output topic but customer_rfm. */
-    pid_t pid = h_stage_start(H, "avrobad", run_opts("avrobad", 1, 4));
+/* A run with ids for every output topic but outs[skip] stops by itself at
+ * start, naming <ns>.<topic> and output.avro.schema.ids, having consumed
+ * and written nothing. */
+static void missing_id_stops(const char *ns, int skip) {
+    pid_t pid = h_stage_start(H, ns, run_opts(ns, 1, skip));
     int rc = h_stage_wait(pid, 20000);
     assert_int_not_equal(rc, -1); /* it stopped by itself, at start */
     assert_int_not_equal(rc, 0);
-    char pat[512];
-    snprintf(pat, sizeof(pat), "%s/avrobad.*.log", H->dir);
+    char pat[512], topic[128];
+    snprintf(pat, sizeof(pat), "%s/%s.*.log", H->dir, ns);
+    snprintf(topic, sizeof(topic), "%s.%s", ns, outs[skip].name);
     glob_t g;
     assert_int_equal(glob(pat, 0, NULL, &g), 0);
     assert_int_equal(g.gl_pathc, 1);
     char *log = slurp(g.gl_pathv[0]);
     globfree(&g);
-    if (!strstr(log, "avrobad.customer_rfm"))
-        fail_msg("exit %d, but the message does not name avrobad.customer_rfm:\n%s", rc, log);
+    if (!strstr(log, topic))
+        fail_msg("exit %d, but the message does not name %s:\n%s", rc, topic, log);
     assert_non_null(strstr(log, "output.avro.schema.ids"));
     free(log);
-    /* Nothing was consumed or written. */
-    assert_int_equal(h_stored_offsets(H, "avrobad"), 0);
+    assert_int_equal(h_stored_offsets(H, ns), 0);
+}
+
+static void missing_schema_id_stops_at_start(void **state) {
+    (void)state;
+    missing_id_stops("avrobad", 4); /* customer_rfm */
+}
+
+/* The topics of the lifecycle branch are held to the same rule: triggers
+ * are events, not rows, but a reader still needs their schema id. */
+static void missing_lifecycle_or_acquisition_id_stops_at_start(void **state) {
+    (void)state;
+    missing_id_stops("avrobadlc", 5);
+    missing_id_stops("avrobadacq", 6);
 }
 
 int main(void) {
@@ -396,7 +415,10 @@ int main(void) {
         cmocka_unit_test(retention_mix_avro_equals_json),
         cmocka_unit_test(rfm_segments_avro_equals_json),
         cmocka_unit_test(customer_rfm_avro_equals_json),
+        cmocka_unit_test(lifecycle_avro_equals_json),
+        cmocka_unit_test(acquisition_avro_equals_json),
         cmocka_unit_test(missing_schema_id_stops_at_start),
+        cmocka_unit_test(missing_lifecycle_or_acquisition_id_stops_at_start),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -146,6 +146,11 @@ static void customer_command_prints_state(void **state) {
     assert_non_null(strstr(out, "\"monetary\":\"8000\""));
     assert_non_null(strstr(out, "\"first_channel\":\"google\""));
     assert_non_null(strstr(out, "\"visit_days\":\"E6BE6D\""));
+    /* Lifecycle (triggers are on by default): both purchases settled; the
+     * first visit on a later day than the first one's (01-09) is 01-11
+     * 09:00 = day 20099 * 86400000 + 9 * 3600000 = 1736586000000. */
+    assert_non_null(strstr(out, "\"lc_settled\":\"first_purchase,second_purchase"));
+    assert_non_null(strstr(out, "\"lc_revisit_ts\":\"1736586000000\""));
     assert_non_null(strstr(out, "nobody: not found in namespace " NS));
     free(out);
 }

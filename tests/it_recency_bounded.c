@@ -40,20 +40,19 @@ static h_env_t *H;
 static const char *const ids[10] = {"C0", "C1", "C2", "C3", "C4",
                                     "C5", "C6", "C7", "C8", "C9"};
 
-/* Runs ns to the end of the input; limit "" leaves the default. */
+static const char *const topics_unb[] = {H_X_TOPICS("unb"), NULL};
+static const char *const topics_bnd[] = {H_X_TOPICS("bnd"), NULL};
+
+/* Runs ns ("unb" or "bnd") to the end of the input with the given bound. */
 static void run(const char *ns, const char *limit, const char *stats_path) {
     char lim[64], stats[600];
     snprintf(lim, sizeof(lim), "rfm.tick.max.customers=%s", limit);
     snprintf(stats, sizeof(stats), "run.stats.file=%s", stats_path);
-    char t[6][128];
-    snprintf(t[0], sizeof(t[0]), "topic.f2_rate=%s.f2_rate", ns);
-    snprintf(t[1], sizeof(t[1]), "topic.f2_rolling=%s.f2_rolling", ns);
-    snprintf(t[2], sizeof(t[2]), "topic.retention_mix=%s.retention_mix", ns);
-    snprintf(t[3], sizeof(t[3]), "topic.rfm_segments=%s.rfm_segments", ns);
-    snprintf(t[4], sizeof(t[4]), "topic.customer_rfm=%s.customer_rfm", ns);
-    snprintf(t[5], sizeof(t[5]), "topic.dlq=%s.dlq", ns);
-    const char *x[] = {"allowed.lateness.ms=0", "watermark.idle.timeout.ms=0", lim, stats,
-                       t[0], t[1], t[2], t[3], t[4], t[5], NULL};
+    const char *x[24] = {"allowed.lateness.ms=0", "watermark.idle.timeout.ms=0", lim, stats};
+    int n = 4;
+    for (const char *const *t = strcmp(ns, "unb") ? topics_bnd : topics_unb; *t; t++)
+        x[n++] = *t;
+    x[n] = NULL;
     h_stage_run_to_end(H, ns, x);
 }
 

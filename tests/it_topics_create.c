@@ -28,11 +28,14 @@ static int setup(void **state) {
     (void)state;
     H = h_start(4, 0); /* ltv.purchases and ltv.visits with 4 partitions */
     ltv_mock_topic(H->mock, "ltv.dlq", 5);
-    static const char *outs[] = {"ltv.f2_rate", "ltv.f2_rolling", "ltv.retention_mix",
-                                 "ltv.rfm_segments", "ltv.customer_rfm"};
+    static const char *outs[] = {"ltv.f2_rate",      "ltv.f2_rolling",   "ltv.retention_mix",
+                                 "ltv.rfm_segments", "ltv.customer_rfm", "ltv.acquisition",
+                                 "ltv.lifecycle"};
     for (size_t i = 0; i < sizeof(outs) / sizeof(outs[0]); i++)
         ltv_mock_topic(H->mock, outs[i], 2);
     ltv_mock_topic(H->mock, "visits.3", 3);
+    /* Keyed by campaign: any partition count is fine. */
+    ltv_mock_topic(H->mock, "ltv.ad_spend", 1);
     return 0;
 }
 
@@ -67,8 +70,9 @@ static void existing_topics_are_found_and_left_alone(void **state) {
     (void)state;
     char *log;
     static const char *args[] = {"--partitions", "4", "--timeout-ms", "10000", NULL};
+    static const char *x[] = {"topic.ad_spend=ltv.ad_spend", NULL};
     int64_t t0 = ltv_mono_us();
-    assert_int_equal(topics_create(args, NULL, &log), 0);
+    assert_int_equal(topics_create(args, x, &log), 0);
     /* Nothing to create: no CreateTopics round (which the mock would time
      * out), so it is quick. */
     assert_true(ltv_mono_us() - t0 < 5000000);
@@ -80,6 +84,9 @@ static void existing_topics_are_found_and_left_alone(void **state) {
     assert_contains(log, "ltv.retention_mix        output       exists     2 partitions");
     assert_contains(log, "ltv.rfm_segments         output       exists     2 partitions");
     assert_contains(log, "ltv.customer_rfm         output       exists     2 partitions");
+    assert_contains(log, "ltv.ad_spend             input        exists     1 partitions");
+    assert_contains(log, "ltv.acquisition          output       exists     2 partitions");
+    assert_contains(log, "ltv.lifecycle            events       exists     2 partitions");
     free(log);
 }
 

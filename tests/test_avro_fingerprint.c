@@ -293,7 +293,11 @@ static const char purchase_canonical[] =
     "{\"name\":\"campaign\",\"type\":[\"null\",\"string\"]}]}";
 static const uint64_t purchase_fp = UINT64_C(0xe68f8c338cefbc1f);
 
-static const char visit_canonical[] =
+/* The visit schema as first published (schemas/visit_v1.avsc, still known
+ * by fingerprint), and with the `signup` boolean added; the new
+ * fingerprint was computed with the specification's CRC-64-AVRO algorithm
+ * written out in Python, which gives 0x5da000338b09535d for the first. */
+static const char visit_v1_canonical[] =
     "{\"name\":\"ltvstream.v1.Visit\",\"type\":\"record\",\"fields\":["
     "{\"name\":\"event_id\",\"type\":\"string\"},"
     "{\"name\":\"customer_id\",\"type\":[\"null\",\"string\"]},"
@@ -302,7 +306,19 @@ static const char visit_canonical[] =
     "{\"name\":\"page\",\"type\":\"string\"},"
     "{\"name\":\"utm_source\",\"type\":[\"null\",\"string\"]},"
     "{\"name\":\"utm_campaign\",\"type\":[\"null\",\"string\"]}]}";
-static const uint64_t visit_fp = UINT64_C(0x5da000338b09535d);
+static const uint64_t visit_v1_fp = UINT64_C(0x5da000338b09535d);
+
+static const char visit_canonical[] =
+    "{\"name\":\"ltvstream.v1.Visit\",\"type\":\"record\",\"fields\":["
+    "{\"name\":\"event_id\",\"type\":\"string\"},"
+    "{\"name\":\"customer_id\",\"type\":[\"null\",\"string\"]},"
+    "{\"name\":\"visitor_id\",\"type\":\"string\"},"
+    "{\"name\":\"ts\",\"type\":\"long\"},"
+    "{\"name\":\"page\",\"type\":\"string\"},"
+    "{\"name\":\"utm_source\",\"type\":[\"null\",\"string\"]},"
+    "{\"name\":\"utm_campaign\",\"type\":[\"null\",\"string\"]},"
+    "{\"name\":\"signup\",\"type\":\"boolean\"}]}";
+static const uint64_t visit_fp = UINT64_C(0x4a89fdb1d826fd0f);
 
 static char *slurp(const char *path) {
     FILE *fp = fopen(path, "rb");
@@ -346,6 +362,9 @@ static void test_visit_schema_canonical_form_and_fingerprint(void **state) {
     char *json = slurp(LTV_SOURCE_DIR "/schemas/visit.avsc");
     check_reader_schema(json, visit_canonical, visit_fp);
     free(json);
+    json = slurp(LTV_SOURCE_DIR "/schemas/visit_v1.avsc");
+    check_reader_schema(json, visit_v1_canonical, visit_v1_fp);
+    free(json);
 }
 
 /* Formatting, doc strings and attribute order do not change a fingerprint;
@@ -382,6 +401,11 @@ static void test_store_finds_reader_schemas_by_published_fingerprint(void **stat
     assert_non_null(v);
     assert_string_equal(avro_schema_name(p), "Purchase");
     assert_string_equal(avro_schema_name(v), "Visit");
+    /* The first published visit schema is still known. */
+    avro_schema_t v1 = ltv_schemas_by_fingerprint(st, visit_v1_fp);
+    assert_non_null(v1);
+    assert_true(v1 != v);
+    assert_string_equal(avro_schema_name(v1), "Visit");
     assert_null(ltv_schemas_by_fingerprint(st, purchase_fp ^ 1));
     ltv_decoder_destroy(d);
     ltv_schemas_destroy(st);

@@ -27,6 +27,12 @@ static ltv_customer_t *full_customer(void) {
     c->rfm_m = 3;
     c->rfm_version = 7;
     c->rfm_wm = T0 + 6 * DAY_MS;
+    c->lc_kept = 1;
+    c->lc_done = LTV_LC_FIRST | LTV_LC_SECOND | LTV_LC_REVISIT;
+    c->lc_f2_day = 3;
+    c->lc_due = T0 + 7 * DAY_MS;
+    c->lc_signup_ts = T0 - DAY_MS;
+    c->lc_revisit_ts = T0 + 5 * DAY_MS;
     return c;
 }
 
@@ -85,6 +91,12 @@ static void test_round_trip_keeps_everything(void **state) {
     assert_int_equal(d->rfm_version, 7);
     assert_int_equal(d->rfm_wm, T0 + 6 * DAY_MS);
     assert_int_equal(d->has_rfm_wm, 1);
+    assert_int_equal(d->lc_kept, 1);
+    assert_int_equal(d->lc_done, LTV_LC_FIRST | LTV_LC_SECOND | LTV_LC_REVISIT);
+    assert_int_equal(d->lc_f2_day, 3);
+    assert_int_equal(d->lc_due, T0 + 7 * DAY_MS);
+    assert_int_equal(d->lc_signup_ts, T0 - DAY_MS);
+    assert_int_equal(d->lc_revisit_ts, T0 + 5 * DAY_MS);
 
     /* A re-sent order, refund and visit are still recognised after loading. */
     int facets;
@@ -140,6 +152,103 @@ static void test_layout_of_small_values(void **state) {
     ltv_buf_free(&b);
 }
 
+/* The lifecycle section after the same 22-byte header of an empty
+ * customer, worked out by hand: tag 1, lc_done 5 (first purchase and
+ * revisit settled; unsigned, 0x05), lc_f2_day 14 (zigzag 28 = 0x1c),
+ * lc_due T0 + 30 days = 1717113600000 (zigzag 3434227200000 =
+ * 0x31f97e47000; its 7-bit groups from the lowest 0x00 0x60 0x11 0x3f 0x79
+ * 0x63, all but the last with the continuation bit: 0x80 0xe0 0x91 0xbf
+ * 0xf9 0x63), no sign-up (0x00), no revisit (0x00): 11 bytes, 33 in all. */
+static void test_layout_of_the_lifecycle_section(void **state) {
+    (void)state;
+    ltv_buf_t b;
+    ltv_buf_init(&b);
+    ltv_customer_t *c = ltv_customer_new(LTV_ENT_CUSTOMER, "k", 1);
+    c->lc_kept = 1;
+    c->lc_done = LTV_LC_FIRST | LTV_LC_REVISIT;
+    c->lc_f2_day = 14;
+    c->lc_due = T0 + 30 * DAY_MS;
+    ltv_customer_encode(c, NULL, &b);
+    static const char kept[] = "\x01\0\0\0\0\0\0\0"
+                               "\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"
+                               "\0\0\0\0"
+                               "\x01\x05\x1c\x80\xe0\x91\xbf\xf9\x63\0\0";
+    assert_int_equal(b.n, 33);
+    assert_memory_equal(b.p, kept, 33);
+
+    const char *seg;
+    size_t seglen;
+    ltv_customer_t *d = ltv_customer_decode(LTV_ENT_CUSTOMER, "k", 1, kept, 33, &seg, &seglen);
+    assert_non_null(d);
+    assert_int_equal(d->lc_kept, 1);
+    assert_int_equal(d->lc_done, 5);
+    assert_int_equal(d->lc_f2_day, 14);
+    assert_int_equal(d->lc_due, INT64_C(1717113600000));
+    assert_int_equal(d->lc_signup_ts, 0);
+    assert_int_equal(d->lc_revisit_ts, 0);
+    ltv_customer_destroy(d);
+
+    /* The same value without the section (the first 22 bytes, as written
+     * before lifecycle triggers existed): not kept, and with nothing to
+     * settle (no orders, no visits) not untracked either. */
+    d = ltv_customer_decode(LTV_ENT_CUSTOMER, "k", 1, kept, 22, &seg, &seglen);
+    assert_non_null(d);
+    assert_int_equal(d->lc_kept, 0);
+    assert_int_equal(d->lc_done, 0);
+    ltv_customer_destroy(d);
+
+    /* A tag this decoder does not know: refused, not skipped. */
+    static const char unknown[] = "\x01\0\0\0\0\0\0\0"
+                                  "\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"
+                                  "\0\0\0\0"
+                                  "\x02\x05\x1c\x80\xe0\x91\xbf\xf9\x63\0\0";
+    assert_null(ltv_customer_decode(LTV_ENT_CUSTOMER, "k", 1, unknown, 33, &seg, &seglen));
+    ltv_customer_destroy(c);
+    ltv_buf_free(&b);
+}
+
+/* A customer with orders and visits stored without the lifecycle section
+ * (before triggers existed, or while they were off) reads back untracked,
+ * and is written back without it, byte for byte, until triggers track it. */
+static void test_value_without_lifecycle_section_is_untracked(void **state) {
+    (void)state;
+    ltv_customer_t *c = full_customer();
+    c->lc_kept = 0;
+    c->lc_done = 0;
+    c->lc_f2_day = 0;
+    c->lc_due = c->lc_signup_ts = c->lc_revisit_ts = 0;
+    ltv_customer_t *d = stored_and_read(c, "loyal");
+    assert_non_null(d);
+    assert_int_equal(d->lc_kept, 0);
+    assert_int_equal(d->lc_done, LTV_LC_UNTRACKED);
+    assert_int_equal(d->lc_due, 0);
+    ltv_buf_t b, b2;
+    ltv_buf_init(&b);
+    ltv_buf_init(&b2);
+    ltv_customer_encode(c, "loyal", &b);
+    ltv_customer_encode(d, "loyal", &b2);
+    assert_int_equal(b2.n, b.n);
+    assert_memory_equal(b2.p, b.p, b.n);
+
+    /* With the section the value is 21 bytes longer and starts the same:
+     * tag 1, lc_done 7 and f2 day 3 (zigzag 6) one byte each, then three
+     * timestamps of 2024, whose zigzag values are below 2^42: six 7-bit
+     * groups, six bytes each. */
+    c->lc_kept = 1;
+    c->lc_done = 7;
+    c->lc_f2_day = 3;
+    c->lc_due = T0 + 7 * DAY_MS;
+    c->lc_signup_ts = T0 - DAY_MS;
+    c->lc_revisit_ts = T0 + 5 * DAY_MS;
+    ltv_customer_encode(c, "loyal", &b2);
+    assert_int_equal(b2.n, b.n + 21);
+    assert_memory_equal(b2.p, b.p, b.n);
+    ltv_buf_free(&b);
+    ltv_buf_free(&b2);
+    ltv_customer_destroy(d);
+    ltv_customer_destroy(c);
+}
+
 /* Every truncation of a valid value, a wrong format byte, trailing bytes
  * and absurd counts are refused. */
 static void test_malformed_values_are_refused(void **state) {
@@ -150,8 +259,19 @@ static void test_malformed_values_are_refused(void **state) {
     ltv_customer_encode(c, "loyal", &b);
     const char *seg;
     size_t seglen;
-    for (size_t n = 0; n < b.n; n++)
-        assert_null(ltv_customer_decode(LTV_ENT_CUSTOMER, "c1", 2, b.p, n, &seg, &seglen));
+    /* Cut exactly before the lifecycle section (21 bytes, see above), the
+     * value is a valid one without it: the section is optional. */
+    size_t base = b.n - 21;
+    for (size_t n = 0; n < b.n; n++) {
+        ltv_customer_t *d = ltv_customer_decode(LTV_ENT_CUSTOMER, "c1", 2, b.p, n, &seg, &seglen);
+        if (n == base) {
+            assert_non_null(d);
+            assert_int_equal(d->lc_kept, 0);
+            ltv_customer_destroy(d);
+        } else {
+            assert_null(d);
+        }
+    }
 
     char *v = ltv_malloc(b.n + 1);
     memcpy(v, b.p, b.n);
@@ -212,6 +332,12 @@ static void test_field_view_names_and_values(void **state) {
     /* Day 19843 = 4*4096 + 54*64 + 3 -> "E2D"; 19849 = ... + 9 -> "E2J". */
     assert_string_equal(field(&f, "visit_days"), "E2DE2J");
     assert_non_null(strstr(field(&f, "o:o3"), "\x1f" "oc" "\x1f"));
+    assert_string_equal(field(&f, "lc_settled"), "first_purchase,second_purchase,revisit_due");
+    assert_string_equal(field(&f, "lc_f2_day"), "3");
+    /* T0 + 7 days = 1714521600000 + 604800000 */
+    assert_string_equal(field(&f, "lc_due"), "1715126400000");
+    assert_string_equal(field(&f, "lc_signup_ts"), "1714435200000");
+    assert_string_equal(field(&f, "lc_revisit_ts"), "1714953600000");
     ltv_customer_destroy(c);
 
     /* A visitor with no orders and no scores shows only visit fields. */
@@ -222,6 +348,7 @@ static void test_field_view_names_and_values(void **state) {
     assert_null(field(&g, "purchase_count"));
     assert_null(field(&g, "segment"));
     assert_string_equal(field(&g, "visit_count"), "1");
+    assert_null(field(&g, "lc_settled")); /* not kept */
     ltv_customer_destroy(v);
 }
 
@@ -229,6 +356,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip_keeps_everything),
         cmocka_unit_test(test_layout_of_small_values),
+        cmocka_unit_test(test_layout_of_the_lifecycle_section),
+        cmocka_unit_test(test_value_without_lifecycle_section_is_untracked),
         cmocka_unit_test(test_malformed_values_are_refused),
         cmocka_unit_test(test_field_view_names_and_values),
     };

@@ -281,9 +281,10 @@ static void test_hand_built_visit(void **state) {
      *   ts 64          80 01          (zig-zag 128)
      *   page "/"       02 2f
      *   utm_source ""  02 00          (branch 1, length 0)
-     *   utm_campaign   00             (null)                                */
+     *   utm_campaign   00             (null)
+     *   signup         01             (true)                                */
     const unsigned char body[] = {0x02, 0x76, 0x00, 0x02, 0x77, 0x80, 0x01,
-                                  0x02, 0x2f, 0x02, 0x00, 0x00};
+                                  0x02, 0x2f, 0x02, 0x00, 0x00, 0x01};
     ltv_event_t ev;
     ltv_reason_t r =
         ltv_decode(f->d.dec, LTV_EV_VISIT, body, sizeof(body), &ev, &f->d.arena, errstr,
@@ -297,6 +298,7 @@ static void test_hand_built_visit(void **state) {
     check_str("page", ev.page, "/");
     check_str("utm_source", ev.channel, "");
     check_str("utm_campaign", ev.campaign, NULL);
+    assert_int_equal(ev.signup, 1);
 }
 
 /* ---- plain framing with a configured writer schema ----------------------------- */

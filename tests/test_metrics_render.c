@@ -38,6 +38,10 @@ static void fixture(ltv_metrics_snap_t *s, ltv_metrics_part_t *parts) {
     st->batches = 3;
     st->redis_errors = 4;
     st->rows_emitted = 9;
+    st->triggers[LTV_TRG_FIRST_PURCHASE] = 4;
+    st->triggers[LTV_TRG_F2_FOLLOWUP] = 2;
+    st->triggers[LTV_TRG_SEGMENT_CHANGED] = 1;
+    st->triggers_suppressed = 3;
     st->registry_retries = 5;
     st->registry_requests = 12;
     st->registry_state = LTV_REGISTRY_UP;
@@ -115,6 +119,20 @@ static const char expected[] =
     "# HELP ltvstream_cache_evictions_total Customers evicted from the in-memory cache.\n"
     "# TYPE ltvstream_cache_evictions_total counter\n"
     "ltvstream_cache_evictions_total 0\n"
+    "# HELP ltvstream_lifecycle_triggers_total Lifecycle triggers produced to the lifecycle "
+    "topic, by trigger type.\n"
+    "# TYPE ltvstream_lifecycle_triggers_total counter\n"
+    "ltvstream_lifecycle_triggers_total{trigger=\"first_purchase\"} 4\n"
+    "ltvstream_lifecycle_triggers_total{trigger=\"second_purchase\"} 0\n"
+    "ltvstream_lifecycle_triggers_total{trigger=\"f2_followup_due\"} 2\n"
+    "ltvstream_lifecycle_triggers_total{trigger=\"revisit_due\"} 0\n"
+    "ltvstream_lifecycle_triggers_total{trigger=\"signup_no_purchase\"} 0\n"
+    "ltvstream_lifecycle_triggers_total{trigger=\"segment_changed\"} 1\n"
+    "ltvstream_lifecycle_triggers_total{trigger=\"lapsed\"} 0\n"
+    "# HELP ltvstream_lifecycle_triggers_suppressed_total Lifecycle triggers recorded as fired "
+    "but not produced (lifecycle.emit=false).\n"
+    "# TYPE ltvstream_lifecycle_triggers_suppressed_total counter\n"
+    "ltvstream_lifecycle_triggers_suppressed_total 3\n"
     "# HELP ltvstream_schema_registry_retries_total Messages deferred and output schema "
     "registrations retried because the Schema Registry gave no answer (unreachable, timeout, "
     "5xx); each waits out a backoff.\n"

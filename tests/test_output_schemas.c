@@ -60,13 +60,16 @@ static void test_committed_schemas_match_generated(void **state) {
     tc_tracker_init(&t, NULL);
     ltv_outschema_t *s = NULL;
     int n = ltv_outschemas(t.aggs, t.conf, &s);
-    /* Every emitted row type (rfm_delta is internal), then customer_rfm. */
+    /* Every emitted row type (rfm_delta is internal), then customer_rfm and
+     * lifecycle. */
     static const char *want[][2] = {{"f2_cohort", "ltv.f2_rate"},
                                     {"f2_rolling", "ltv.f2_rolling"},
                                     {"retention_mix", "ltv.retention_mix"},
                                     {"rfm_segments", "ltv.rfm_segments"},
-                                    {"customer_rfm", "ltv.customer_rfm"}};
-    assert_int_equal(n, 5);
+                                    {"acquisition", "ltv.acquisition"},
+                                    {"customer_rfm", "ltv.customer_rfm"},
+                                    {"lifecycle", "ltv.lifecycle"}};
+    assert_int_equal(n, 7);
     for (int i = 0; i < n; i++) {
         assert_string_equal(s[i].row_type, want[i][0]);
         assert_string_equal(s[i].topic, want[i][1]);
@@ -244,7 +247,7 @@ static void check_all_fields(dec_t *d, const ltv_out_t *o) {
         assert_int_equal(avro_value_get_by_index(&d->v, (size_t)i, &fv, &name), 0);
         assert_string_equal(name, f->name);
         int nullable = f->type == LTV_OF_STR_NULL || f->type == LTV_OF_RATE ||
-                       f->type == LTV_OF_TS_NULL;
+                       f->type == LTV_OF_TS_NULL || f->type == LTV_OF_I64_NULL;
         assert_int_equal(avro_value_get_type(&fv) == AVRO_UNION, nullable);
         if (f->null) {
             if (!dec_is_null(d, f->name))
@@ -255,6 +258,7 @@ static void check_all_fields(dec_t *d, const ltv_out_t *o) {
         case LTV_OF_STR:
         case LTV_OF_STR_NULL: assert_string_equal(dec_str(d, f->name), f->s); break;
         case LTV_OF_I64:
+        case LTV_OF_I64_NULL:
         case LTV_OF_TS:
         case LTV_OF_TS_NULL:
             if (dec_long(d, f->name) != f->i)

@@ -1,9 +1,10 @@
 /*
  * `ltvstream topics create` (consumer/topics_admin.c), the parts that need
  * no cluster: which topics a configuration has and the settings each is
- * created with (input topics and dead letters are logs, outputs are
- * compacted tables), and the verdict on the topics a cluster reports
- * (every topic present, input topics co-partitioned). The expected lists
+ * created with (input topics, dead letters and lifecycle triggers are
+ * logs, outputs are compacted tables), and the verdict on the topics a
+ * cluster reports (every topic present, the customers' input topics
+ * co-partitioned; ad spend need not be). The expected lists
  * are written out here, not derived from the code's tables.
  */
 #include <setjmp.h>
@@ -53,9 +54,13 @@ static void default_plan_inputs_dlq_and_compacted_outputs(void **state) {
         {"ltv.f2_rolling", LTV_TOPIC_OUTPUT, 3, NULL},
         {"ltv.retention_mix", LTV_TOPIC_OUTPUT, 3, NULL},
         {"ltv.rfm_segments", LTV_TOPIC_OUTPUT, 3, NULL},
+        {"ltv.acquisition", LTV_TOPIC_OUTPUT, 3, NULL},
         {"ltv.customer_rfm", LTV_TOPIC_OUTPUT, 3, NULL},
+        /* A stream of triggers: compaction would keep one per customer. */
+        {"ltv.lifecycle", LTV_TOPIC_EVENTS, 3, "cleanup.policy=delete retention.ms=1209600000"},
     };
-    assert_int_equal(n, 8);
+    /* No ad spend topic: topic.ad_spend is empty by default. */
+    assert_int_equal(n, 10);
     for (int i = 0; i < n; i++) {
         char cfg[512];
         configs_text(&p[i], cfg, sizeof(cfg));
@@ -79,6 +84,10 @@ static void plan_follows_the_configuration(void **state) {
                      LTV_CONF_OK);
     assert_int_equal(ltv_conf_set(conf, "topic.f2_rolling", "ltv.f2_rate", err, sizeof(err)),
                      LTV_CONF_OK);
+    /* Ad spend is an input; lifecycle triggers turned off have no topic. */
+    assert_int_equal(ltv_conf_set(conf, "topic.ad_spend", "shop.ad_spend", err, sizeof(err)),
+                     LTV_CONF_OK);
+    assert_int_equal(ltv_conf_set(conf, "topic.lifecycle", "", err, sizeof(err)), LTV_CONF_OK);
     ltv_topics_opts_t o;
     ltv_topics_opts_defaults(&o);
     o.partitions = 32;
@@ -86,18 +95,24 @@ static void plan_follows_the_configuration(void **state) {
     o.input_retention_ms = "-1";
     ltv_topic_spec_t *p;
     int n = ltv_topics_plan(conf, &o, &p, err, sizeof(err));
-    assert_int_equal(n, 6);
-    static const char *names[] = {"shop.orders",       "ltv.dlq",          "ltv.f2_rate",
-                                  "ltv.retention_mix", "ltv.rfm_segments", "ltv.customer_rfm"};
+    assert_int_equal(n, 8);
+    static const char *names[] = {"shop.orders",       "shop.ad_spend",    "ltv.dlq",
+                                  "ltv.f2_rate",       "ltv.retention_mix", "ltv.rfm_segments",
+                                  "ltv.acquisition",   "ltv.customer_rfm"};
     for (int i = 0; i < n; i++)
         assert_string_equal(p[i].name, names[i]);
     char cfg[512];
-    configs_text(&p[0], cfg, sizeof(cfg));
-    assert_string_equal(cfg, "cleanup.policy=delete retention.ms=-1");
-    assert_int_equal(p[0].partitions, 32);
-    for (int i = 1; i < n; i++)
+    for (int i = 0; i < 2; i++) {
+        configs_text(&p[i], cfg, sizeof(cfg));
+        assert_string_equal(cfg, "cleanup.policy=delete retention.ms=-1");
+        assert_int_equal(p[i].role, LTV_TOPIC_INPUT);
+        assert_int_equal(p[i].partitions, 32);
+    }
+    assert_int_equal(p[0].copartitioned, 1);
+    assert_int_equal(p[1].copartitioned, 0);
+    for (int i = 2; i < n; i++)
         assert_int_equal(p[i].partitions, 6);
-    configs_text(&p[2], cfg, sizeof(cfg));
+    configs_text(&p[3], cfg, sizeof(cfg));
     assert_string_equal(cfg, COMPACTED);
     ltv_topics_plan_free(p, n);
 
@@ -114,11 +129,13 @@ static void verify_needs_every_topic_and_copartitioned_inputs(void **state) {
     ltv_topics_opts_defaults(&o);
     ltv_topic_spec_t *p;
     char err[512];
+    assert_int_equal(ltv_conf_set(conf, "topic.ad_spend", "ltv.ad_spend", err, sizeof(err)),
+                     LTV_CONF_OK);
     int n = ltv_topics_plan(conf, &o, &p, err, sizeof(err));
-    assert_int_equal(n, 8);
-    /* Inputs 16 and 16, the rest with other counts: fine (outputs are
-     * keyed by row, any count works). */
-    int found[8] = {16, 16, 1, 4, 4, 2, 9, 3};
+    assert_int_equal(n, 11);
+    /* Inputs 16 and 16, ad spend 4, the rest with other counts: fine (ad
+     * spend is keyed by campaign, outputs by row: any count works). */
+    int found[11] = {16, 16, 4, 1, 4, 4, 2, 9, 3, 3, 5};
     assert_int_equal(ltv_topics_verify(p, n, found, err, sizeof(err)), 0);
     /* The visits topic with 8 partitions: not co-partitioned. */
     found[1] = 8;
@@ -127,7 +144,7 @@ static void verify_needs_every_topic_and_copartitioned_inputs(void **state) {
     assert_non_null(strstr(err, "co-partitioned"));
     /* An output topic missing. */
     found[1] = 16;
-    found[7] = -1;
+    found[9] = -1;
     assert_int_equal(ltv_topics_verify(p, n, found, err, sizeof(err)), -1);
     assert_string_equal(err, "topic ltv.customer_rfm does not exist");
     ltv_topics_plan_free(p, n);

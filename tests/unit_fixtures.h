@@ -107,6 +107,19 @@ static inline ltv_customer_t *new_customer(void) {
     return ltv_customer_new(LTV_ENT_CUSTOMER, "c1", 2);
 }
 
+/* The customer as the store reads it back after writing it: encoded and
+ * decoded (customer_codec.c); NULL if the value cannot be read. */
+static inline ltv_customer_t *stored_and_read(const ltv_customer_t *c, const char *segname) {
+    ltv_buf_t b;
+    ltv_buf_init(&b);
+    ltv_customer_encode(c, segname, &b);
+    const char *seg;
+    size_t seglen;
+    ltv_customer_t *d = ltv_customer_decode(c->kind, c->id, c->idlen, b.p, b.n, &seg, &seglen);
+    ltv_buf_free(&b);
+    return d;
+}
+
 static inline int64_t day_num(const char *yyyy_mm_dd) {
     int64_t d = 0;
     assert_int_equal(ltv_day_parse(yyyy_mm_dd, &d), 0);

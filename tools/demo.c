@@ -216,6 +216,113 @@ static void print_rfm(const ltv_table_t *segt, const ltv_table_t *cust) {
         printf("  %s\n", cust->rows[i * (cust->n / 4)].json);
 }
 
+/* ltv.lifecycle is a stream of events, not a table: counted by trigger,
+ * with the first record of each kind as an example. */
+typedef struct lc_tally_s {
+    int64_t n[16];
+    char *example[16];
+    char names[16][32];
+    int ntypes;
+} lc_tally_t;
+
+static void lc_msg(const rd_kafka_message_t *m, void *opaque) {
+    lc_tally_t *t = opaque;
+    if (!m->payload)
+        return;
+    char *json = ltv_strndup(m->payload, m->len);
+    char trig[32];
+    if (ltv_json_field(json, "trigger", trig, sizeof(trig))) {
+        free(json);
+        return;
+    }
+    int k = 0;
+    while (k < t->ntypes && strcmp(t->names[k], trig))
+        k++;
+    if (k == t->ntypes && t->ntypes < 16)
+        snprintf(t->names[t->ntypes++], sizeof(t->names[0]), "%s", trig);
+    if (k < 16) {
+        t->n[k]++;
+        if (!t->example[k]) {
+            t->example[k] = json;
+            return;
+        }
+    }
+    free(json);
+}
+
+static int print_lifecycle(const char *brokers, char *err, size_t errsz) {
+    lc_tally_t t;
+    memset(&t, 0, sizeof(t));
+    if (ltv_topic_read(brokers, "ltv.lifecycle", 60000, lc_msg, &t, err, errsz) < 0)
+        return -1;
+    printf("\nLifecycle triggers (ltv.lifecycle, keyed by customer; one record per customer and "
+           "occasion)\n");
+    for (int k = 0; k < t.ntypes; k++)
+        printf("  %-20s %7lld\n", t.names[k], (long long)t.n[k]);
+    printf("the first of each, as a step-mail tool receives them:\n");
+    for (int k = 0; k < t.ntypes; k++) {
+        printf("  %s\n", t.example[k]);
+        free(t.example[k]);
+    }
+    return 0;
+}
+
+/* Daily rows summed per channel and campaign over the whole period. */
+static void print_acquisition(const ltv_table_t *t) {
+    printf("\nAcquisition economics by channel and campaign (all acquisition days; amounts in "
+           "currency units)\n");
+    printf("%-10s %-11s %6s %10s %8s %7s %9s %12s %8s %-9s\n", "channel", "campaign", "new",
+           "cost", "CPO", "F2 rate", "F2-CPO", "rev/customer", "CLV:CAC", "vs 3:1");
+    char seen[64][128];
+    int nseen = 0;
+    for (int i = 0; i < t->n; i++) {
+        char win[8], ch[64], camp[60], key[128];
+        ltv_json_field(t->rows[i].json, "window", win, sizeof(win));
+        if (strcmp(win, "1d"))
+            continue;
+        ltv_json_field(t->rows[i].json, "channel", ch, sizeof(ch));
+        ltv_json_field(t->rows[i].json, "campaign", camp, sizeof(camp));
+        snprintf(key, sizeof(key), "%s|%s", ch, camp);
+        int dup = 0;
+        for (int k = 0; k < nseen; k++)
+            dup |= !strcmp(seen[k], key);
+        if (!dup && nseen < 64)
+            snprintf(seen[nseen++], sizeof(seen[0]), "%s", key);
+    }
+    for (int k = 0; k < nseen; k++) {
+        int64_t n = 0, cost = 0, f2 = 0, rev = 0;
+        for (int i = 0; i < t->n; i++) {
+            const char *j = t->rows[i].json;
+            char win[8], ch[64], camp[60], key[128];
+            ltv_json_field(j, "window", win, sizeof(win));
+            ltv_json_field(j, "channel", ch, sizeof(ch));
+            ltv_json_field(j, "campaign", camp, sizeof(camp));
+            snprintf(key, sizeof(key), "%s|%s", ch, camp);
+            if (strcmp(win, "1d") || strcmp(key, seen[k]))
+                continue;
+            n += ltv_json_field_i64(j, "new_customers");
+            cost += ltv_json_field_i64(j, "cost");
+            f2 += ltv_json_field_i64(j, "f2_count");
+            rev += ltv_json_field_i64(j, "revenue");
+        }
+        char *bar = strchr(seen[k], '|');
+        *bar = '\0';
+        char cpo[16] = "-", f2cpo[16] = "-", ratio[16] = "-", rating[16] = "";
+        if (cost && n)
+            snprintf(cpo, sizeof(cpo), "%.2f", (double)cost / (double)n / 100.0);
+        if (cost && f2)
+            snprintf(f2cpo, sizeof(f2cpo), "%.2f", (double)cost / (double)f2 / 100.0);
+        if (cost) {
+            snprintf(ratio, sizeof(ratio), "%.1f:1", (double)rev / (double)cost);
+            snprintf(rating, sizeof(rating), "%s",
+                     rev >= 3 * cost ? "healthy" : rev > cost ? "marginal" : "losing");
+        }
+        printf("%-10s %-11s %6lld %10.2f %8s %6.1f%% %9s %12.2f %8s %-9s\n", seen[k], bar + 1,
+               (long long)n, (double)cost / 100.0, cpo, n ? 100.0 * (double)f2 / (double)n : 0.0,
+               f2cpo, n ? (double)rev / (double)n / 100.0 : 0.0, ratio, rating);
+    }
+}
+
 int ltv_demo_main(int argc, char **argv) {
     int customers = 4000, days = 120;
     static const struct option lo[] = {{"customers", 1, 0, 'C'}, {"days", 1, 0, 'D'},
@@ -239,7 +346,7 @@ int ltv_demo_main(int argc, char **argv) {
     ltv_redis_t *redis = NULL;
     ltv_conf_t *conf = NULL;
     ltv_stage_t *st = NULL;
-    ltv_table_t f2 = {0}, mix = {0}, roll = {0}, segt = {0}, cust = {0};
+    ltv_table_t f2 = {0}, mix = {0}, roll = {0}, segt = {0}, cust = {0}, acq = {0};
 
     ltv_log_setup(LTV_LOG_WARN, 0);
     if (!mkdtemp(tmpdir)) {
@@ -252,6 +359,7 @@ int ltv_demo_main(int argc, char **argv) {
         goto done;
     ltv_mock_topic(mock, "ltv.purchases", 16);
     ltv_mock_topic(mock, "ltv.visits", 16);
+    ltv_mock_topic(mock, "ltv.ad_spend", 4);
     printf("embedded broker:   %s\n", mock->bootstraps);
     redis = ltv_redis_start(NULL, 0, 0, err, sizeof(err));
     if (!redis)
@@ -264,22 +372,25 @@ int ltv_demo_main(int argc, char **argv) {
     go.customers = customers;
     go.days = days;
     go.schema_dir = tmpdir;
+    go.topic_ad_spend = "ltv.ad_spend";
     go.quiet = 1;
     ltv_gen_stats_t gs;
     if (ltv_gen_run(&go, &gs, err, sizeof(err)))
         goto done;
     printf("generated:         %lld messages over %d days (%lld orders, %lld cancels, %lld "
-           "refunds, %lld visits, %lld duplicates, %lld late, %lld malformed)\n",
+           "refunds, %lld visits, %lld duplicates, %lld late, %lld malformed), and %lld "
+           "daily ad spend records\n",
            (long long)gs.total, days, (long long)gs.orders, (long long)gs.cancels,
            (long long)gs.refunds, (long long)gs.visits, (long long)gs.duplicates,
-           (long long)gs.late, (long long)gs.bad);
+           (long long)gs.late, (long long)gs.bad, (long long)gs.ad_spend);
 
     conf = ltv_conf_new();
     char port[16];
     snprintf(port, sizeof(port), "%d", redis->port);
     if (set(conf, "kafka.bootstrap.servers", mock->bootstraps) || set(conf, "redis.port", port) ||
         set(conf, "schema.dir", tmpdir) || set(conf, "run.stop.at.end", "true") ||
-        set(conf, "namespace", "demo") || set(conf, "kafka.log_level", "3"))
+        set(conf, "namespace", "demo") || set(conf, "kafka.log_level", "3") ||
+        set(conf, "topic.ad_spend", "ltv.ad_spend"))
         goto done;
     st = ltv_stage_new(conf, err, sizeof(err));
     if (!st)
@@ -313,7 +424,8 @@ int ltv_demo_main(int argc, char **argv) {
         ltv_table_read(mock->bootstraps, "ltv.retention_mix", &mix, err, sizeof(err)) ||
         ltv_table_read(mock->bootstraps, "ltv.f2_rolling", &roll, err, sizeof(err)) ||
         ltv_table_read(mock->bootstraps, "ltv.rfm_segments", &segt, err, sizeof(err)) ||
-        ltv_table_read(mock->bootstraps, "ltv.customer_rfm", &cust, err, sizeof(err)))
+        ltv_table_read(mock->bootstraps, "ltv.customer_rfm", &cust, err, sizeof(err)) ||
+        ltv_table_read(mock->bootstraps, "ltv.acquisition", &acq, err, sizeof(err)))
         goto done;
     printf("output topics:     rows (versions): ltv.f2_rate %d (%lld), ltv.f2_rolling %d (%lld), "
            "ltv.retention_mix %d (%lld), ltv.rfm_segments %d (%lld), ltv.customer_rfm %d (%lld)\n",
@@ -324,6 +436,9 @@ int ltv_demo_main(int argc, char **argv) {
     print_rolling(&roll);
     print_mix(&mix);
     print_rfm(&segt, &cust);
+    print_acquisition(&acq);
+    if (print_lifecycle(mock->bootstraps, err, sizeof(err)))
+        goto done;
     if (f2.n)
         printf("\nexample ltv.f2_rate row:\n  key %s\n  %s\n", f2.rows[f2.n / 2].key,
                f2.rows[f2.n / 2].json);
@@ -337,6 +452,7 @@ done:
     ltv_table_free(&roll);
     ltv_table_free(&segt);
     ltv_table_free(&cust);
+    ltv_table_free(&acq);
     ltv_stage_destroy(st);
     ltv_conf_destroy(conf);
     ltv_redis_stop(redis);

@@ -106,7 +106,7 @@ static int set_field(avro_value_t *f, const ltv_str_t *s, const int64_t *i, int 
     case AVRO_NULL: return avro_value_set_null(f);
     /* Avro-C cannot write a bytes value that was never set. */
     case AVRO_BYTES: return avro_value_set_bytes(f, (void *)"", 0);
-    case AVRO_BOOLEAN: return avro_value_set_boolean(f, 0);
+    case AVRO_BOOLEAN: return avro_value_set_boolean(f, i ? *i != 0 : 0);
     case AVRO_DOUBLE: return avro_value_set_double(f, 0);
     case AVRO_FLOAT: return avro_value_set_float(f, 0);
     default: return 0; /* records, arrays, maps: left as constructed */
@@ -115,7 +115,8 @@ static int set_field(avro_value_t *f, const ltv_str_t *s, const int64_t *i, int 
 
 int ltv_encode(ltv_encoder_t *enc, const ltv_event_t *ev, ltv_buf_t *out) {
     size_t n = avro_schema_record_size(enc->schema);
-    int64_t ptype = ev->ptype;
+    /* An ad spend's day is the calendar day (UTC) of its ts. */
+    int64_t ptype = ev->ptype, signup = ev->signup, day = ltv_day_of(ev->ts, 0);
     for (size_t k = 0; k < n; k++) {
         const char *name = avro_schema_record_field_name(enc->schema, (int)k);
         avro_value_t f;
@@ -135,8 +136,10 @@ int ltv_encode(ltv_encoder_t *enc, const ltv_event_t *ev, ltv_buf_t *out) {
             is_enum = 1;
         } else if (!strcmp(name, "ts"))
             i = &ev->ts;
-        else if (!strcmp(name, "amount"))
+        else if (!strcmp(name, "amount") || !strcmp(name, "cost"))
             i = &ev->amount;
+        else if (!strcmp(name, "day"))
+            i = &day;
         else if (!strcmp(name, "currency"))
             s = &ev->currency;
         else if (!strcmp(name, "channel") || !strcmp(name, "utm_source"))
@@ -147,6 +150,8 @@ int ltv_encode(ltv_encoder_t *enc, const ltv_event_t *ev, ltv_buf_t *out) {
             s = &ev->visitor_id;
         else if (!strcmp(name, "page"))
             s = &ev->page;
+        else if (!strcmp(name, "signup"))
+            i = &signup;
         if (set_field(&f, s, i, is_enum))
             return -1;
     }

@@ -52,7 +52,7 @@ static const char *pages[] = {"/", "/category/shoes", "/category/bags", "/produc
                               "/blog/care-guide", "/checkout"};
 #define NPAGES ((int)(sizeof(pages) / sizeof(pages[0])))
 
-enum { K_PURCHASE = 1, K_VISIT = 2 };
+enum { K_PURCHASE = 1, K_VISIT = 2, K_SPEND = 3 };
 enum { BAD_NONE, BAD_GARBAGE, BAD_TRUNCATED, BAD_NEG_AMOUNT, BAD_NO_CUSTOMER, BAD_FUTURE,
        BAD_SCHEMA_ID, BAD__N };
 
@@ -63,7 +63,7 @@ typedef struct gev_s {
     uint32_t cust;
     uint32_t seq;   /* order number of the customer, or visit number */
     uint32_t uniq;  /* tie-break for a stable order */
-    uint8_t kind, ptype, anon, channel, campaign, page, bad, dup;
+    uint8_t kind, ptype, anon, channel, campaign, page, bad, dup, signup;
 } gev_t;
 
 typedef struct vec_s {
@@ -109,24 +109,71 @@ void ltv_gen_defaults(ltv_gen_opts_t *o) {
     o->framing = LTV_FRAMING_CONFLUENT;
     o->purchase_schema_id = 1;
     o->visit_schema_id = 2;
+    o->ad_spend_schema_id = 3;
     o->seed = 42;
 }
 
-/* One browsing session of a few page views within minutes. */
+/* Whether a customer signs up on their first visit: about `pct` percent
+ * of customers, chosen by a hash of the id rather than the random stream,
+ * so the rest of a seed's stream is what it was before sign-ups existed. */
+static int signs_up(uint32_t cust, int pct) {
+    return (int)((((uint64_t)cust * 2654435761ULL) >> 11) % 100) < pct;
+}
+
+/* One browsing session of a few page views within minutes. A known
+ * customer's very first page view may be their sign-up (signup_pct: buyers
+ * sign up more often than browsers). */
 static void session(vec_t *v, rng_t *r, uint32_t cust, int anon, int64_t start, int views,
-                    uint32_t *vseq) {
+                    uint32_t *vseq, int signup_pct) {
     int64_t t = start;
     for (int i = 0; i < views; i++) {
         gev_t *g = push(v);
         g->kind = K_VISIT;
         g->cust = cust;
         g->anon = (uint8_t)anon;
+        g->signup = (uint8_t)(!anon && *vseq == 0 && signs_up(cust, signup_pct));
         g->seq = (*vseq)++;
         g->ts = t;
         g->page = (uint8_t)rndi(r, 0, NPAGES - 1);
         g->arrival = t;
         t += rndi(r, 10, 240) * 1000;
     }
+}
+
+/* What an acquisition costs on a paid channel, in cents, and what a
+ * running campaign spends a day even when it acquires nobody. Organic
+ * traffic costs nothing; email little. */
+static const int64_t channel_cpa[] = {4500, 3800, 0, 400, 2500};
+#define CAMPAIGN_BASE_DAILY 1500
+
+/* A deterministic +-20% around 1, from the cell, not the random stream. */
+static double spend_noise(int64_t day, int ch, int camp) {
+    uint64_t h = ((uint64_t)day * 1000003ULL + (uint64_t)ch * 7919ULL + (uint64_t)camp) *
+                 0x9E3779B97F4A7C15ULL;
+    return 0.8 + 0.4 * (double)(h >> 40) / (double)(1ULL << 24);
+}
+
+/* Daily ad spend of every paid campaign over the period, from how many
+ * customers it acquired each day (acq[day][channel][campaign]): reported
+ * the next morning, as ad platforms do. Appended after everything that
+ * draws from the random stream, so a seed's events stay what they were. */
+static void ad_spend(const ltv_gen_opts_t *o, vec_t *v, const int *acq, ltv_gen_stats_t *s) {
+    for (int d = 0; d < o->days; d++)
+        for (int ch = 0; ch < NCHANNELS; ch++)
+            for (int cp = 0; cp < 3; cp++) {
+                if (!channel_cpa[ch] || !channels[ch].campaigns[cp])
+                    continue;
+                int n = acq[(d * NCHANNELS + ch) * 3 + cp];
+                gev_t *g = push(v);
+                g->kind = K_SPEND;
+                g->channel = (uint8_t)ch;
+                g->campaign = (uint8_t)cp;
+                g->ts = o->start_ms + (int64_t)d * LTV_DAY_MS;
+                g->arrival = g->ts + LTV_DAY_MS + 6 * 3600000;
+                g->amount = (int64_t)((double)(CAMPAIGN_BASE_DAILY + n * channel_cpa[ch]) *
+                                      spend_noise(d, ch, cp));
+                s->ad_spend++;
+            }
 }
 
 static int pick_channel(rng_t *r) {
@@ -171,6 +218,9 @@ static void generate(const ltv_gen_opts_t *o, vec_t *v, ltv_gen_stats_t *s) {
     int64_t target_purchases =
         o->events > 0 ? (int64_t)((double)o->events / (1.0 + o->visits_per_purchase)) : -1;
     int64_t max_buyers = (int64_t)((double)C * o->buyer_share);
+    int *acq = o->topic_ad_spend ? ltv_calloc((size_t)(o->days > 0 ? o->days : 1) * NCHANNELS * 3,
+                                              sizeof(int))
+                                 : NULL;
     if (target_purchases > 0)
         max_buyers = (int64_t)C;
     int64_t purchases = 0, session_views = 0;
@@ -186,7 +236,7 @@ static void generate(const ltv_gen_opts_t *o, vec_t *v, ltv_gen_stats_t *s) {
         for (uint32_t k = 0; t < o->start_ms + span; k++) {
             /* The session that leads to the order. */
             int views = (int)rndi(&r, 2, 6);
-            session(v, &r, cust, 0, t - views * 60000, views, &vseq[cust]);
+            session(v, &r, cust, 0, t - views * 60000, views, &vseq[cust], 40);
             session_views += views;
             gev_t *g = push(v);
             g->kind = K_PURCHASE;
@@ -199,6 +249,8 @@ static void generate(const ltv_gen_opts_t *o, vec_t *v, ltv_gen_stats_t *s) {
             /* Repeat orders come back through other channels too. */
             g->channel = (uint8_t)(k == 0 ? ch : pick_channel(&r));
             g->campaign = (uint8_t)(k == 0 ? camp : rndi(&r, 0, 2));
+            if (k == 0 && acq)
+                acq[((t - o->start_ms) / LTV_DAY_MS * NCHANNELS + ch) * 3 + camp]++;
             purchases++;
             int64_t amount = g->amount;
             if (rndu(&r) < o->cancel_rate) {
@@ -235,14 +287,14 @@ static void generate(const ltv_gen_opts_t *o, vec_t *v, ltv_gen_stats_t *s) {
         uint32_t cust = anon ? anon_seq++ : (uint32_t)(rnd(&r) % C);
         int64_t t = o->start_ms + (int64_t)(rnd(&r) % (uint64_t)span);
         uint32_t aseq = 0;
-        session(v, &r, cust, anon, t, views, anon ? &aseq : &vseq[cust]);
+        session(v, &r, cust, anon, t, views, anon ? &aseq : &vseq[cust], 10);
         want_views -= views;
         /* A share of new visitors come back within three days. */
         if (rndu(&r) < 0.25) {
             int64_t t2 = t + rndi(&r, 1, 3) * LTV_DAY_MS;
             if (t2 < o->start_ms + span) {
                 int v2 = (int)rndi(&r, 1, 4);
-                session(v, &r, cust, anon, t2, v2, anon ? &aseq : &vseq[cust]);
+                session(v, &r, cust, anon, t2, v2, anon ? &aseq : &vseq[cust], 10);
                 want_views -= v2;
             }
         }
@@ -287,12 +339,24 @@ static void generate(const ltv_gen_opts_t *o, vec_t *v, ltv_gen_stats_t *s) {
         g->dup = 0;
         s->bad++;
     }
+    if (acq)
+        ad_spend(o, v, acq, s);
+    free(acq);
 }
 
 /* ---- encoding and producing --------------------------------------------------- */
 
 static void fill_event(const gev_t *g, ltv_event_t *ev, char *b1, char *b2, char *b3, char *b4) {
     memset(ev, 0, sizeof(*ev));
+    if (g->kind == K_SPEND) {
+        ev->kind = LTV_EV_AD_SPEND;
+        ev->ts = g->ts;
+        ev->amount = g->amount;
+        ev->currency = ltv_str_c("USD");
+        ev->channel = ltv_str_c(channels[g->channel].name);
+        ev->campaign = ltv_str_c(channels[g->channel].campaigns[g->campaign]);
+        return;
+    }
     if (g->kind == K_PURCHASE) {
         ev->kind = LTV_EV_PURCHASE;
         ev->ptype = (ltv_ptype_t)g->ptype;
@@ -321,6 +385,7 @@ static void fill_event(const gev_t *g, ltv_event_t *ev, char *b1, char *b2, char
         ev->event_id = ltv_str_c(b3);
         ev->ts = g->ts;
         ev->page = ltv_str_c(pages[g->page]);
+        ev->signup = g->signup;
     }
 }
 
@@ -359,7 +424,7 @@ int ltv_gen_run(const ltv_gen_opts_t *o, ltv_gen_stats_t *stats, char *errstr,
     vec_t v = {0};
     ltv_gen_stats_t s;
     memset(&s, 0, sizeof(s));
-    ltv_encoder_t *encp = NULL, *encv = NULL, *encbad = NULL;
+    ltv_encoder_t *encp = NULL, *encv = NULL, *encbad = NULL, *encs = NULL;
     rd_kafka_t *rk = NULL;
     ltv_buf_t out;
     ltv_buf_init(&out);
@@ -368,7 +433,9 @@ int ltv_gen_run(const ltv_gen_opts_t *o, ltv_gen_stats_t *stats, char *errstr,
         (write_schema(o->schema_dir, o->purchase_schema_id, ltv_reader_schema_json(LTV_EV_PURCHASE),
                       errstr, errstr_size) ||
          write_schema(o->schema_dir, o->visit_schema_id, ltv_reader_schema_json(LTV_EV_VISIT),
-                      errstr, errstr_size)))
+                      errstr, errstr_size) ||
+         write_schema(o->schema_dir, o->ad_spend_schema_id,
+                      ltv_reader_schema_json(LTV_EV_AD_SPEND), errstr, errstr_size)))
         goto done;
     encp = ltv_encoder_new(LTV_EV_PURCHASE, (ltv_framing_t)o->framing, o->purchase_schema_id,
                            NULL, errstr, errstr_size);
@@ -376,7 +443,9 @@ int ltv_gen_run(const ltv_gen_opts_t *o, ltv_gen_stats_t *stats, char *errstr,
                            errstr, errstr_size);
     encbad = ltv_encoder_new(LTV_EV_PURCHASE, LTV_FRAMING_CONFLUENT, 999999, NULL, errstr,
                              errstr_size);
-    if (!encp || !encv || !encbad)
+    encs = ltv_encoder_new(LTV_EV_AD_SPEND, (ltv_framing_t)o->framing, o->ad_spend_schema_id,
+                           NULL, errstr, errstr_size);
+    if (!encp || !encv || !encbad || !encs)
         goto done;
 
     generate(o, &v, &s);
@@ -406,7 +475,7 @@ int ltv_gen_run(const ltv_gen_opts_t *o, ltv_gen_stats_t *stats, char *errstr,
         char b1[40], b2[40], b3[48], b4[40];
         ltv_event_t ev;
         fill_event(g, &ev, b1, b2, b3, b4);
-        ltv_encoder_t *enc = g->kind == K_PURCHASE ? encp : encv;
+        ltv_encoder_t *enc = g->kind == K_PURCHASE ? encp : g->kind == K_SPEND ? encs : encv;
         switch (g->bad) {
         case BAD_NEG_AMOUNT:
             ev.kind = LTV_EV_PURCHASE;
@@ -442,14 +511,17 @@ int ltv_gen_run(const ltv_gen_opts_t *o, ltv_gen_stats_t *stats, char *errstr,
         } else if (g->bad == BAD_TRUNCATED && out.n > 6) {
             out.n = out.n / 2;
         }
-        if (!g->bad && !g->dup && o->dump)
+        if (!g->bad && !g->dup && o->dump && g->kind != K_SPEND)
             dump_event(o->dump, &ev, g->arrival);
         if (rk) {
-            const char *topic =
-                ev.kind == LTV_EV_VISIT ? o->topic_visits : o->topic_purchases;
-            const char *key = ev.customer_id.p && ev.customer_id.n ? ev.customer_id.p
-                              : ev.visitor_id.p                    ? ev.visitor_id.p
-                                                                   : "";
+            const char *topic = ev.kind == LTV_EV_VISIT       ? o->topic_visits
+                                : ev.kind == LTV_EV_AD_SPEND ? o->topic_ad_spend
+                                                             : o->topic_purchases;
+            /* Ad spend is keyed by campaign. */
+            const char *key = ev.kind == LTV_EV_AD_SPEND               ? ev.campaign.p
+                              : ev.customer_id.p && ev.customer_id.n ? ev.customer_id.p
+                              : ev.visitor_id.p                      ? ev.visitor_id.p
+                                                                     : "";
             for (;;) {
                 rd_kafka_resp_err_t e = rd_kafka_producev(
                     rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY((void *)key, strlen(key)),
@@ -467,7 +539,8 @@ int ltv_gen_run(const ltv_gen_opts_t *o, ltv_gen_stats_t *stats, char *errstr,
             }
             rd_kafka_poll(rk, 0);
         }
-        s.total++;
+        if (g->kind != K_SPEND)
+            s.total++;
     }
     if (rk) {
         rd_kafka_flush(rk, 60000);
@@ -481,11 +554,11 @@ int ltv_gen_run(const ltv_gen_opts_t *o, ltv_gen_stats_t *stats, char *errstr,
         fprintf(stderr,
                 "generated %lld messages: %lld purchases (%lld orders, %lld cancels, %lld "
                 "refunds) by %lld buyers, %lld visits, %lld duplicates, %lld late, %lld "
-                "malformed\n",
+                "malformed, %lld ad spend records\n",
                 (long long)s.total, (long long)s.purchases, (long long)s.orders,
                 (long long)s.cancels, (long long)s.refunds, (long long)s.buyers,
                 (long long)s.visits, (long long)s.duplicates, (long long)s.late,
-                (long long)s.bad);
+                (long long)s.bad, (long long)s.ad_spend);
 
 done:
     if (stats)
@@ -495,6 +568,7 @@ done:
     ltv_encoder_destroy(encp);
     ltv_encoder_destroy(encv);
     ltv_encoder_destroy(encbad);
+    ltv_encoder_destroy(encs);
     ltv_buf_free(&out);
     free(v.v);
     return rc;
@@ -518,6 +592,8 @@ static void usage(void) {
             "                        a real broker's time retention would delete old ones)\n"
             "  --seed N              (default 42)\n"
             "  --topic-purchases T --topic-visits T\n"
+            "  --ad-spend T          also produce each paid campaign's daily cost to topic T\n"
+            "                        (schema id 3), keyed by campaign\n"
             "  --dump FILE           write every valid event as a text line\n");
 }
 
@@ -531,6 +607,7 @@ int ltv_gen_main(int argc, char **argv) {
         {"cancel-rate", 1, 0, 'c'}, {"refund-rate", 1, 0, 'r'}, {"framing", 1, 0, 'F'},
         {"schema-dir", 1, 0, 's'},  {"worst-case", 0, 0, 'W'}, {"kafka-timestamps", 0, 0, 1001},  {"seed", 1, 0, 'z'},
         {"topic-purchases", 1, 0, 'P'}, {"topic-visits", 1, 0, 'T'}, {"dump", 1, 0, 'u'},
+        {"ad-spend", 1, 0, 1002},
         {"help", 0, 0, 'h'},        {0, 0, 0, 0}};
     FILE *dump = NULL;
     int c;
@@ -573,6 +650,7 @@ int ltv_gen_main(int argc, char **argv) {
         case 'z': o.seed = strtoull(optarg, NULL, 10); break;
         case 'P': o.topic_purchases = optarg; break;
         case 'T': o.topic_visits = optarg; break;
+        case 1002: o.topic_ad_spend = optarg; break;
         case 'u':
             dump = fopen(optarg, "w");
             if (!dump) {

@@ -20,6 +20,7 @@ typedef struct ltv_gen_opts_s {
     const char *brokers;
     const char *topic_purchases;
     const char *topic_visits;
+    const char *topic_ad_spend; /* NULL: no ad spend is produced */
     int64_t customers;          /* population of customer ids */
     int64_t events;             /* target number of events (0: all buyers of buyer_share) */
     double buyer_share;         /* share of customers who buy in the period */
@@ -32,7 +33,7 @@ typedef struct ltv_gen_opts_s {
     int worst_case;             /* purchases only, each by a different customer */
     int kafka_ts;               /* message timestamps = arrival times (as a tracker's CreateTime) */
     int framing;                /* ltv_framing_t of the messages */
-    int32_t purchase_schema_id, visit_schema_id;
+    int32_t purchase_schema_id, visit_schema_id, ad_spend_schema_id;
     const char *schema_dir;     /* Confluent: write <id>.avsc here */
     uint64_t seed;
     int quiet;
@@ -43,6 +44,7 @@ typedef struct ltv_gen_opts_s {
 typedef struct ltv_gen_stats_s {
     int64_t purchases, orders, cancels, refunds, visits, duplicates, late, bad, total;
     int64_t buyers;
+    int64_t ad_spend; /* ad spend records (not in total, which counts purchases and visits) */
 } ltv_gen_stats_t;
 
 void ltv_gen_defaults(ltv_gen_opts_t *o);

@@ -27,7 +27,8 @@ what a rendered overlay would contain:
   * deploy/connect's JDBC sink examples: upsert by the record's string key
     (which needs pk.fields), deletes only with record keys, values with a
     schema (the JDBC sink cannot write schemaless JSON), and only the
-    stage's output topics.
+    stage's output topics of rows (not the lifecycle topic, a stream of
+    events keyed by customer).
 
 --self-test breaks each rule once and checks that it is reported.
 Needs python3-yaml.
@@ -64,7 +65,8 @@ def conf_defaults():
         m = re.search(r'\{"group\.id",\s*"([^"]*)"\}', f.read())
     d["kafka.group.id"] = m.group(1) if m else "ltvstream"
     for k in ("metrics.port", "redis.timeout.ms", "shutdown.deliver.timeout.ms",
-              "shutdown.leave.timeout.ms", "topic.purchases", "topic.visits"):
+              "shutdown.leave.timeout.ms", "topic.purchases", "topic.visits") + \
+            OUTPUT_TOPIC_KEYS + EVENT_TOPIC_KEYS:
         if k not in d:
             raise Fail("consumer/conf.c has no key %s any more: update tools/lint_deploy.py" % k)
     return d
@@ -379,7 +381,10 @@ def check_compose(path, defaults):
 
 
 OUTPUT_TOPIC_KEYS = ("topic.f2_rate", "topic.f2_rolling", "topic.retention_mix",
-                     "topic.rfm_segments", "topic.customer_rfm")
+                     "topic.rfm_segments", "topic.customer_rfm", "topic.acquisition")
+# Streams of events keyed by customer, not tables: an upsert sink keyed by
+# the record key would keep only each customer's last event.
+EVENT_TOPIC_KEYS = ("topic.lifecycle",)
 
 
 def check_connect(path, defaults):
@@ -404,8 +409,12 @@ def check_connect(path, defaults):
     if vc.endswith("JsonConverter") and cfg.get("value.converter.schemas.enable") != "true":
         errors.append("schemaless JSON values: the JDBC sink needs a schema (use Avro)")
     outs = {defaults[k] for k in OUTPUT_TOPIC_KEYS}
+    events = {defaults[k] for k in EVENT_TOPIC_KEYS}
     for t in cfg.get("topics", "").split(","):
-        if t.strip() not in outs:
+        if t.strip() in events:
+            errors.append("topic %s is an event stream, not a table: an upsert keyed by customer "
+                          "would keep only each customer's last event" % t)
+        elif t.strip() not in outs:
             errors.append("topic %s is not an output topic" % t)
     return ["%s: %s" % (os.path.relpath(path, ROOT), e) for e in errors]
 
@@ -532,10 +541,15 @@ def self_test():
     failed += broken_copy(os.path.join(ROOT, "docker-compose.yml"), yaml.safe_load, short_grace,
                           yaml.safe_dump, check_compose, "stop_grace_period",
                           "a short stop_grace_period")
-    failed += broken_copy(sorted(glob.glob(os.path.join(ROOT, "deploy", "connect", "*.json")))[0],
-                          json.load, lambda d: d["config"].pop("pk.fields"), json.dump,
+    sink = sorted(glob.glob(os.path.join(ROOT, "deploy", "connect", "*.json")))[0]
+    failed += broken_copy(sink, json.load, lambda d: d["config"].pop("pk.fields"), json.dump,
                           check_connect, "pk.fields", "a JDBC sink without pk.fields")
-    total = len(mutations) + 4
+    failed += broken_copy(sink, json.load,
+                          lambda d: d["config"].update(topics=d["config"]["topics"] + ","
+                                                       + defaults["topic.lifecycle"]),
+                          json.dump, check_connect, "event stream",
+                          "a JDBC upsert sink of the lifecycle topic")
+    total = len(mutations) + 5
     print("lint_deploy self-test: %d passed, %d failed" % (total - failed, failed))
     return failed == 0
 

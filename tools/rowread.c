@@ -91,9 +91,18 @@ int ltv_topic_read(const char *brokers, const char *topic, int timeout_ms,
     char tmp[256];
     rd_kafka_conf_t *kc = rd_kafka_conf_new();
     rd_kafka_conf_set(kc, "bootstrap.servers", brokers, tmp, sizeof(tmp));
+    rd_kafka_conf_set(kc, "log_level", "3", tmp, sizeof(tmp));
+    return ltv_topic_read_from(kc, topic, NULL, 0, timeout_ms, cb, opaque, errstr, errstr_size);
+}
+
+int ltv_topic_read_from(rd_kafka_conf_t *kc, const char *topic, const int64_t *from, int nfrom,
+                        int timeout_ms, void (*cb)(const rd_kafka_message_t *m, void *opaque),
+                        void *opaque, char *errstr, size_t errstr_size) {
+    char tmp[256];
+    /* Partitions are assigned, not subscribed: the group only names the
+     * client, and nothing is committed. */
     rd_kafka_conf_set(kc, "group.id", "ltvstream-table-reader", tmp, sizeof(tmp));
     rd_kafka_conf_set(kc, "enable.auto.commit", "false", tmp, sizeof(tmp));
-    rd_kafka_conf_set(kc, "log_level", "3", tmp, sizeof(tmp));
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, tmp, sizeof(tmp));
     if (!rk) {
         snprintf(errstr, errstr_size, "consumer: %s", tmp);
@@ -123,8 +132,10 @@ int ltv_topic_read(const char *brokers, const char *topic, int timeout_ms,
         int64_t lo = 0, hi = 0;
         rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 10000);
         end[p] = hi;
-        rd_kafka_topic_partition_list_add(list, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-        if (hi > lo)
+        int64_t start = p < nfrom && from[p] > lo ? from[p] : lo;
+        rd_kafka_topic_partition_list_add(list, topic, p)->offset =
+            start > lo ? start : RD_KAFKA_OFFSET_BEGINNING;
+        if (hi > start)
             remaining++;
         else
             end[p] = -1;

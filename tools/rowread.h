@@ -35,6 +35,13 @@ int ltv_topic_read(const char *brokers, const char *topic, int timeout_ms,
                    void (*cb)(const rd_kafka_message_t *m, void *opaque), void *opaque,
                    char *errstr, size_t errstr_size);
 
+/* The same with a client configured by kc (taken over, destroyed here):
+ * bootstrap servers and security as the caller's; and partition p read
+ * from offset from[p] for p < nfrom (from may be NULL). */
+int ltv_topic_read_from(rd_kafka_conf_t *kc, const char *topic, const int64_t *from, int nfrom,
+                        int timeout_ms, void (*cb)(const rd_kafka_message_t *m, void *opaque),
+                        void *opaque, char *errstr, size_t errstr_size);
+
 /* Reads `topic` to its end offsets as of the call. Rows sorted by key. */
 int ltv_table_read(const char *brokers, const char *topic, ltv_table_t *t, char *errstr,
                    size_t errstr_size);
