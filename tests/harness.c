@@ -1226,3 +1226,36 @@ int32_t h_registry_subject_id(h_registry_t *r, const char *subject) {
     free(log);
     return id;
 }
+
+static int pair_cmp(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int h_lifecycle_pairs(h_env_t *h, const char *topic, int stable, char ***out) {
+    h_msg_t *m;
+    int n = h_read_topic(h, topic, &m), k = 0;
+    char **v = calloc((size_t)(n ? n : 1), sizeof(char *));
+    for (int i = 0; i < n; i++) {
+        const void *occ = NULL;
+        size_t on = 0;
+        if (!m[i].headers || rd_kafka_header_get_last(m[i].headers, "occasion", &occ, &on))
+            fail_msg("%s record %d (key %s) has no occasion header", topic, i, m[i].key);
+        if (stable && !(on == 14 && !memcmp(occ, "first_purchase", 14)) &&
+            !(on == 15 && !memcmp(occ, "second_purchase", 15)))
+            continue;
+        ltv_buf_t id;
+        ltv_buf_init(&id);
+        ltv_buf_printf(&id, "%s|%.*s", m[i].key, (int)on, (const char *)occ);
+        v[k++] = id.p;
+    }
+    h_msgs_free(m, n);
+    qsort(v, (size_t)k, sizeof(char *), pair_cmp);
+    *out = v;
+    return k;
+}
+
+void h_strs_free(char **v, int n) {
+    for (int i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}

@@ -179,6 +179,15 @@ int64_t h_assert_same_tables(h_env_t *h, const char *ref, const char *ns, int la
  * its state (h_dump_ns; caller frees): the fault-free reference. */
 char *h_reference_run(h_env_t *h, const char *ns, int64_t total);
 
+/* The customer|occasion pairs of a lifecycle topic (key and "occasion"
+ * header of each record), sorted, repeats kept; returns the count. With
+ * stable 1, only first_purchase and second_purchase: the timed occasions
+ * depend on where the watermark stood when a late event was read, and
+ * segment_changed and lapsed are numbered by row versions, so those differ
+ * between runs that cut batches differently. Free with h_strs_free. */
+int h_lifecycle_pairs(h_env_t *h, const char *topic, int stable, char ***out);
+void h_strs_free(char **v, int n);
+
 /* Fails the test if the stage has exited, saying how; `when` completes
  * "the stage ...". */
 void h_assert_alive(pid_t pid, const char *when);
