@@ -289,14 +289,20 @@ static void batch_release(ltv_emitter_t *em, batch_t *b) {
     }
 }
 
-int ltv_emitter_encode(ltv_emitter_t *em, const char *topic, const ltv_out_t *o,
-                       ltv_emit_kind_t *kind, ltv_buf_t *val, char *errstr, size_t errstr_size) {
-    ltv_buf_reset(val);
-    if (o->tombstone) {
-        *kind = LTV_EMIT_TOMBSTONE;
-        return 0;
-    }
-    *kind = LTV_EMIT_VALUE;
+void ltv_emit_rec_init(ltv_emit_rec_t *rec) {
+    ltv_buf_init(&rec->key);
+    ltv_buf_init(&rec->val);
+    ltv_buf_init(&rec->hdr);
+}
+
+void ltv_emit_rec_free(ltv_emit_rec_t *rec) {
+    ltv_buf_free(&rec->key);
+    ltv_buf_free(&rec->val);
+    ltv_buf_free(&rec->hdr);
+}
+
+static int encode_value(ltv_emitter_t *em, const char *topic, const ltv_out_t *o,
+                        ltv_buf_t *val, char *errstr, size_t errstr_size) {
     if (!em->navro) {
         ltv_out_json(o, val);
         return 0;
@@ -307,14 +313,39 @@ int ltv_emitter_encode(ltv_emitter_t *em, const char *topic, const ltv_out_t *o,
             ao = em->avro[i].ao;
     if (!ao) {
         snprintf(errstr, errstr_size, "no Avro encoder for topic %s", topic);
-        *kind = LTV_EMIT_UNENCODABLE;
         return -1;
     }
-    if (ltv_avro_out_encode(ao, o, val, errstr, errstr_size)) {
-        *kind = LTV_EMIT_UNENCODABLE;
-        return -1;
+    return ltv_avro_out_encode(ao, o, val, errstr, errstr_size) ? -1 : 0;
+}
+
+int ltv_emitter_encode(ltv_emitter_t *em, const char *topic, const ltv_out_t *o,
+                       ltv_emit_rec_t *rec, ltv_emit_item_t *it, char *errstr,
+                       size_t errstr_size) {
+    ltv_buf_reset(&rec->key);
+    ltv_buf_reset(&rec->val);
+    ltv_buf_reset(&rec->hdr);
+    ltv_buf_append(&rec->key, o->key.p, o->key.n);
+    int rc = 0;
+    if (o->tombstone) {
+        it->kind = LTV_EMIT_TOMBSTONE;
+    } else {
+        rc = encode_value(em, topic, o, &rec->val, errstr, errstr_size);
+        it->kind = rc ? LTV_EMIT_UNENCODABLE : LTV_EMIT_VALUE;
     }
-    return 0;
+    it->hdr_name = NULL;
+    if (o->hdr_name) {
+        it->hdr_name = o->hdr_name; /* a static name */
+        ltv_buf_append(&rec->hdr, o->hdr_value.p, o->hdr_value.n);
+    }
+    it->topic = topic;
+    it->key = rec->key.p;
+    it->keylen = rec->key.n;
+    it->val = rec->val.p;
+    it->vallen = rec->val.n;
+    it->hdr_val = rec->hdr.p;
+    it->hdr_len = rec->hdr.n;
+    it->tombstone_version = o->tombstone_version;
+    return rc;
 }
 
 static int produce_item(ltv_emitter_t *em, batch_t *b, const ltv_emit_item_t *it, char *errstr,

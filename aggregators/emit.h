@@ -71,12 +71,23 @@ typedef struct ltv_emit_item_s {
     size_t hdr_len;
 } ltv_emit_item_t;
 
-/* Encodes rendered row o for topic: *kind, and the value into val (reset
- * first; left empty for a tombstone). Returns 0, or -1 with errstr filled
- * (no Avro encoder for the topic, a row its schema cannot hold) and *kind
+/* The bytes of one encoded record, owned by the caller and reused from
+ * batch to batch: an item points into them until it is sent. */
+typedef struct ltv_emit_rec_s {
+    ltv_buf_t key, val, hdr;
+} ltv_emit_rec_t;
+
+void ltv_emit_rec_init(ltv_emit_rec_t *rec);
+void ltv_emit_rec_free(ltv_emit_rec_t *rec);
+
+/* Encodes rendered row o for topic into rec (key, value or tombstone,
+ * the row's own header) and fills *it to point into rec; it->member is
+ * the caller's. Returns 0, or -1 with errstr filled (no Avro encoder for
+ * the topic, a row its schema cannot hold) and it->kind
  * LTV_EMIT_UNENCODABLE. */
 int ltv_emitter_encode(ltv_emitter_t *em, const char *topic, const ltv_out_t *o,
-                       ltv_emit_kind_t *kind, ltv_buf_t *val, char *errstr, size_t errstr_size);
+                       ltv_emit_rec_t *rec, ltv_emit_item_t *it, char *errstr,
+                       size_t errstr_size);
 
 /* Produces a committed batch's rows, tracked under its emission-queue
  * token: when all are delivered the token comes back as an ack. */

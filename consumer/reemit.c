@@ -89,8 +89,8 @@ typedef struct reemit_s {
     int n;
     ltv_load_t loads[CHUNK];
     ltv_row_t rows[CHUNK];
-    ltv_out_t out; /* each record rendered here, then encoded into keys/vals */
-    ltv_buf_t rkeys[CHUNK], vals[CHUNK];
+    ltv_out_t out; /* each record rendered here, then encoded into recs */
+    ltv_emit_rec_t recs[CHUNK];
     ltv_emit_item_t eitems[CHUNK];
     int sendidx[CHUNK];
     /* Totals. */
@@ -239,16 +239,9 @@ static int chunk_run(reemit_t *re, char *err, size_t errsz) {
                 re->resent++;
             }
             ltv_emit_item_t *ei = &re->eitems[nsend];
-            *ei = (ltv_emit_item_t){.topic = topic, .member = it->member};
-            if (ltv_emitter_encode(re->em, topic, o, &ei->kind, &re->vals[nsend], err, errsz))
+            *ei = (ltv_emit_item_t){.member = it->member};
+            if (ltv_emitter_encode(re->em, topic, o, &re->recs[nsend], ei, err, errsz))
                 ltv_warn("reemit %s: %s", it->member, err);
-            ltv_buf_reset(&re->rkeys[nsend]);
-            ltv_buf_append(&re->rkeys[nsend], o->key.p, o->key.n);
-            ei->key = re->rkeys[nsend].p;
-            ei->keylen = re->rkeys[nsend].n;
-            ei->val = re->vals[nsend].p;
-            ei->vallen = re->vals[nsend].n;
-            ei->tombstone_version = o->tombstone_version;
             re->sendidx[nsend] = todo[k];
             it->sent = version;
             nsend++;
@@ -426,10 +419,8 @@ int ltv_reemit_main(int argc, char **argv) {
     re->tty = isatty(2);
     re->t0_us = ltv_mono_us();
     ltv_out_init(&re->out);
-    for (int i = 0; i < CHUNK; i++) {
-        ltv_buf_init(&re->rkeys[i]);
-        ltv_buf_init(&re->vals[i]);
-    }
+    for (int i = 0; i < CHUNK; i++)
+        ltv_emit_rec_init(&re->recs[i]);
     rc = 1;
     re->aggs = ltv_aggs_new(conf, err, sizeof(err));
     if (!re->aggs)
@@ -473,10 +464,8 @@ done:
     ltv_store_destroy(re->store);
     ltv_aggs_destroy(re->aggs);
     ltv_out_free(&re->out);
-    for (int i = 0; i < CHUNK; i++) {
-        ltv_buf_free(&re->rkeys[i]);
-        ltv_buf_free(&re->vals[i]);
-    }
+    for (int i = 0; i < CHUNK; i++)
+        ltv_emit_rec_free(&re->recs[i]);
     free(re);
     ltv_conf_destroy(conf);
     return rc;

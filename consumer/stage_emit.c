@@ -14,7 +14,7 @@
 #include <string.h>
 
 /* Slots kept between batches: enough for a steady-state batch. Each is
- * three small buffers; a recency tick can need far more for one batch,
+ * four small buffers; a recency tick can need far more for one batch,
  * and keeping them all would hold their memory for the rest of the run. */
 #define EMIT_KEEP_SLOTS 8192
 
@@ -28,19 +28,17 @@ ltv_out_t *stage_emit_out(ltv_stage_t *st) {
     return &eb->out;
 }
 
+/* Items point into their slot's buffers, whose bytes stay where they are
+ * when the slot arrays grow. */
 void stage_emit_add(ltv_stage_t *st, const char *topic, const char *member, size_t mlen) {
     emitbuf_t *eb = &st->eb;
     if (eb->n == eb->cap) {
         int ncap = eb->cap ? eb->cap * 2 : 256;
         eb->items = ltv_realloc(eb->items, sizeof(*eb->items) * (size_t)ncap);
-        eb->keys = ltv_realloc(eb->keys, sizeof(*eb->keys) * (size_t)ncap);
-        eb->vals = ltv_realloc(eb->vals, sizeof(*eb->vals) * (size_t)ncap);
-        eb->hdrs = ltv_realloc(eb->hdrs, sizeof(*eb->hdrs) * (size_t)ncap);
+        eb->recs = ltv_realloc(eb->recs, sizeof(*eb->recs) * (size_t)ncap);
         eb->members = ltv_realloc(eb->members, sizeof(*eb->members) * (size_t)ncap);
         for (int i = eb->cap; i < ncap; i++) {
-            ltv_buf_init(&eb->keys[i]);
-            ltv_buf_init(&eb->vals[i]);
-            ltv_buf_init(&eb->hdrs[i]);
+            ltv_emit_rec_init(&eb->recs[i]);
             ltv_buf_init(&eb->members[i]);
         }
         eb->cap = ncap;
@@ -48,24 +46,14 @@ void stage_emit_add(ltv_stage_t *st, const char *topic, const char *member, size
     int i = eb->n++;
     ltv_emit_item_t *it = &eb->items[i];
     memset(it, 0, sizeof(*it));
-    it->topic = topic;
     ltv_buf_reset(&eb->members[i]);
     ltv_buf_append(&eb->members[i], member, mlen);
-    ltv_buf_reset(&eb->keys[i]);
-    ltv_buf_reset(&eb->vals[i]);
-    ltv_buf_reset(&eb->hdrs[i]);
+    it->member = eb->members[i].p;
     if (!topic)
         return; /* a member that only travels with the batch */
-    const ltv_out_t *o = &eb->out;
     char err[512];
-    if (ltv_emitter_encode(st->em, topic, o, &it->kind, &eb->vals[i], err, sizeof(err)))
+    if (ltv_emitter_encode(st->em, topic, &eb->out, &eb->recs[i], it, err, sizeof(err)))
         ltv_err("encoding a row for %s: %s", topic, err);
-    ltv_buf_append(&eb->keys[i], o->key.p, o->key.n);
-    it->tombstone_version = o->tombstone_version;
-    if (o->hdr_name) {
-        it->hdr_name = o->hdr_name; /* a static name */
-        ltv_buf_append(&eb->hdrs[i], o->hdr_value.p, o->hdr_value.n);
-    }
 }
 
 void stage_emit_row(ltv_stage_t *st, const ltv_row_t *row, int64_t watermark) {
@@ -91,34 +79,21 @@ void stage_emit_customer(ltv_stage_t *st, const ltv_customer_t *c) {
 
 void stage_emit_send(ltv_stage_t *st, const char *token) {
     emitbuf_t *eb = &st->eb;
-    for (int i = 0; i < eb->n; i++) {
-        ltv_emit_item_t *it = &eb->items[i];
-        it->member = eb->members[i].p;
-        it->key = eb->keys[i].p;
-        it->keylen = eb->keys[i].n;
-        it->val = eb->vals[i].p;
-        it->vallen = eb->vals[i].n;
-        it->hdr_val = eb->hdrs[i].p;
-        it->hdr_len = eb->hdrs[i].n;
-        st->stats.rows_emitted += it->topic != NULL;
-    }
+    for (int i = 0; i < eb->n; i++)
+        st->stats.rows_emitted += eb->items[i].topic != NULL;
     char err[512];
     if (eb->n && ltv_emitter_send(st->em, token, eb->items, eb->n, err, sizeof(err)))
         ltv_err("emitting rows: %s (they stay queued and are re-emitted)", err);
     eb->n = 0;
     if (eb->cap > EMIT_KEEP_SLOTS) {
         for (int i = EMIT_KEEP_SLOTS; i < eb->cap; i++) {
-            ltv_buf_free(&eb->keys[i]);
-            ltv_buf_free(&eb->vals[i]);
-            ltv_buf_free(&eb->hdrs[i]);
+            ltv_emit_rec_free(&eb->recs[i]);
             ltv_buf_free(&eb->members[i]);
         }
         eb->cap = EMIT_KEEP_SLOTS;
         size_t nb = (size_t)eb->cap;
         eb->items = ltv_realloc(eb->items, sizeof(*eb->items) * nb);
-        eb->keys = ltv_realloc(eb->keys, sizeof(*eb->keys) * nb);
-        eb->vals = ltv_realloc(eb->vals, sizeof(*eb->vals) * nb);
-        eb->hdrs = ltv_realloc(eb->hdrs, sizeof(*eb->hdrs) * nb);
+        eb->recs = ltv_realloc(eb->recs, sizeof(*eb->recs) * nb);
         eb->members = ltv_realloc(eb->members, sizeof(*eb->members) * nb);
     }
 }
@@ -128,17 +103,13 @@ void stage_emit_discard(ltv_stage_t *st) { st->eb.n = 0; }
 void stage_emit_free(ltv_stage_t *st) {
     emitbuf_t *eb = &st->eb;
     for (int i = 0; i < eb->cap; i++) {
-        ltv_buf_free(&eb->keys[i]);
-        ltv_buf_free(&eb->vals[i]);
-        ltv_buf_free(&eb->hdrs[i]);
+        ltv_emit_rec_free(&eb->recs[i]);
         ltv_buf_free(&eb->members[i]);
     }
     if (eb->out_ready)
         ltv_out_free(&eb->out);
     free(eb->items);
-    free(eb->keys);
-    free(eb->vals);
-    free(eb->hdrs);
+    free(eb->recs);
     free(eb->members);
     memset(eb, 0, sizeof(*eb));
 }

@@ -28,12 +28,13 @@
 #include <librdkafka/rdkafka.h>
 
 /* A commit's rows, each rendered into the one scratch field list and
- * encoded straight away into its slot's key, value and header value. */
+ * encoded straight away into its slot. */
 typedef struct emitbuf_s {
     ltv_out_t out; /* scratch (initialised on first use) */
     int out_ready;
     ltv_emit_item_t *items;
-    ltv_buf_t *keys, *vals, *hdrs, *members;
+    ltv_emit_rec_t *recs; /* each item's encoded bytes */
+    ltv_buf_t *members;
     int n, cap;
 } emitbuf_t;
 
