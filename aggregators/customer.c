@@ -356,6 +356,7 @@ int ltv_customer_facets(const ltv_customer_t *c, const ltv_event_t *ev, int64_t 
 
 void ltv_customer_clear_dirty(ltv_customer_t *c) {
     c->dirty = 0;
+    c->lc_due_stored = c->lc_due;
     for (int i = 0; i < c->norders; i++)
         c->orders[i].dirty = 0;
 }

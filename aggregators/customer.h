@@ -144,6 +144,8 @@ typedef struct ltv_customer_s {
     int32_t lc_f2_day;     /* f2 follow-ups settled through this day after the first purchase */
     int64_t lc_due;        /* the next occasion's due time, the customer's score in
                             * <ns>:lcz:<partition>; 0: none scheduled */
+    int64_t lc_due_stored; /* lc_due as last read from or written to Redis: the
+                            * lcz score is rewritten only when it differs */
     int64_t lc_signup_ts;  /* earliest sign-up visit; 0: none */
     int64_t lc_revisit_ts; /* earliest visit on a later day than the first visit's; 0: none */
 

@@ -208,9 +208,7 @@ void ltv_emitter_destroy(ltv_emitter_t *em) {
     batch_t *b = em->done_head;
     while (b) {
         batch_t *nx = b->next;
-        for (int i = 0; i < b->nmembers; i++)
-            free(b->members[i]);
-        free(b->members);
+        free(b->members); /* and their strings: one block */
         free(b->token);
         free(b);
         b = nx;
@@ -268,10 +266,22 @@ static int produce(ltv_emitter_t *em, const char *topic, const void *key, size_t
     }
 }
 
-static batch_t *batch_new(const char *token, int n) {
+/* The members' pointers and strings are one allocation (a batch can have
+ * tens of thousands): members[i] points into the block after the array. */
+static batch_t *batch_new(const char *token, const ltv_emit_item_t *items, int n) {
     batch_t *b = ltv_calloc(1, sizeof(*b));
     b->token = ltv_strdup(token);
-    b->members = ltv_calloc((size_t)(n ? n : 1), sizeof(char *));
+    size_t bytes = sizeof(char *) * (size_t)(n ? n : 1);
+    for (int i = 0; i < n; i++)
+        bytes += strlen(items[i].member) + 1;
+    b->members = ltv_malloc(bytes);
+    char *p = (char *)(b->members + (n ? n : 1));
+    for (int i = 0; i < n; i++) {
+        size_t len = strlen(items[i].member) + 1;
+        memcpy(p, items[i].member, len);
+        b->members[i] = p;
+        p += len;
+    }
     b->outstanding = 1; /* guard: released by batch_release */
     return b;
 }
@@ -387,14 +397,14 @@ int ltv_emitter_send(ltv_emitter_t *em, const char *token, const ltv_emit_item_t
                      char *errstr, size_t errstr_size) {
     if (!n)
         return 0;
-    batch_t *b = batch_new(token, n);
+    /* Every member is recorded, also after a refused produce: the failed
+     * batch is re-emitted from its members, and its acknowledgement then
+     * clears the whole queue entry. Stopping at the first refusal lost the
+     * rest of the batch's rows (found by tests/it_broker_faults.c, Produce
+     * errors on the output topics). */
+    batch_t *b = batch_new(token, items, n);
+    b->nmembers = n;
     for (int i = 0; i < n; i++) {
-        /* Every member is recorded, also after a refused produce: the
-         * failed batch is re-emitted from its members, and its
-         * acknowledgement then clears the whole queue entry. Stopping at
-         * the first refusal lost the rest of the batch's rows (found by
-         * tests/it_broker_faults.c, Produce errors on the output topics). */
-        b->members[b->nmembers++] = ltv_strdup(items[i].member);
         if (b->failed || !items[i].topic)
             continue;
         produce_item(em, b, &items[i], errstr, errstr_size);
@@ -516,9 +526,7 @@ int ltv_emitter_take_acks(ltv_emitter_t *em, ltv_ack_t **acks) {
 void ltv_acks_free(ltv_ack_t *acks, int n) {
     for (int i = 0; i < n; i++) {
         free(acks[i].token);
-        for (int k = 0; k < acks[i].nmembers; k++)
-            free(acks[i].members[k]);
-        free(acks[i].members);
+        free(acks[i].members); /* and their strings */
     }
     free(acks);
 }

@@ -19,7 +19,8 @@
 typedef struct ltv_emitter_s ltv_emitter_t;
 
 /* Rows of one batch, all delivered: clear them from the emission queue.
- * members are the queue's field names (see ltv_emitq_member). */
+ * members are the queue's field names (see ltv_emitq_member): one
+ * allocation, the strings following the array, freed by ltv_acks_free. */
 typedef struct ltv_ack_s {
     char *token;
     char **members;

@@ -23,5 +23,14 @@ void ltv_json_double(ltv_buf_t *b, const char *key, double v);
 void ltv_json_ts(ltv_buf_t *b, const char *key, int64_t ts_ms);
 /* Writes a JSON string literal (with quotes). */
 void ltv_json_quote(ltv_buf_t *b, const char *s, size_t n);
+/* The most bytes a string of n bytes takes quoted (every byte \u00XX). */
+#define LTV_JSON_QUOTED_MAX(n) (6 * (size_t)(n) + 2)
+/* Writes s quoted at p, which has room for LTV_JSON_QUOTED_MAX(n) bytes;
+ * returns the end. Writes no NUL. */
+char *ltv_json_put_quoted(char *p, const char *s, size_t n);
+/* printf's "%.6f" of v, NUL-terminated into out (24 bytes), without printf
+ * for the values rows hold; returns the length, or -1 when v is left to
+ * printf (see json.c). */
+int ltv_json_fixed6(double v, char *out);
 
 #endif

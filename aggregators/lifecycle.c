@@ -308,14 +308,22 @@ int ltv_trigger_type_of(const char *member) {
     return -1;
 }
 
+/* A decimal integer, the whole string: every trigger emitted is split
+ * back into its fields (ltv_trigger_decode), so no strtoll. */
 static int parse_i64(const char *s, int64_t *out) {
+    int neg = *s == '-';
+    s += neg;
     if (!*s)
         return -1;
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    if (*end)
+    uint64_t v = 0;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || v > (UINT64_MAX - 9) / 10)
+            return -1;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    if (v > (uint64_t)INT64_MAX + (uint64_t)neg)
         return -1;
-    *out = v;
+    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
     return 0;
 }
 
@@ -351,29 +359,58 @@ int ltv_trigger_decode(char *member, ltv_trigger_t *t) {
     return 0;
 }
 
-void ltv_trigger_occasion(const ltv_trigger_t *t, ltv_buf_t *out) {
-    ltv_buf_reset(out);
-    ltv_buf_puts(out, names[t->type]);
-    if (has_param(t->type))
-        ltv_buf_printf(out, ":%lld", (long long)t->param);
+/* "<name>" or "<name>:<param>" into occ (LTV_TRIGGER_OCCASION_MAX bytes);
+ * returns the length. */
+static size_t occasion_str(const ltv_trigger_t *t, char *occ) {
+    size_t n = strlen(names[t->type]);
+    memcpy(occ, names[t->type], n);
+    if (has_param(t->type)) {
+        char tmp[24];
+        int i = (int)sizeof(tmp);
+        uint64_t u = t->param < 0 ? (uint64_t)0 - (uint64_t)t->param : (uint64_t)t->param;
+        do {
+            tmp[--i] = (char)('0' + u % 10);
+            u /= 10;
+        } while (u);
+        if (t->param < 0)
+            tmp[--i] = '-';
+        occ[n++] = ':';
+        memcpy(occ + n, tmp + i, sizeof(tmp) - (size_t)i);
+        n += sizeof(tmp) - (size_t)i;
+    }
+    occ[n] = '\0';
+    return n;
 }
 
+void ltv_trigger_occasion(const ltv_trigger_t *t, ltv_buf_t *out) {
+    char occ[LTV_TRIGGER_OCCASION_MAX];
+    size_t n = occasion_str(t, occ);
+    ltv_buf_reset(out);
+    ltv_buf_append(out, occ, n);
+}
+
+/* One record per trigger fired, most of the lifecycle topic's volume: the
+ * occasion and trigger id are built on the stack. */
 void ltv_trigger_render(const ltv_trigger_t *t, int64_t watermark, ltv_out_t *out) {
-    ltv_buf_t occ, id;
-    ltv_buf_init(&occ);
-    ltv_buf_init(&id);
-    ltv_trigger_occasion(t, &occ);
-    ltv_buf_printf(&id, "%s|%s", t->customer, occ.p);
-    ltv_buf_puts(&out->key, t->customer);
+    char occ[LTV_TRIGGER_OCCASION_MAX];
+    size_t on = occasion_str(t, occ);
+    size_t cn = strlen(t->customer);
+    ltv_buf_append(&out->key, t->customer, cn);
     /* A stream of events, not a table: a record is identified by its
      * customer (the key) and occasion (this header, and trigger_id in the
      * value), which is how a re-emission finds what was delivered. */
     out->hdr_name = "occasion";
-    ltv_buf_append(&out->hdr_value, occ.p, occ.n);
+    ltv_buf_append(&out->hdr_value, occ, on);
     ltv_out_str(out, "customer_id", t->customer);
     ltv_out_str(out, "trigger", names[t->type]);
-    ltv_out_str(out, "occasion", occ.p);
-    ltv_out_str(out, "trigger_id", id.p);
+    ltv_out_str(out, "occasion", occ);
+    /* "<customer>|<occasion>", built in the row's own key buffer after the
+     * key (which stays the customer alone). */
+    ltv_buf_putc(&out->key, '|');
+    ltv_buf_append(&out->key, occ, on);
+    ltv_out_str(out, "trigger_id", out->key.p);
+    out->key.n = cn;
+    out->key.p[cn] = '\0';
     ltv_out_ts(out, "at", t->at);
     ltv_out_i64_null(out, "days_since_first_purchase", t->days == INT64_MIN ? 0 : t->days,
                      t->days == INT64_MIN);
@@ -386,6 +423,4 @@ void ltv_trigger_render(const ltv_trigger_t *t, int64_t watermark, ltv_out_t *ou
                      t->first_ts ? (t->channel && *t->channel ? t->channel : "(none)") : NULL);
     ltv_out_str_null(out, "first_campaign", t->first_ts ? t->campaign : NULL);
     ltv_out_ts_null(out, "watermark", watermark);
-    ltv_buf_free(&occ);
-    ltv_buf_free(&id);
 }

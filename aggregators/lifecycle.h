@@ -112,7 +112,9 @@ typedef struct ltv_trigger_s {
 int ltv_trigger_decode(char *member, ltv_trigger_t *t);
 /* Its type, -1 if it is no trigger member. */
 int ltv_trigger_type_of(const char *member);
-/* "f2_followup_due:7", "first_purchase", ... */
+/* "f2_followup_due:7", "first_purchase", ...: the longest trigger name, a
+ * colon and a long fit in this. */
+#define LTV_TRIGGER_OCCASION_MAX 64
 void ltv_trigger_occasion(const ltv_trigger_t *t, ltv_buf_t *out);
 
 /* The record: key customer id, header "occasion", fields customer_id,

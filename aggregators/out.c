@@ -41,21 +41,28 @@ static ltv_ofield_t *add(ltv_out_t *o, const char *name, ltv_oftype_t t) {
     }
     ltv_ofield_t *f = &o->f[o->n++];
     memset(f, 0, sizeof(*f));
-    f->name = ltv_arena_str(&o->strs, name, strlen(name)).p;
+    ltv_str_t nm = ltv_arena_str(&o->strs, name, strlen(name));
+    f->name = nm.p;
+    f->name_len = (uint32_t)nm.n;
     f->type = t;
     return f;
 }
 
+static void set_str(ltv_out_t *o, ltv_ofield_t *f, const char *v) {
+    ltv_str_t s = ltv_arena_str(&o->strs, v, strlen(v));
+    f->s = s.p;
+    f->s_len = (uint32_t)s.n;
+}
+
 void ltv_out_str(ltv_out_t *o, const char *name, const char *v) {
-    ltv_ofield_t *f = add(o, name, LTV_OF_STR);
-    f->s = ltv_arena_str(&o->strs, v ? v : "", v ? strlen(v) : 0).p;
+    set_str(o, add(o, name, LTV_OF_STR), v ? v : "");
 }
 
 void ltv_out_str_null(ltv_out_t *o, const char *name, const char *v) {
     ltv_ofield_t *f = add(o, name, LTV_OF_STR_NULL);
     f->null = v == NULL;
     if (v)
-        f->s = ltv_arena_str(&o->strs, v, strlen(v)).p;
+        set_str(o, f, v);
 }
 
 void ltv_out_i64(ltv_out_t *o, const char *name, int64_t v) { add(o, name, LTV_OF_I64)->i = v; }
@@ -82,28 +89,87 @@ void ltv_out_i64_null(ltv_out_t *o, const char *name, int64_t v, int null) {
     f->i = v;
 }
 
+/* Room for any value but a string: a timestamp (26 bytes quoted), a long
+ * (20), "false", or a rate as ltv_json_fixed6 writes it (16). */
+#define VALUE_MAX 32
+
+static char *put_i64(char *p, int64_t v) {
+    char tmp[24];
+    int i = (int)sizeof(tmp);
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        tmp[--i] = '-';
+    memcpy(p, tmp + i, sizeof(tmp) - (size_t)i);
+    return p + sizeof(tmp) - (size_t)i;
+}
+
+/* Every output row passes here, most of them lifecycle triggers and
+ * acquisition rows, so the row's size is bounded first and the fields are
+ * then written straight into the buffer: no growth checks, no printf. */
 void ltv_out_json(const ltv_out_t *o, ltv_buf_t *out) {
-    ltv_buf_reset(out);
-    ltv_json_begin(out);
+    size_t bound = 2;
     for (int i = 0; i < o->n; i++) {
         const ltv_ofield_t *f = &o->f[i];
-        if (f->null) {
-            ltv_json_null(out, f->name);
+        bound += LTV_JSON_QUOTED_MAX(f->name_len) + 2 + VALUE_MAX;
+        if (f->s)
+            bound += LTV_JSON_QUOTED_MAX(f->s_len);
+    }
+    ltv_buf_reset(out);
+    ltv_buf_reserve(out, bound);
+    char *p = out->p;
+    *p++ = '{';
+    for (int i = 0; i < o->n; i++) {
+        const ltv_ofield_t *f = &o->f[i];
+        if (i)
+            *p++ = ',';
+        p = ltv_json_put_quoted(p, f->name, f->name_len);
+        *p++ = ':';
+        int null = f->null || ((f->type == LTV_OF_TS || f->type == LTV_OF_TS_NULL) &&
+                               f->i == INT64_MIN);
+        if (null) {
+            memcpy(p, "null", 4);
+            p += 4;
             continue;
         }
         switch (f->type) {
         case LTV_OF_STR:
-        case LTV_OF_STR_NULL: ltv_json_str(out, f->name, f->s); break;
+        case LTV_OF_STR_NULL: p = ltv_json_put_quoted(p, f->s, f->s_len); break;
         case LTV_OF_I64:
-        case LTV_OF_I64_NULL: ltv_json_i64(out, f->name, f->i); break;
+        case LTV_OF_I64_NULL: p = put_i64(p, f->i); break;
         case LTV_OF_RATE:
-        case LTV_OF_F64: ltv_json_double(out, f->name, f->d); break;
-        case LTV_OF_BOOL: ltv_json_bool(out, f->name, (int)f->i); break;
+        case LTV_OF_F64: {
+            int n = ltv_json_fixed6(f->d, p);
+            if (n >= 0) {
+                p += n;
+                break;
+            }
+            /* A magnitude printf may spell in hundreds of digits. */
+            out->n = (size_t)(p - out->p);
+            ltv_buf_printf(out, "%.6f", f->d);
+            ltv_buf_reserve(out, bound);
+            p = out->p + out->n;
+            break;
+        }
+        case LTV_OF_BOOL:
+            memcpy(p, f->i ? "true" : "false", f->i ? 4 : 5);
+            p += f->i ? 4 : 5;
+            break;
         case LTV_OF_TS:
-        case LTV_OF_TS_NULL: ltv_json_ts(out, f->name, f->i); break;
+        case LTV_OF_TS_NULL:
+            *p++ = '"';
+            ltv_ts_format(f->i, p);
+            p += LTV_TS_LEN;
+            *p++ = '"';
+            break;
         }
     }
-    ltv_json_end(out);
+    *p++ = '}';
+    *p = '\0';
+    out->n = (size_t)(p - out->p);
 }
 
 static const char *avro_type(ltv_oftype_t t) {

@@ -31,6 +31,7 @@ typedef struct ltv_ofield_s {
     int64_t i;
     double d;
     const char *s;
+    uint32_t name_len, s_len; /* strlen of name and s */
 } ltv_ofield_t;
 
 typedef struct ltv_out_s {

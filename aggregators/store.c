@@ -777,10 +777,14 @@ static int recency_entry(const ltv_store_t *st, const ltv_customer_t *cu, int64_
     return 1;
 }
 
-/* lcz: when the customer's next lifecycle occasion falls due (lifecycle.h). */
+/* lcz: when the customer's next lifecycle occasion falls due (lifecycle.h).
+ * The score is written in the transaction that writes the customer's value,
+ * and polls only read the set, so it always equals the stored lc_due: most
+ * lifecycle changes (a later-day visit, an occasion settled while another
+ * stays due) leave it as it is and cost Redis nothing here. */
 static int lifecycle_entry(const ltv_store_t *st, const ltv_customer_t *cu, int64_t *score) {
     (void)st;
-    if (!(cu->dirty & LTV_D_LIFECYCLE))
+    if (!(cu->dirty & LTV_D_LIFECYCLE) || cu->lc_due == cu->lc_due_stored)
         return 0;
     *score = cu->lc_due ? cu->lc_due : INT64_MIN;
     return 1;

@@ -13,47 +13,47 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Slots kept between batches: enough for a steady-state batch. Each is
- * four small buffers; a recency tick can need far more for one batch,
- * and keeping them all would hold their memory for the rest of the run. */
-#define EMIT_KEEP_SLOTS 8192
+/* Items kept between batches: enough for a steady-state batch. A recency
+ * tick can need far more for one batch, and keeping them all would hold
+ * their memory for the rest of the run. */
+#define EMIT_KEEP_ITEMS 8192
 
 ltv_out_t *stage_emit_out(ltv_stage_t *st) {
     emitbuf_t *eb = &st->eb;
     if (!eb->out_ready) {
         ltv_out_init(&eb->out);
+        ltv_emit_rec_init(&eb->rec);
+        /* A batch's rows take a few hundred bytes each, tens of thousands
+         * of rows in a busy batch: big chunks, allocated once. */
+        ltv_arena_init(&eb->bytes, 1 << 20);
         eb->out_ready = 1;
     }
     ltv_out_reset(&eb->out);
     return &eb->out;
 }
 
-/* Items point into their slot's buffers, whose bytes stay where they are
- * when the slot arrays grow. */
+/* A row is encoded into the scratch record, then its bytes are copied into
+ * the batch's arena, where they stay put until the batch is sent: one
+ * bump allocation per piece instead of buffers of its own. */
 void stage_emit_add(ltv_stage_t *st, const char *topic, const char *member, size_t mlen) {
     emitbuf_t *eb = &st->eb;
+    if (!eb->out_ready)
+        stage_emit_out(st);
     if (eb->n == eb->cap) {
-        int ncap = eb->cap ? eb->cap * 2 : 256;
-        eb->items = ltv_realloc(eb->items, sizeof(*eb->items) * (size_t)ncap);
-        eb->recs = ltv_realloc(eb->recs, sizeof(*eb->recs) * (size_t)ncap);
-        eb->members = ltv_realloc(eb->members, sizeof(*eb->members) * (size_t)ncap);
-        for (int i = eb->cap; i < ncap; i++) {
-            ltv_emit_rec_init(&eb->recs[i]);
-            ltv_buf_init(&eb->members[i]);
-        }
-        eb->cap = ncap;
+        eb->cap = eb->cap ? eb->cap * 2 : 256;
+        eb->items = ltv_realloc(eb->items, sizeof(*eb->items) * (size_t)eb->cap);
     }
-    int i = eb->n++;
-    ltv_emit_item_t *it = &eb->items[i];
+    ltv_emit_item_t *it = &eb->items[eb->n++];
     memset(it, 0, sizeof(*it));
-    ltv_buf_reset(&eb->members[i]);
-    ltv_buf_append(&eb->members[i], member, mlen);
-    it->member = eb->members[i].p;
+    it->member = ltv_arena_str(&eb->bytes, member, mlen).p;
     if (!topic)
         return; /* a member that only travels with the batch */
     char err[512];
-    if (ltv_emitter_encode(st->em, topic, &eb->out, &eb->recs[i], it, err, sizeof(err)))
+    if (ltv_emitter_encode(st->em, topic, &eb->out, &eb->rec, it, err, sizeof(err)))
         ltv_err("encoding a row for %s: %s", topic, err);
+    it->key = ltv_arena_str(&eb->bytes, it->key, it->keylen).p;
+    it->val = ltv_arena_str(&eb->bytes, it->val, it->vallen).p;
+    it->hdr_val = ltv_arena_str(&eb->bytes, it->hdr_val, it->hdr_len).p;
 }
 
 void stage_emit_row(ltv_stage_t *st, const ltv_row_t *row, int64_t watermark) {
@@ -77,6 +77,16 @@ void stage_emit_customer(ltv_stage_t *st, const ltv_customer_t *c) {
                    (size_t)(n < (int)sizeof(m) ? n : (int)sizeof(m) - 1));
 }
 
+static void emit_clear(emitbuf_t *eb) {
+    eb->n = 0;
+    if (eb->out_ready)
+        ltv_arena_reset(&eb->bytes);
+    if (eb->cap > EMIT_KEEP_ITEMS) {
+        eb->cap = EMIT_KEEP_ITEMS;
+        eb->items = ltv_realloc(eb->items, sizeof(*eb->items) * (size_t)eb->cap);
+    }
+}
+
 void stage_emit_send(ltv_stage_t *st, const char *token) {
     emitbuf_t *eb = &st->eb;
     for (int i = 0; i < eb->n; i++)
@@ -84,33 +94,19 @@ void stage_emit_send(ltv_stage_t *st, const char *token) {
     char err[512];
     if (eb->n && ltv_emitter_send(st->em, token, eb->items, eb->n, err, sizeof(err)))
         ltv_err("emitting rows: %s (they stay queued and are re-emitted)", err);
-    eb->n = 0;
-    if (eb->cap > EMIT_KEEP_SLOTS) {
-        for (int i = EMIT_KEEP_SLOTS; i < eb->cap; i++) {
-            ltv_emit_rec_free(&eb->recs[i]);
-            ltv_buf_free(&eb->members[i]);
-        }
-        eb->cap = EMIT_KEEP_SLOTS;
-        size_t nb = (size_t)eb->cap;
-        eb->items = ltv_realloc(eb->items, sizeof(*eb->items) * nb);
-        eb->recs = ltv_realloc(eb->recs, sizeof(*eb->recs) * nb);
-        eb->members = ltv_realloc(eb->members, sizeof(*eb->members) * nb);
-    }
+    emit_clear(eb); /* the producer copied what it keeps */
 }
 
-void stage_emit_discard(ltv_stage_t *st) { st->eb.n = 0; }
+void stage_emit_discard(ltv_stage_t *st) { emit_clear(&st->eb); }
 
 void stage_emit_free(ltv_stage_t *st) {
     emitbuf_t *eb = &st->eb;
-    for (int i = 0; i < eb->cap; i++) {
-        ltv_emit_rec_free(&eb->recs[i]);
-        ltv_buf_free(&eb->members[i]);
-    }
-    if (eb->out_ready)
+    if (eb->out_ready) {
         ltv_out_free(&eb->out);
+        ltv_emit_rec_free(&eb->rec);
+        ltv_arena_free(&eb->bytes);
+    }
     free(eb->items);
-    free(eb->recs);
-    free(eb->members);
     memset(eb, 0, sizeof(*eb));
 }
 

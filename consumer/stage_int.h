@@ -30,11 +30,11 @@
 /* A commit's rows, each rendered into the one scratch field list and
  * encoded straight away into its slot. */
 typedef struct emitbuf_s {
-    ltv_out_t out; /* scratch (initialised on first use) */
+    ltv_out_t out;       /* scratch row (initialised on first use) */
+    ltv_emit_rec_t rec;  /* scratch encoding */
     int out_ready;
     ltv_emit_item_t *items;
-    ltv_emit_rec_t *recs; /* each item's encoded bytes */
-    ltv_buf_t *members;
+    ltv_arena_t bytes;   /* the items' members, keys, values and headers */
     int n, cap;
 } emitbuf_t;
 

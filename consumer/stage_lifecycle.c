@@ -175,19 +175,22 @@ void stage_lc_commit(ltv_stage_t *st, ltv_commit_t *c, ltv_customer_t *const *di
     }
 }
 
-/* Renders one trigger member into the batch's emission. */
+/* Renders one trigger member into the batch's emission. The member is
+ * split in a copy, on the stack unless it is unusually long. */
 static void emit_trigger(ltv_stage_t *st, const char *member) {
-    char *copy = ltv_strdup(member);
+    char local[512];
+    size_t n = strlen(member);
+    char *copy = n < sizeof(local) ? memcpy(local, member, n + 1) : ltv_strdup(member);
     ltv_trigger_t t;
     if (ltv_trigger_decode(copy, &t)) {
         ltv_warn("emission queue entry %.60s is no readable trigger; left alone", member);
-        free(copy);
-        return;
+    } else {
+        ltv_trigger_render(&t, st->clock, stage_emit_out(st));
+        stage_emit_add(st, st->conf->topic_lifecycle, member, n);
+        st->stats.triggers[t.type]++;
     }
-    ltv_trigger_render(&t, st->clock, stage_emit_out(st));
-    stage_emit_add(st, st->conf->topic_lifecycle, member, strlen(member));
-    st->stats.triggers[t.type]++;
-    free(copy);
+    if (copy != local)
+        free(copy);
 }
 
 void stage_lc_sent(ltv_stage_t *st) {

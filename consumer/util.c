@@ -99,7 +99,7 @@ void ltv_buf_reserve(ltv_buf_t *b, size_t extra) {
     b->cap = cap;
 }
 
-void ltv_buf_append(ltv_buf_t *b, const void *p, size_t n) {
+void ltv_buf_append_grow(ltv_buf_t *b, const void *p, size_t n) {
     ltv_buf_reserve(b, n);
     if (n)
         memcpy(b->p + b->n, p, n);
@@ -350,24 +350,51 @@ int ltv_tz_parse(const char *s, int64_t *offset_ms) {
     return 0;
 }
 
+/* Every output row carries timestamps, of a few distinct days at a time
+ * (the event's, the first purchase's, the watermark's): the date parts of
+ * recently formatted days are kept (per thread, 64 slots by day number), so
+ * the calendar arithmetic runs once a day rather than once a field. */
+static char *put2(char *p, int64_t v) {
+    p[0] = (char)('0' + v / 10);
+    p[1] = (char)('0' + v % 10);
+    return p + 2;
+}
+
 void ltv_ts_format(int64_t ts_ms, char *out) {
+    static _Thread_local struct {
+        int64_t day;
+        char date[10];
+    } cache[64];
+    static _Thread_local int cache_ready;
+    if (!cache_ready) {
+        for (int i = 0; i < 64; i++)
+            cache[i].day = INT64_MIN;
+        cache_ready = 1;
+    }
     int64_t day = floor_div(ts_ms, LTV_DAY_MS);
     int64_t msd = ts_ms - day * LTV_DAY_MS;
-    int64_t y;
-    int m, d;
-    civil_from_days(day, &y, &m, &d);
-    y = y < 0 ? 0 : y > 9999 ? 9999 : y;
-    char *p = put_digits(out, y, 4);
-    *p++ = '-';
-    p = put_digits(p, m, 2);
-    *p++ = '-';
-    p = put_digits(p, d, 2);
+    int slot = (int)((uint64_t)day & 63);
+    if (cache[slot].day != day) {
+        int64_t y;
+        int m, d;
+        civil_from_days(day, &y, &m, &d);
+        y = y < 0 ? 0 : y > 9999 ? 9999 : y;
+        char *q = put_digits(cache[slot].date, y, 4);
+        *q++ = '-';
+        q = put2(q, m);
+        *q++ = '-';
+        put2(q, d);
+        cache[slot].day = day;
+    }
+    memcpy(out, cache[slot].date, 10);
+    int64_t sec = msd / 1000;
+    char *p = out + 10;
     *p++ = 'T';
-    p = put_digits(p, msd / 3600000, 2);
+    p = put2(p, sec / 3600);
     *p++ = ':';
-    p = put_digits(p, msd / 60000 % 60, 2);
+    p = put2(p, sec / 60 % 60);
     *p++ = ':';
-    p = put_digits(p, msd / 1000 % 60, 2);
+    p = put2(p, sec % 60);
     *p++ = '.';
     p = put_digits(p, msd % 1000, 3);
     *p++ = 'Z';

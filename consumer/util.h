@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <stdarg.h>
 
 #define LTV_DAY_MS INT64_C(86400000)
@@ -35,7 +36,19 @@ void ltv_buf_init(ltv_buf_t *b);
 void ltv_buf_free(ltv_buf_t *b);
 void ltv_buf_reset(ltv_buf_t *b);
 void ltv_buf_reserve(ltv_buf_t *b, size_t extra);
-void ltv_buf_append(ltv_buf_t *b, const void *p, size_t n);
+void ltv_buf_append_grow(ltv_buf_t *b, const void *p, size_t n);
+/* Appends n bytes. The common case, room enough, is inline: encoders of
+ * Redis commands, customer values and rows append a few bytes at a time. */
+static inline void ltv_buf_append(ltv_buf_t *b, const void *p, size_t n) {
+    if (b->n + n + 1 > b->cap) {
+        ltv_buf_append_grow(b, p, n);
+        return;
+    }
+    if (n)
+        memcpy(b->p + b->n, p, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+}
 void ltv_buf_puts(ltv_buf_t *b, const char *s);
 /* Appends one byte; inline because encoders call it per character. */
 static inline void ltv_buf_putc(ltv_buf_t *b, char c) {
@@ -93,7 +106,9 @@ int ltv_tz_parse(const char *s, int64_t *offset_ms);
 /* Parses ms since the epoch, "YYYY-MM-DD" (the day's start) or
  * "YYYY-MM-DDTHH:MM[:SS[.fff]][zone]"; without a zone, in tz_offset_ms. */
 int ltv_time_parse(const char *s, int64_t tz_offset_ms, int64_t *ms);
-/* ISO-8601 UTC timestamp with milliseconds, e.g. 2024-05-01T12:00:00.000Z (25 bytes). */
+/* ISO-8601 UTC timestamp with milliseconds, e.g. 2024-05-01T12:00:00.000Z:
+ * always LTV_TS_LEN characters and a NUL. */
+#define LTV_TS_LEN 24
 void ltv_ts_format(int64_t ts_ms, char *out);
 
 #endif
