@@ -365,18 +365,8 @@ static size_t occasion_str(const ltv_trigger_t *t, char *occ) {
     size_t n = strlen(names[t->type]);
     memcpy(occ, names[t->type], n);
     if (has_param(t->type)) {
-        char tmp[24];
-        int i = (int)sizeof(tmp);
-        uint64_t u = t->param < 0 ? (uint64_t)0 - (uint64_t)t->param : (uint64_t)t->param;
-        do {
-            tmp[--i] = (char)('0' + u % 10);
-            u /= 10;
-        } while (u);
-        if (t->param < 0)
-            tmp[--i] = '-';
         occ[n++] = ':';
-        memcpy(occ + n, tmp + i, sizeof(tmp) - (size_t)i);
-        n += sizeof(tmp) - (size_t)i;
+        n += ltv_fmt_i64(t->param, occ + n);
     }
     occ[n] = '\0';
     return n;

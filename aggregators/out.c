@@ -93,20 +93,6 @@ void ltv_out_i64_null(ltv_out_t *o, const char *name, int64_t v, int null) {
  * (20), "false", or a rate as ltv_json_fixed6 writes it (16). */
 #define VALUE_MAX 32
 
-static char *put_i64(char *p, int64_t v) {
-    char tmp[24];
-    int i = (int)sizeof(tmp);
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    do {
-        tmp[--i] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0)
-        tmp[--i] = '-';
-    memcpy(p, tmp + i, sizeof(tmp) - (size_t)i);
-    return p + sizeof(tmp) - (size_t)i;
-}
-
 /* Every output row passes here, most of them lifecycle triggers and
  * acquisition rows, so the row's size is bounded first and the fields are
  * then written straight into the buffer: no growth checks, no printf. */
@@ -139,7 +125,7 @@ void ltv_out_json(const ltv_out_t *o, ltv_buf_t *out) {
         case LTV_OF_STR:
         case LTV_OF_STR_NULL: p = ltv_json_put_quoted(p, f->s, f->s_len); break;
         case LTV_OF_I64:
-        case LTV_OF_I64_NULL: p = put_i64(p, f->i); break;
+        case LTV_OF_I64_NULL: p += ltv_fmt_i64(f->i, p); break;
         case LTV_OF_RATE:
         case LTV_OF_F64: {
             int n = ltv_json_fixed6(f->d, p);

@@ -65,16 +65,8 @@ static void resp_arg(ltv_buf_t *b, const char *p, size_t n) {
 static void resp_args(ltv_buf_t *b, const char *s) { resp_arg(b, s, strlen(s)); }
 
 static void resp_argi(ltv_buf_t *b, int64_t v) {
-    char tmp[24];
-    int i = (int)sizeof(tmp);
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    do {
-        tmp[--i] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0)
-        tmp[--i] = '-';
-    resp_arg(b, tmp + i, sizeof(tmp) - (size_t)i);
+    char tmp[LTV_I64_MAX_LEN];
+    resp_arg(b, tmp, ltv_fmt_i64(v, tmp));
 }
 
 /* ---- keys ------------------------------------------------------------------ */

@@ -132,7 +132,7 @@ void ltv_buf_printf(ltv_buf_t *b, const char *fmt, ...) {
 
 /* Integer formatting is on the hot path of every Redis command and JSON row,
  * so it avoids printf. */
-void ltv_buf_put_i64(ltv_buf_t *b, int64_t v) {
+size_t ltv_fmt_i64(int64_t v, char *out) {
     char tmp[24];
     int i = (int)sizeof(tmp);
     uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
@@ -142,7 +142,14 @@ void ltv_buf_put_i64(ltv_buf_t *b, int64_t v) {
     } while (u);
     if (v < 0)
         tmp[--i] = '-';
-    ltv_buf_append(b, tmp + i, sizeof(tmp) - (size_t)i);
+    size_t n = sizeof(tmp) - (size_t)i;
+    memcpy(out, tmp + i, n);
+    return n;
+}
+
+void ltv_buf_put_i64(ltv_buf_t *b, int64_t v) {
+    char tmp[LTV_I64_MAX_LEN];
+    ltv_buf_append(b, tmp, ltv_fmt_i64(v, tmp));
 }
 
 struct ltv_arena_chunk_s {

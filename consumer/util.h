@@ -61,6 +61,9 @@ void ltv_buf_printf(ltv_buf_t *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void ltv_buf_vprintf(ltv_buf_t *b, const char *fmt, va_list ap);
 void ltv_buf_put_i64(ltv_buf_t *b, int64_t v);
+/* v in decimal at out (LTV_I64_MAX_LEN bytes, no NUL); returns the length. */
+#define LTV_I64_MAX_LEN 20
+size_t ltv_fmt_i64(int64_t v, char *out);
 
 /* Bump allocator: many small allocations, freed all at once by reset. */
 typedef struct ltv_arena_chunk_s ltv_arena_chunk_t;
