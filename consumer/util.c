@@ -133,13 +133,26 @@ void ltv_buf_printf(ltv_buf_t *b, const char *fmt, ...) {
 /* Integer formatting is on the hot path of every Redis command and JSON row,
  * so it avoids printf. */
 size_t ltv_fmt_i64(int64_t v, char *out) {
+    /* Two digits per division: timestamps have 13. */
+    static const char pairs[] = "00010203040506070809101112131415161718192021222324"
+                                "25262728293031323334353637383940414243444546474849"
+                                "50515253545556575859606162636465666768697071727374"
+                                "75767778798081828384858687888990919293949596979899";
     char tmp[24];
     int i = (int)sizeof(tmp);
     uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    do {
-        tmp[--i] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
+    while (u >= 100) {
+        unsigned d = (unsigned)(u % 100) * 2;
+        u /= 100;
+        tmp[--i] = pairs[d + 1];
+        tmp[--i] = pairs[d];
+    }
+    if (u >= 10) {
+        tmp[--i] = pairs[u * 2 + 1];
+        tmp[--i] = pairs[u * 2];
+    } else {
+        tmp[--i] = (char)('0' + u);
+    }
     if (v < 0)
         tmp[--i] = '-';
     size_t n = sizeof(tmp) - (size_t)i;

@@ -152,6 +152,29 @@ static void test_fixed6_is_printf(void **state) {
     assert_true(fast > 1000000); /* the fast path is the one tested */
 }
 
+static void test_integers(void **state) {
+    (void)state;
+    static const struct {
+        int64_t v;
+        const char *want;
+    } cases[] = {{0, "0"},
+                 {7, "7"},
+                 {10, "10"},
+                 {99, "99"},
+                 {100, "100"},
+                 {-1, "-1"},
+                 {-10, "-10"},
+                 {1700000000123, "1700000000123"},
+                 {INT64_MAX, "9223372036854775807"},
+                 {INT64_MIN, "-9223372036854775808"}};
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        char got[LTV_I64_MAX_LEN + 1];
+        size_t n = ltv_fmt_i64(cases[k].v, got);
+        got[n] = '\0';
+        assert_string_equal(got, cases[k].want);
+    }
+}
+
 static void test_row_of_every_type(void **state) {
     (void)state;
     ltv_out_t o;
@@ -196,6 +219,7 @@ int main(void) {
         cmocka_unit_test(test_timestamp_field),
         cmocka_unit_test(test_fixed6_by_hand),
         cmocka_unit_test(test_fixed6_is_printf),
+        cmocka_unit_test(test_integers),
         cmocka_unit_test(test_row_of_every_type),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
