@@ -182,8 +182,9 @@ static const conf_prop_t props[] = {
      * SIGKILLed in the middle of its shutdown (tools/lint_deploy.sh checks
      * the manifests against deploy/k8s's properties). */
     {"shutdown.deliver.timeout.ms", T_INT, "10000", O(shutdown_deliver_ms), 0, 3600000, NULL,
-     "At SIGTERM, how long the stage keeps delivering the rows of committed batches (re-emitting "
-     "failed ones); rows left then stay queued in Redis for the next start."},
+     "At SIGTERM, how long the stage keeps waiting for the batch in progress's dead letters and "
+     "delivering the rows of committed batches (re-emitting failed ones); rows left then stay "
+     "queued in Redis for the next start."},
     {"shutdown.leave.timeout.ms", T_INT, "5000", O(shutdown_leave_ms), 0, 3600000, NULL,
      "At SIGTERM, how long the stage waits to leave the consumer group (with the brokers "
      "unreachable it exits without leaving; the group drops it at session.timeout.ms)."},

@@ -414,7 +414,8 @@ int ltv_stage_run(ltv_stage_t *st, volatile sig_atomic_t *stop) {
      * (tests/it_broker_faults.c). */
     stage_flush(st, 0);
     stage_complete(st);
-    int64_t deadline = ltv_mono_us() + st->conf->shutdown_deliver_ms * 1000;
+    int64_t deadline = st->stop_deadline_us ? st->stop_deadline_us
+                                            : ltv_mono_us() + st->conf->shutdown_deliver_ms * 1000;
     for (;;) {
         int64_t left_ms = (deadline - ltv_mono_us()) / 1000;
         int flushed = ltv_emitter_flush(st->em, left_ms > 0 ? (int)left_ms : 0) == 0;

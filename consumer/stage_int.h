@@ -85,6 +85,9 @@ struct ltv_stage_s {
     uint32_t seq;
     char instance[24];
     volatile sig_atomic_t *stop;
+    /* When a stopping stage's delivery budget (shutdown.deliver.timeout.ms,
+     * counted from its first wait for dead letters) runs out; 0: not set. */
+    int64_t stop_deadline_us;
     int need_reposition; /* set after a failed batch */
     int registry_wait;   /* a message was deferred: the Schema Registry gave no answer */
     int registry_outage; /* ... and no request has succeeded since */
