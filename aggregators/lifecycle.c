@@ -293,6 +293,12 @@ void ltv_lifecycle_settle(ltv_lifecycle_t *lc, ltv_customer_t *c, int64_t wm, in
         c->lc_due = due;
         mark(c);
     }
+    /* A customer found due in the sorted set has its score written back
+     * whatever it is, so an entry that disagrees with the stored value
+     * (left by an interrupted `ns drop` or a partial restore) is repaired
+     * or removed the first time it is polled, not polled forever. */
+    if (force)
+        c->lc_due_stored = INT64_MIN;
 }
 
 /* ---- members and records ------------------------------------------------------ */

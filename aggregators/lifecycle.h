@@ -83,8 +83,9 @@ void ltv_lifecycle_on_event(ltv_lifecycle_t *lc, ltv_customer_t *c, const ltv_ev
 void ltv_lifecycle_on_rescore(ltv_lifecycle_t *lc, ltv_customer_t *c, int old_r, int old_seg);
 /* Settles the timed occasions due at or before `watermark` (INT64_MIN:
  * unknown, none) and reschedules c: lc_due becomes its next due time (0:
- * none). force marks the schedule changed even when it is not (a customer
- * popped from the sorted set must be written back to it). */
+ * none). force (a customer found due in the sorted set) marks the schedule
+ * changed even when it is not, and has its score written back (store.c
+ * otherwise writes it only when lc_due differs from lc_due_stored). */
 void ltv_lifecycle_settle(ltv_lifecycle_t *lc, ltv_customer_t *c, int64_t watermark, int force);
 /* When c's next unsettled occasion falls due (0: none). */
 int64_t ltv_lifecycle_next_due(const ltv_lifecycle_t *lc, const ltv_customer_t *c);

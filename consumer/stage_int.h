@@ -27,8 +27,9 @@
 
 #include <librdkafka/rdkafka.h>
 
-/* A commit's rows, each rendered into the one scratch field list and
- * encoded straight away into its slot. */
+/* A commit's rows, each rendered into the one scratch field list, encoded
+ * straight away into the scratch record and copied into the batch's
+ * arena, where the items point until they are produced. */
 typedef struct emitbuf_s {
     ltv_out_t out;       /* scratch row (initialised on first use) */
     ltv_emit_rec_t rec;  /* scratch encoding */

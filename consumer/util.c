@@ -391,6 +391,8 @@ void ltv_ts_format(int64_t ts_ms, char *out) {
             cache[i].day = INT64_MIN;
         cache_ready = 1;
     }
+    if (ts_ms < INT64_MIN + LTV_DAY_MS)
+        ts_ms = INT64_MIN + LTV_DAY_MS; /* day * LTV_DAY_MS below would overflow */
     int64_t day = floor_div(ts_ms, LTV_DAY_MS);
     int64_t msd = ts_ms - day * LTV_DAY_MS;
     int slot = (int)((uint64_t)day & 63);

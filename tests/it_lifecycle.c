@@ -16,7 +16,10 @@
  *    batches): committed triggers not yet delivered at the kill are
  *    re-emitted after reading the topic back, so each appears exactly once;
  *  - a backfill produces none by default (recorded as fired, counted as
- *    suppressed), and with --lifecycle, killed and resumed, each once.
+ *    suppressed), and with --lifecycle, killed and resumed, each once;
+ *  - a timer entry with no customer value behind it (what an interrupted
+ *    `ns drop` or a partial restore leaves) is removed the first time it
+ *    is found due, and fires nothing.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -321,12 +324,38 @@ static void hand_worked_triggers_end_to_end(void **state) {
     tally_free(&t);
 }
 
+/* The stage writes a customer's timer score only when its due time changes
+ * (store.c, lifecycle_entry), except for a customer found due, whose score
+ * is always written back: so a stray entry is removed, not polled forever. */
+static void stray_timer_entry_is_removed(void **state) {
+    (void)state;
+    redisReply *r = redisCommand(H->rc, "ZADD stray:lcz:0 %lld ghost-customer",
+                                 (long long)h_ts("2025-01-02T00:00:00Z"));
+    assert_non_null(r);
+    assert_int_equal(r->integer, 1);
+    freeReplyObject(r);
+    const char *x[] = {"topic.lifecycle=stray.lc", NULL};
+    h_stage_run_to_end(H, "stray", x);
+    r = redisCommand(H->rc, "ZSCORE stray:lcz:0 ghost-customer");
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_NIL);
+    freeReplyObject(r);
+    h_msg_t *m;
+    int n = h_read_topic(H, "stray.lc", &m);
+    assert_true(n > 0); /* the stream's own triggers */
+    for (int i = 0; i < n; i++)
+        if (!strcmp(m[i].key, "ghost-customer"))
+            fail_msg("a trigger for a customer that never was: %s", m[i].val);
+    h_msgs_free(m, n);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(replay_into_same_namespace_adds_nothing),
         cmocka_unit_test(kill9_emits_each_trigger_once),
         cmocka_unit_test(backfill_suppresses_or_emits_once),
         cmocka_unit_test(hand_worked_triggers_end_to_end),
+        cmocka_unit_test(stray_timer_entry_is_removed),
 
     };
     return cmocka_run_group_tests(tests, setup, teardown);
