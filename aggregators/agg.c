@@ -90,6 +90,12 @@ ltv_agg_t *ltv_aggs_find(ltv_aggs_t *aggs, const char *name) {
 /* Dimension values (channels) have low cardinality, so interning them makes
  * row identities comparable by pointer at the cost of a small, bounded
  * table. */
+void ltv_agg_hnames(ltv_agg_t *a, int set, const char *prefix, const char *suffix) {
+    for (int h = 0; h < a->conf->nhorizons; h++)
+        snprintf(a->hname[set][h], sizeof(a->hname[set][h]), "%s%lldd%s", prefix,
+                 (long long)a->conf->horizons[h], suffix);
+}
+
 const char *ltv_intern(ltv_aggs_t *aggs, const char *s, size_t n) {
     intern_t *t = &aggs->intern;
     if (t->n * 2 >= t->cap) {

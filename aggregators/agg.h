@@ -30,6 +30,7 @@
 #include "out.h"
 
 #define LTV_ROW_MAX_FIELDS 40
+#define LTV_AGG_HNAME_SETS 3
 #define LTV_MAX_AGGS 16
 
 typedef struct ltv_agg_s ltv_agg_t;
@@ -119,7 +120,14 @@ struct ltv_agg_s {
     int64_t tz_offset_ms;
     const ltv_conf_t *conf;
     char namebuf[LTV_ROW_MAX_FIELDS][32]; /* storage for generated field names */
+    /* Output names with a horizon in them ("f2_rate_30d"), one set per
+     * pattern, made once by ltv_agg_hnames: rendering a row, which happens
+     * for every row emitted, does not format them again. */
+    char hname[LTV_AGG_HNAME_SETS][LTV_MAX_HORIZONS][48];
 };
+
+/* Fills a->hname[set][h] with prefix, horizon h in days, "d", suffix. */
+void ltv_agg_hnames(ltv_agg_t *a, int set, const char *prefix, const char *suffix);
 
 /* The stage's aggregators. */
 ltv_aggs_t *ltv_aggs_new(const ltv_conf_t *conf, char *errstr, size_t errstr_size);

@@ -63,6 +63,9 @@ static int acq_init(ltv_agg_t *a, const ltv_conf_t *conf, char *errstr, size_t e
                  (long long)conf->horizons[h]);
         a->fields[a->nfields++] = a->namebuf[k];
     }
+    ltv_agg_hnames(a, 0, "f2_rate_", "");
+    ltv_agg_hnames(a, 1, "revenue_per_customer_", "");
+    ltv_agg_hnames(a, 2, "clv_cac_", "");
     return 0;
 }
 
@@ -158,7 +161,7 @@ static const char *rating(int64_t revenue, int64_t cost) {
 
 static void acq_render(const ltv_agg_t *a, const ltv_row_t *row, const ltv_emit_info_t *info,
                        ltv_out_t *out) {
-    char day[16], ch[256], camp[256], wname[16], name[64];
+    char day[16], ch[256], camp[256], wname[16];
     ltv_day_format(row->id.day, day);
     int w = split_dim(row->id.dim, ch, camp, sizeof(ch));
     snprintf(wname, sizeof(wname), "%dd", w);
@@ -185,24 +188,19 @@ static void acq_render(const ltv_agg_t *a, const ltv_row_t *row, const ltv_emit_
         ltv_out_i64(out, a->fields[A_REVW0(a) + h], v[A_REVW0(a) + h]);
     ltv_out_rate(out, "cpo", v[A_COST], v[A_NEW]);
     ltv_out_rate(out, "f2_rate", v[A_F2], v[A_NEW]);
-    for (int h = 0; h < nh; h++) {
-        snprintf(name, sizeof(name), "f2_rate_%lldd", (long long)a->conf->horizons[h]);
-        ltv_out_rate(out, name, v[A_F2W0 + h], v[A_NEW]);
-    }
+    for (int h = 0; h < nh; h++)
+        ltv_out_rate(out, a->hname[0][h], v[A_F2W0 + h], v[A_NEW]);
     /* CPO / F2 rate = (cost / new) / (f2 / new) = cost / f2. */
     ltv_out_rate(out, "f2_cpo", v[A_COST], v[A_F2]);
     ltv_out_rate(out, "revenue_per_customer", v[A_REVENUE], daily ? v[A_NEW] : 0);
-    for (int h = 0; h < nh; h++) {
-        snprintf(name, sizeof(name), "revenue_per_customer_%lldd", (long long)a->conf->horizons[h]);
-        ltv_out_rate(out, name, v[A_REVW0(a) + h], v[A_NEW]);
-    }
+    for (int h = 0; h < nh; h++)
+        ltv_out_rate(out, a->hname[1][h], v[A_REVW0(a) + h], v[A_NEW]);
     /* CLV:CAC = (revenue / new) / (cost / new) = revenue / cost. */
     ltv_out_rate(out, "clv_cac", v[A_REVENUE], daily ? v[A_COST] : 0);
     int64_t longest = -1;
     int hl = 0;
     for (int h = 0; h < nh; h++) {
-        snprintf(name, sizeof(name), "clv_cac_%lldd", (long long)a->conf->horizons[h]);
-        ltv_out_rate(out, name, v[A_REVW0(a) + h], v[A_COST]);
+        ltv_out_rate(out, a->hname[2][h], v[A_REVW0(a) + h], v[A_COST]);
         if (a->conf->horizons[h] > longest) {
             longest = a->conf->horizons[h];
             hl = h;

@@ -28,6 +28,8 @@ static int f2_init(ltv_agg_t *a, const ltv_conf_t *conf, char *errstr, size_t er
                  (long long)conf->horizons[i]);
         a->fields[a->nfields++] = a->namebuf[i];
     }
+    ltv_agg_hnames(a, 0, "f2_rate_", "");
+    ltv_agg_hnames(a, 1, "f2_rate_", "_final");
     return 0;
 }
 
@@ -95,7 +97,7 @@ const char *ltv_channel_label(const char *dim) { return *dim ? dim : "all"; }
 
 static void f2_render(const ltv_agg_t *a, const ltv_row_t *row, const ltv_emit_info_t *info,
                       ltv_out_t *out) {
-    char day[16], name[48];
+    char day[16];
     ltv_day_format(row->id.day, day);
     const char *ch = ltv_channel_label(row->id.dim);
     ltv_buf_printf(&out->key, "%s|%s", day, ch);
@@ -110,11 +112,9 @@ static void f2_render(const ltv_agg_t *a, const ltv_row_t *row, const ltv_emit_i
         ltv_out_i64(out, a->fields[f], row->v[f]);
     ltv_out_rate(out, "f2_rate", row->v[F_F2], row->v[F_COHORT]);
     for (int h = 0; h < a->conf->nhorizons; h++) {
-        long long H = (long long)a->conf->horizons[h];
-        snprintf(name, sizeof(name), "f2_rate_%lldd", H);
-        ltv_out_rate(out, name, row->v[F_WITHIN0 + h], row->v[F_COHORT]);
-        snprintf(name, sizeof(name), "f2_rate_%lldd_final", H);
-        ltv_out_bool(out, name, info->watermark >= end + a->conf->horizons[h] * LTV_DAY_MS);
+        ltv_out_rate(out, a->hname[0][h], row->v[F_WITHIN0 + h], row->v[F_COHORT]);
+        ltv_out_bool(out, a->hname[1][h],
+                     info->watermark >= end + a->conf->horizons[h] * LTV_DAY_MS);
     }
     ltv_out_rate(out, "f3_given_f2", row->v[F_F3], row->v[F_F2]);
     ltv_out_rate(out, "f4_given_f3", row->v[F_F4], row->v[F_F3]);

@@ -31,6 +31,9 @@ static int roll_init(ltv_agg_t *a, const ltv_conf_t *conf, char *errstr, size_t 
         a->fields[a->nfields++] = a->namebuf[2 * h];
         a->fields[a->nfields++] = a->namebuf[2 * h + 1];
     }
+    ltv_agg_hnames(a, 0, "cohort_from_", "");
+    ltv_agg_hnames(a, 1, "cohort_to_", "");
+    ltv_agg_hnames(a, 2, "rolling_f2_rate_", "");
     return 0;
 }
 
@@ -56,7 +59,7 @@ static void roll_derive(const ltv_agg_t *a, const ltv_delta_row_t *base, ltv_del
 
 static void roll_render(const ltv_agg_t *a, const ltv_row_t *row, const ltv_emit_info_t *info,
                         ltv_out_t *out) {
-    char day[16], d1[16], d2[16], name[64];
+    char day[16], d1[16], d2[16];
     ltv_day_format(row->id.day, day);
     const char *ch = ltv_channel_label(row->id.dim);
     ltv_buf_printf(&out->key, "%s|%s", day, ch);
@@ -73,14 +76,11 @@ static void roll_render(const ltv_agg_t *a, const ltv_row_t *row, const ltv_emit
         long long H = (long long)a->conf->horizons[h];
         ltv_day_format(row->id.day - H - W + 1, d1);
         ltv_day_format(row->id.day - H, d2);
-        snprintf(name, sizeof(name), "cohort_from_%lldd", H);
-        ltv_out_str(out, name, d1);
-        snprintf(name, sizeof(name), "cohort_to_%lldd", H);
-        ltv_out_str(out, name, d2);
+        ltv_out_str(out, a->hname[0][h], d1);
+        ltv_out_str(out, a->hname[1][h], d2);
         ltv_out_i64(out, a->fields[2 * h], row->v[2 * h]);
         ltv_out_i64(out, a->fields[2 * h + 1], row->v[2 * h + 1]);
-        snprintf(name, sizeof(name), "rolling_f2_rate_%lldd", H);
-        ltv_out_rate(out, name, row->v[2 * h + 1], row->v[2 * h]);
+        ltv_out_rate(out, a->hname[2][h], row->v[2 * h + 1], row->v[2 * h]);
     }
     ltv_out_ts_null(out, "watermark", info->watermark);
     /* Every cohort in the window matured by the end of day t. */
