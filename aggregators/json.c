@@ -94,20 +94,14 @@ int ltv_json_fixed6(double v, char *out) {
         *p++ = '-';
         q = -q;
     }
-    char tmp[24];
-    int i = (int)sizeof(tmp);
-    int64_t ip = q / 1000000, fp = q % 1000000;
-    for (int k = 0; k < 6; k++) {
-        tmp[--i] = (char)('0' + fp % 10);
+    p += ltv_fmt_i64(q / 1000000, p);
+    *p++ = '.';
+    int64_t fp = q % 1000000;
+    for (int k = 5; k >= 0; k--) {
+        p[k] = (char)('0' + fp % 10);
         fp /= 10;
     }
-    tmp[--i] = '.';
-    do {
-        tmp[--i] = (char)('0' + ip % 10);
-        ip /= 10;
-    } while (ip);
-    memcpy(p, tmp + i, sizeof(tmp) - (size_t)i);
-    p += sizeof(tmp) - (size_t)i;
+    p += 6;
     *p = '\0';
     return (int)(p - out);
 }
@@ -183,11 +177,15 @@ void ltv_json_ts(ltv_buf_t *b, const char *k, int64_t ts_ms) {
         ltv_buf_puts(b, "null");
         return;
     }
+    char tmp[LTV_TS_LEN + 3];
+    ltv_buf_append(b, tmp, (size_t)(ltv_json_put_ts(tmp, ts_ms) - tmp));
+}
+
+char *ltv_json_put_ts(char *p, int64_t ts_ms) {
     /* Digits and "-:.TZ" only: nothing to escape. */
-    char tmp[32];
-    tmp[0] = '"';
-    ltv_ts_format(ts_ms, tmp + 1);
-    size_t n = strlen(tmp);
-    tmp[n] = '"';
-    ltv_buf_append(b, tmp, n + 1);
+    *p++ = '"';
+    ltv_ts_format(ts_ms, p);
+    p += LTV_TS_LEN;
+    *p++ = '"';
+    return p;
 }

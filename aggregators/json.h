@@ -32,5 +32,8 @@ char *ltv_json_put_quoted(char *p, const char *s, size_t n);
  * for the values rows hold; returns the length, or -1 when v is left to
  * printf (see json.c). */
 int ltv_json_fixed6(double v, char *out);
+/* Timestamp ts_ms (not INT64_MIN) quoted at p, LTV_TS_LEN + 2 bytes;
+ * returns the end. Writes no NUL. */
+char *ltv_json_put_ts(char *p, int64_t ts_ms);
 
 #endif

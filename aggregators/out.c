@@ -146,10 +146,7 @@ void ltv_out_json(const ltv_out_t *o, ltv_buf_t *out) {
             break;
         case LTV_OF_TS:
         case LTV_OF_TS_NULL:
-            *p++ = '"';
-            ltv_ts_format(f->i, p);
-            p += LTV_TS_LEN;
-            *p++ = '"';
+            p = ltv_json_put_ts(p, f->i);
             break;
         }
     }

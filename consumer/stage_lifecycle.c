@@ -147,6 +147,8 @@ void stage_lc_commit(ltv_stage_t *st, ltv_commit_t *c, ltv_customer_t *const *di
      * due (decided on what was known before this batch's schedule). */
     st->nlc_polls = 0;
     if (st->clock != INT64_MIN) {
+        /* At most one per part: room for all, once. */
+        st->lc_polls = ltv_realloc(st->lc_polls, sizeof(int32_t) * (size_t)(st->nparts + 1));
         for (int i = 0; i < st->nparts; i++) {
             int32_t p = st->parts[i].partition;
             if (!owns_customers(&st->parts[i]) || !due_maybe(st, p))
@@ -156,7 +158,6 @@ void stage_lc_commit(ltv_stage_t *st, ltv_commit_t *c, ltv_customer_t *const *di
                 dup |= st->lc_polls[k] == p;
             if (dup)
                 continue;
-            st->lc_polls = ltv_realloc(st->lc_polls, sizeof(int32_t) * (size_t)(st->nlc_polls + 1));
             st->lc_polls[st->nlc_polls++] = p;
         }
     }
