@@ -132,6 +132,27 @@ static void clock_update(ltv_stage_t *st) {
         st->clock = wm;
 }
 
+/* The positions a commit writes, taken as the shared ones from now on:
+ * st->pos is otherwise what the last load read, from before this commit.
+ * Without this a stage that goes quiet right after a batch computes its
+ * clock without that batch's partitions until the next load, which only
+ * new data brings: a partition heard from after the last data batch (its
+ * end reached later than another's first message) left the watermark
+ * where it was, and rows unfinalized, on a quiet stream. */
+static void clock_merge(ltv_stage_t *st, const ltv_clockpos_t *cpos, int ncpos) {
+    if (!ncpos)
+        return;
+    st->pos = ltv_realloc(st->pos, sizeof(*st->pos) * (size_t)(st->npos + ncpos));
+    for (int i = 0; i < ncpos; i++) {
+        int k = 0;
+        while (k < st->npos && strcmp(st->pos[k].name, cpos[i].name))
+            k++;
+        if (k == st->npos)
+            st->npos++;
+        st->pos[k] = cpos[i];
+    }
+}
+
 static void clock_set(ltv_stage_t *st, ltv_clockpos_t *pos, int n, int64_t floor_wm) {
     free(st->pos);
     st->pos = pos;
@@ -590,6 +611,8 @@ static int flush(ltv_stage_t *st, int at_end) {
     res = ltv_store_commit_send(st->store, &c, err, sizeof(err));
     free(fence);
     free(rdays);
+    if (res == LTV_STORE_OK)
+        clock_merge(st, cpos, ncpos);
     free(cpos);
     if (res != LTV_STORE_OK) {
         free(offs);
