@@ -24,6 +24,7 @@ struct ltv_store_s {
     char *ns;
     /* A commit sent but whose replies are not read yet. */
     int c_pending, c_queued, c_nrows, c_caprows, c_finalize_at, c_rfm_at;
+    int finalize_more; /* the last commit finalized as many as allowed */
     ltv_row_t *c_rows;
     int *c_readback;
     /* Lifecycle timer polls of the commit in flight: partition and the EXEC
@@ -866,7 +867,9 @@ static void add_customer_writes(ltv_store_t *st, const ltv_commit_t *c, ltv_buf_
  * shared one, so its rows never show less than another instance's did),
  * then pops the rows whose finality milestone that watermark has reached,
  * bumps their version, queues them for emission and returns
- * {watermark, row id, fields, row id, fields ...}. Every row a commit emits
+ * {watermark, more, row id, fields, row id, fields ...}, more 1 when it
+ * took as many milestones as it was allowed (ARGV[2]): others may be due,
+ * and the stage commits again for them although no event comes. Every row a commit emits
  * is rendered with this one watermark: transactions run one at a time, so
  * a row's later versions never show an earlier watermark, whichever
  * instance wrote them. Atomic, so concurrent instances never both finalize
@@ -897,7 +900,10 @@ static const char finalize_script[] =
     "end\n"
     "if not wm then return {} end\n"
     "local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', wm, 'LIMIT', 0, ARGV[2])\n"
-    "local out, rids = {wms}, {}\n"
+    "local more = 0\n"
+    "local lim = tonumber(ARGV[2])\n"
+    "if lim > 0 and #due >= lim then more = 1 end\n"
+    "local out, rids = {wms, more}, {}\n"
     "local seen = {}\n"
     "for _, m in ipairs(due) do\n"
     "  redis.call('ZREM', KEYS[1], m)\n"
@@ -1383,12 +1389,15 @@ ltv_store_res_t ltv_store_commit_send(ltv_store_t *st, const ltv_commit_t *c, ch
 
 int ltv_store_commit_pending(const ltv_store_t *st) { return st->c_pending; }
 
+int ltv_store_finalize_more(const ltv_store_t *st) { return st->finalize_more; }
+
 ltv_store_res_t ltv_store_commit_recv(ltv_store_t *st, ltv_row_t **rows_out, int *nrows_out,
                                       int64_t *wm_out, char *errstr, size_t errstr_size) {
     *rows_out = NULL;
     *nrows_out = 0;
     if (wm_out)
         *wm_out = INT64_MIN;
+    st->finalize_more = 0;
     if (!st->c_pending) {
         snprintf(errstr, errstr_size, "no commit in flight");
         return LTV_STORE_ERR;
@@ -1439,7 +1448,9 @@ ltv_store_res_t ltv_store_commit_recv(ltv_store_t *st, ltv_row_t **rows_out, int
                 const redisReply *fr = r->element[finalize_at];
                 if (wm_out && fr->type == REDIS_REPLY_ARRAY && fr->elements > 0)
                     *wm_out = reply_i64(fr->element[0]);
-                parse_row_list(st, fr, 1, &rows, &nrows, &caprows);
+                st->finalize_more = fr->type == REDIS_REPLY_ARRAY && fr->elements > 1 &&
+                                    reply_i64(fr->element[1]) > 0;
+                parse_row_list(st, fr, 2, &rows, &nrows, &caprows);
             }
             if (res == LTV_STORE_OK)
                 parse_lc_polls(st, r);

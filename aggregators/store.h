@@ -215,6 +215,9 @@ int ltv_store_commit_pending(const ltv_store_t *st);
  * rendered with it), INT64_MIN if unknown. */
 ltv_store_res_t ltv_store_commit_recv(ltv_store_t *st, ltv_row_t **rows_out, int *nrows_out,
                                       int64_t *wm_out, char *errstr, size_t errstr_size);
+/* 1 when the last commit received finalized as many rows as its
+ * finalize_limit allowed: more may be due at its watermark already. */
+int ltv_store_finalize_more(const ltv_store_t *st);
 
 /* Every partition's event-time position (free() *out), and the highest
  * watermark any commit has used (INT64_MIN: none): the clock never goes

@@ -394,12 +394,15 @@ int ltv_stage_run(ltv_stage_t *st, volatile sig_atomic_t *stop) {
             stage_complete(st);
             stage_clock_read(st);
             stage_flush(st, 0);
-            /* Recency ticks are bounded per flush (stage_commit.c): a
-             * bounded run ends with them caught up to the clock, as a live
-             * stage would be a few batches later. */
-            while (!*stop && !st->need_reposition && stage_ticks_pending(st))
+            /* Recency ticks and finalization are bounded per flush
+             * (stage_commit.c): a bounded run ends with them caught up to
+             * the clock, as a live stage would be a few batches later. */
+            while (!*stop && !st->need_reposition) {
+                if (stage_complete(st) || !(stage_ticks_pending(st) || st->finalize_more))
+                    break;
                 if (stage_flush(st, 0))
                     break;
+            }
             stage_lc_drain(st);
             break;
         }

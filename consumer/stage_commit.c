@@ -356,6 +356,7 @@ static int complete(ltv_stage_t *st) {
     if (wm > st->clock)
         st->clock = wm;
     st->inflight = 0;
+    st->finalize_more = ltv_store_finalize_more(st->store);
     stage_lc_completed(st);
     if (st->inflight_work) {
         st->stats.batches++;
@@ -432,7 +433,11 @@ static int flush(ltv_stage_t *st, int at_end) {
     }
     char **acks;
     int nacks = stage_take_acks(st, &acks);
-    if (!work && !ticks && !at_end && st->clock == st->committed_wm && !stage_lc_pending(st)) {
+    /* A commit finalizes a bounded number of rows (finalize_limit): when
+     * the last one reached it, more may be due, and they must not wait
+     * for the next event. */
+    if (!work && !ticks && !at_end && st->clock == st->committed_wm && !stage_lc_pending(st) &&
+        !st->finalize_more) {
         /* Nothing to commit: let the commit in flight finish, and clear
          * delivered batches from the queue. */
         int rc = stage_complete(st);

@@ -105,6 +105,7 @@ struct ltv_stage_s {
     emitbuf_t eb;
     /* The commit in flight: sent, result not read yet. */
     int inflight, inflight_work;
+    int finalize_more; /* the last commit finalized all it was allowed to */
     char inflight_token[64];
     rd_kafka_topic_partition_list_t *inflight_kofs;
     ltv_stage_stats_t stats;
