@@ -11,8 +11,8 @@ void ltv_out_init(ltv_out_t *o) {
     ltv_buf_init(&o->key);
     o->hdr_name = NULL;
     ltv_buf_init(&o->hdr_value);
-    /* A row's strings (field names, a customer id, a channel) fit in
-     * well under 1 KiB; bigger ones get a chunk of their own. */
+    /* A row's strings (a customer id, a channel) fit in well under
+     * 1 KiB; bigger ones get a chunk of their own. */
     ltv_arena_init(&o->strs, 1024);
     o->n = 0;
 }
@@ -41,9 +41,8 @@ static ltv_ofield_t *add(ltv_out_t *o, const char *name, ltv_oftype_t t) {
     }
     ltv_ofield_t *f = &o->f[o->n++];
     memset(f, 0, sizeof(*f));
-    ltv_str_t nm = ltv_arena_str(&o->strs, name, strlen(name));
-    f->name = nm.p;
-    f->name_len = (uint32_t)nm.n;
+    f->name = name;
+    f->name_len = (uint32_t)strlen(name);
     f->type = t;
     return f;
 }
@@ -112,7 +111,12 @@ void ltv_out_json(const ltv_out_t *o, ltv_buf_t *out) {
         const ltv_ofield_t *f = &o->f[i];
         if (i)
             *p++ = ',';
-        p = ltv_json_put_quoted(p, f->name, f->name_len);
+        /* Names are ours, and Avro field names too ([A-Za-z_][A-Za-z0-9_]*,
+         * ltv_out_avro_schema writes them as they are): nothing to escape. */
+        *p++ = '"';
+        memcpy(p, f->name, f->name_len);
+        p += f->name_len;
+        *p++ = '"';
         *p++ = ':';
         int null = f->null || ((f->type == LTV_OF_TS || f->type == LTV_OF_TS_NULL) &&
                                f->i == INT64_MIN);

@@ -45,14 +45,16 @@ typedef struct ltv_out_s {
     ltv_buf_t hdr_value;
     ltv_ofield_t f[LTV_OUT_MAX_FIELDS];
     int n;
-    ltv_arena_t strs; /* names and string values */
+    ltv_arena_t strs; /* string values */
 } ltv_out_t;
 
 void ltv_out_init(ltv_out_t *o);
 void ltv_out_free(ltv_out_t *o);
 void ltv_out_reset(ltv_out_t *o);
 
-/* Names are copied, so they may be built on the stack. */
+/* Names are not copied: each must outlive the record (a literal, or a
+ * name an aggregator made once, like ltv_agg_hnames). String values are
+ * copied. */
 void ltv_out_str(ltv_out_t *o, const char *name, const char *v);
 void ltv_out_str_null(ltv_out_t *o, const char *name, const char *v); /* v NULL: null */
 void ltv_out_i64(ltv_out_t *o, const char *name, int64_t v);
