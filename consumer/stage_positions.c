@@ -96,9 +96,16 @@ part_t *stage_part_of(ltv_stage_t *st, const rd_kafka_message_t *m) {
 /* Blocks until Redis answers (or stop): a stage without its state store can
  * only wait. Backoff doubles from 100 ms to 5 s. */
 int stage_redis_ensure(ltv_stage_t *st) {
+    /* Connected is connected, stopping or not. Checking the stop flag
+     * first made every flush after SIGTERM fail here, before anything was
+     * sent: the batch being read when the signal came was consumed but
+     * never committed, and the stage still exited 0 (SPEC §6: finish and
+     * persist the current batch; tests/it_sigterm_open_batch.c). Only the
+     * retrying is cut short by a stop. */
+    if (ltv_store_connected(st->store))
+        return 0;
     int backoff = 100;
     int logged = 0;
-    int was_connected = ltv_store_connected(st->store);
     while (!(st->stop && *st->stop)) {
         char err[512];
         if (ltv_store_connect(st->store, err, sizeof(err)) == LTV_STORE_OK) {
@@ -107,7 +114,7 @@ int stage_redis_ensure(ltv_stage_t *st) {
             /* A new connection after a lost one: the server may have
              * restarted with less than it acknowledged (stage_flush
              * verifies the offsets before anything else). */
-            if (!was_connected && st->redis_connected_once)
+            if (st->redis_connected_once)
                 st->redis_reconnected = 1;
             st->redis_connected_once = 1;
             return 0;
