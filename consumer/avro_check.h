@@ -26,9 +26,18 @@ typedef struct ltv_avro_span_s {
     int32_t branch;
 } ltv_avro_span_t;
 
-/* As ltv_avro_check for a record schema, also filling spans[i] for its
- * first nspans fields. */
-int ltv_avro_check_spans(avro_schema_t schema, const void *buf, size_t len,
-                         ltv_avro_span_t *spans, int nspans, char *errstr, size_t errstr_size);
+/* A writer schema compiled once for the check below: every event is
+ * checked against one of a few schemas, and asking Avro-C for a record's
+ * fields and a union's branches (hash lookups) cost more than the check.
+ * The schema must outlive the plan. */
+typedef struct ltv_avro_plan_s ltv_avro_plan_t;
+ltv_avro_plan_t *ltv_avro_plan_new(avro_schema_t schema);
+void ltv_avro_plan_destroy(ltv_avro_plan_t *pl);
+
+/* As ltv_avro_check, with the same errors, and for a record schema also
+ * filling spans[i] for its first nspans fields. */
+int ltv_avro_plan_check_spans(const ltv_avro_plan_t *pl, const void *buf, size_t len,
+                              ltv_avro_span_t *spans, int nspans, char *errstr,
+                              size_t errstr_size);
 
 #endif

@@ -61,6 +61,7 @@ typedef struct wcache_s {
     int idx[MAX_FIELDS];          /* field position in *fields, -1: absent, use default */
     int *enum_map;                /* writer type symbol index -> ltv_ptype_t or -1 */
     int nenum;
+    ltv_avro_plan_t *plan;        /* written with our schema: its compiled check */
     int incompatible;
     char why[200];
 } wcache_t;
@@ -204,6 +205,7 @@ static void wcache_free(wcache_t *w) {
     }
     if (w->proj)
         avro_schema_decref(w->proj);
+    ltv_avro_plan_destroy(w->plan);
     free(w->enum_map);
     free(w);
 }
@@ -271,6 +273,7 @@ static wcache_t *plan_for(ltv_decoder_t *d, ltv_ev_kind_t kind, avro_schema_t wr
     if (avro_schema_equal(writer, r->schema)) {
         w->target = w->fields = &r->value;
         memcpy(w->idx, r->idx, sizeof(w->idx));
+        w->plan = ltv_avro_plan_new(writer);
         return w;
     }
     if (avro_typeof(writer) != AVRO_RECORD) {
@@ -584,8 +587,8 @@ ltv_reason_t ltv_decode(ltv_decoder_t *d, ltv_ev_kind_t kind, const void *buf, s
     if (!w->proj) {
         /* Written with our schema: bounds-check and read in one pass. */
         ltv_avro_span_t spans[MAX_FIELDS];
-        if (ltv_avro_check_spans(writer, (const char *)b + hdr, len - hdr, spans, MAX_FIELDS, why,
-                                 sizeof(why))) {
+        if (ltv_avro_plan_check_spans(w->plan, (const char *)b + hdr, len - hdr, spans,
+                                      MAX_FIELDS, why, sizeof(why))) {
             snprintf(errstr, errstr_size, "not a valid %s record: %s",
                      avro_schema_name(writer) ? avro_schema_name(writer) : "Avro", why);
             return LTV_R_AVRO_DECODE;
