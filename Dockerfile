@@ -17,7 +17,7 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends \
          build-essential cmake pkg-config \
          librdkafka-dev libavro-dev libhiredis-dev libmicrohttpd-dev \
-         libcurl4-openssl-dev libjansson-dev \
+         libcurl4-openssl-dev libjansson-dev libjemalloc-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Only what the build reads (.dockerignore keeps the rest out of the
@@ -36,11 +36,11 @@ RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF \
 FROM debian:bookworm-slim
 # Runtime libraries only: librdkafka (with OpenSSL and SASL for secured
 # clusters), Avro-C, hiredis, libmicrohttpd, libcurl and jansson (the
-# Schema Registry client). ca-certificates: TLS to a managed Kafka, Redis
+# Schema Registry client), jemalloc (the allocator). ca-certificates: TLS to a managed Kafka, Redis
 # or registry verifies against the system store.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
-         librdkafka1 libavro23 libhiredis0.14 libmicrohttpd12 libcurl4 libjansson4 \
+         librdkafka1 libavro23 libhiredis0.14 libmicrohttpd12 libcurl4 libjansson4 libjemalloc2 \
          ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --user-group --no-create-home \

@@ -6,6 +6,7 @@ set -euo pipefail
 
 PKGS=(build-essential cmake pkg-config
       librdkafka-dev libavro-dev libhiredis-dev libmicrohttpd-dev libcmocka-dev
+      libjemalloc-dev # the stage's allocator (CMakeLists.txt, LTV_JEMALLOC)
       libcurl4-openssl-dev libjansson-dev # Schema Registry client (consumer/registry.c)
       redis-server valgrind python3
       yamllint docker-compose python3-yaml # tools/lint_deploy.sh (Compose v1 validates offline)
