@@ -373,7 +373,7 @@ static int get_enum(avro_value_t *rec, int idx) {
 
 /* ---- direct decoding ------------------------------------------------------
  * A record written with our own schema (the normal case) is read straight
- * from the bytes, at the field positions ltv_avro_check_spans found while
+ * from the bytes, at the field positions ltv_avro_plan_check_spans found while
  * bounds-checking it: no Avro-C value tree, no copies but the arena's. */
 
 static int64_t span_long(const unsigned char *b, const ltv_avro_span_t *sp) {

@@ -297,6 +297,7 @@ void ltv_stage_destroy(ltv_stage_t *st) {
     ltv_metrics_snap_free(&st->msnap);
     if (st->inflight_kofs)
         rd_kafka_topic_partition_list_destroy(st->inflight_kofs);
+    free(st->inflight_cpos);
     free(st);
 }
 
@@ -441,6 +442,7 @@ int ltv_stage_run(ltv_stage_t *st, volatile sig_atomic_t *stop) {
                      "emitted again at the next start");
             /* Or destroying the producer waits for them once more. */
             ltv_emitter_purge(st->em);
+            st->emit_closed = 1;
             break;
         }
         ltv_emitter_poll(st->em, 100); /* a produce refused at once: back off */

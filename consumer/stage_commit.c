@@ -54,6 +54,9 @@ static void batch_failed(ltv_stage_t *st, ltv_store_res_t res, const char *err) 
             rd_kafka_topic_partition_list_destroy(st->inflight_kofs);
         st->inflight_kofs = NULL;
     }
+    free(st->inflight_cpos);
+    st->inflight_cpos = NULL;
+    st->inflight_ncpos = 0;
     stage_batch_reset(st);
     stage_lc_reset(st);
     st->need_reposition = 1;
@@ -132,8 +135,9 @@ static void clock_update(ltv_stage_t *st) {
         st->clock = wm;
 }
 
-/* The positions a commit writes, taken as the shared ones from now on:
- * st->pos is otherwise what the last load read, from before this commit.
+/* The positions a commit wrote, taken as the shared ones once it is in
+ * (complete; a failed commit's never are): st->pos is otherwise what the
+ * last load read, from before this commit.
  * Without this a stage that goes quiet right after a batch computes its
  * clock without that batch's partitions until the next load, which only
  * new data brings: a partition heard from after the last data batch (its
@@ -356,6 +360,10 @@ static int complete(ltv_stage_t *st) {
     if (wm > st->clock)
         st->clock = wm;
     st->inflight = 0;
+    clock_merge(st, st->inflight_cpos, st->inflight_ncpos);
+    free(st->inflight_cpos);
+    st->inflight_cpos = NULL;
+    st->inflight_ncpos = 0;
     st->finalize_more = ltv_store_finalize_more(st->store);
     stage_lc_completed(st);
     if (st->inflight_work) {
@@ -616,14 +624,16 @@ static int flush(ltv_stage_t *st, int at_end) {
     res = ltv_store_commit_send(st->store, &c, err, sizeof(err));
     free(fence);
     free(rdays);
-    if (res == LTV_STORE_OK)
-        clock_merge(st, cpos, ncpos);
-    free(cpos);
     if (res != LTV_STORE_OK) {
+        free(cpos);
         free(offs);
         batch_failed(st, res, err);
         return -1;
     }
+    /* Taken as the shared positions once the commit is in (complete). */
+    free(st->inflight_cpos);
+    st->inflight_cpos = cpos;
+    st->inflight_ncpos = ncpos;
     st->stats.us_commit += ltv_mono_us() - t2;
     st->inflight = 1;
     /* Recency re-scores count as work: bounded per batch, they can go on

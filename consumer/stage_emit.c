@@ -200,6 +200,14 @@ int stage_take_acks(ltv_stage_t *st, char ***tokens_out) {
     char **tokens = ltv_calloc((size_t)(n ? n : 1), sizeof(char *));
     int nt = 0;
     for (int i = 0; i < n; i++) {
+        if (acks[i].failed && st->emit_closed) {
+            /* Purged at shutdown: the entry stays queued in Redis and the
+             * next start emits it. Emitting it again now would wait for
+             * brokers that did not answer within the shutdown's budget
+             * (reading the lifecycle topic back alone takes 30 s), after
+             * it; the close's revocation flushes, and got here. */
+            continue;
+        }
         if (acks[i].failed) {
             /* Re-emission reads the rows back from Redis: with a commit in
              * flight, the connection's next replies are the commit's, and

@@ -106,8 +106,11 @@ struct ltv_stage_s {
     /* The commit in flight: sent, result not read yet. */
     int inflight, inflight_work;
     int finalize_more; /* the last commit finalized all it was allowed to */
+    int emit_closed;   /* shutdown gave up on undelivered rows: no re-emission */
     char inflight_token[64];
     rd_kafka_topic_partition_list_t *inflight_kofs;
+    ltv_clockpos_t *inflight_cpos; /* the clock positions it writes */
+    int inflight_ncpos;
     ltv_stage_stats_t stats;
     ltv_batch_stats_t bstats;
     /* Observability: the board (NULL: metrics off), the snapshot built
