@@ -36,7 +36,7 @@ static void end_of_slow_partition_moves_watermark(void **state) {
     assert_int_equal(rd_kafka_mock_partition_set_leader(mc, "ltv.purchases", 0, 1), 0);
     assert_int_equal(rd_kafka_mock_partition_set_leader(mc, "ltv.visits", 0, 2), 0);
     /* Every answer of broker 2 (the visits partition's fetches among
-     * them) takes 4 s: the order's batch is committed long before. */
+     * them) takes 3 s: the order's batch is committed long before. */
     assert_int_equal(rd_kafka_mock_broker_set_rtt(mc, 2, 3000), 0);
 
     ltv_event_t ev = h_order("e-A", "A", "o-A", "2025-03-01T10:00:00", 4000, "email", NULL);

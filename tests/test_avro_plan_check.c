@@ -94,6 +94,108 @@ static void spans_by_hand(void **state) {
     avro_schema_decref(s);
 }
 
+static void compare_on_mutations(avro_schema_t s, const unsigned char *good, size_t n, int rounds,
+                                 int *rejected);
+
+/* Errors worked out by hand from the encoding, independent of the schema
+ * walk (which shares the primitive checks with the plan). */
+static void errors_by_hand(void **state) {
+    (void)state;
+    avro_schema_t s = parse(all_types);
+    ltv_avro_plan_t *pl = ltv_avro_plan_new(s);
+    static const struct {
+        int at;            /* byte of datum replaced */
+        unsigned char by;
+        const char *err;
+    } cases[] = {
+        {0, 0x02, "bad boolean at byte 0"},
+        /* s's length -1 (zig-zag 0x01) */
+        {16, 0x01, "negative length at byte 17"},
+        /* s's length 50 (zig-zag 100, 0x64): more than is left */
+        {16, 0x64, "length exceeds the data at byte 17"},
+        /* e = 2 (0x04): the enum has two symbols */
+        {23, 0x04, "enum index out of range at byte 24"},
+        /* u's branch 3 (0x06): the union has three */
+        {24, 0x06, "union branch out of range at byte 25"},
+        /* r.q's branch 2 (0x04): ["null","int"] */
+        {37, 0x04, "union branch out of range at byte 38"},
+    };
+    unsigned char buf[sizeof(datum)];
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        memcpy(buf, datum, sizeof(buf));
+        buf[cases[k].at] = cases[k].by;
+        char err[200] = "";
+        ltv_avro_span_t sp[14];
+        assert_int_equal(ltv_avro_plan_check_spans(pl, buf, sizeof(buf), sp, 14, err, sizeof(err)),
+                         -1);
+        assert_string_equal(err, cases[k].err);
+    }
+    /* i: 2^31 does not fit an int (zig-zag 2^32: 80 80 80 80 10). */
+    unsigned char big[sizeof(datum) + 4];
+    memcpy(big, datum, 1);
+    memcpy(big + 1, "\x80\x80\x80\x80\x10", 5);
+    memcpy(big + 6, datum + 2, sizeof(datum) - 2);
+    char err[200] = "";
+    assert_int_equal(ltv_avro_plan_check_spans(pl, big, sizeof(big), NULL, 0, err, sizeof(err)),
+                     -1);
+    assert_string_equal(err, "int out of range at byte 6");
+    /* A datum one byte longer than the record. */
+    unsigned char longer[sizeof(datum) + 1];
+    memcpy(longer, datum, sizeof(datum));
+    longer[sizeof(datum)] = 0;
+    assert_int_equal(
+        ltv_avro_plan_check_spans(pl, longer, sizeof(longer), NULL, 0, err, sizeof(err)), -1);
+    assert_string_equal(err, "trailing bytes after the record at byte 39");
+    ltv_avro_plan_destroy(pl);
+    avro_schema_decref(s);
+}
+
+/* Unions whose branches the plan leaves to the schema walk (a record, an
+ * array) or compiles (an enum, a fixed). */
+static void union_branches_by_hand(void **state) {
+    (void)state;
+    avro_schema_t s = parse(
+        "{\"type\":\"record\",\"name\":\"U\",\"fields\":["
+        "{\"name\":\"a\",\"type\":[\"null\",{\"type\":\"record\",\"name\":\"In\","
+        "\"fields\":[{\"name\":\"x\",\"type\":\"long\"},{\"name\":\"y\",\"type\":\"string\"}]}]},"
+        "{\"name\":\"b\",\"type\":[{\"type\":\"array\",\"items\":\"int\"},\"null\"]},"
+        "{\"name\":\"c\",\"type\":[{\"type\":\"enum\",\"name\":\"C\",\"symbols\":[\"P\",\"Q\",\"R\"]},"
+        "{\"type\":\"fixed\",\"name\":\"G\",\"size\":2}]}"
+        "]}");
+    ltv_avro_plan_t *pl = ltv_avro_plan_new(s);
+    /* a: branch 1, {x: -1 -> 01, y: "ok" -> 04 'o' 'k'}   @0, value @1..5
+     * b: branch 0, [7] -> 02 0e 00                          @5, value @6..9
+     * c: branch 1 (fixed) 'z' 'z'                           @9, value @10..12 */
+    static const unsigned char d[] = {0x02, 0x01, 0x04, 'o', 'k', 0x00, 0x02, 0x0e, 0x00,
+                                      0x02, 'z',  'z'};
+    ltv_avro_span_t sp[3];
+    char err[200] = "";
+    assert_int_equal(ltv_avro_plan_check_spans(pl, d, sizeof(d), sp, 3, err, sizeof(err)), 0);
+    assert_int_equal(sp[0].off, 1);
+    assert_int_equal(sp[0].end, 5);
+    assert_int_equal(sp[0].branch, 1);
+    assert_int_equal(sp[1].off, 6);
+    assert_int_equal(sp[1].end, 9);
+    assert_int_equal(sp[1].branch, 0);
+    assert_int_equal(sp[2].off, 10);
+    assert_int_equal(sp[2].end, 12);
+    assert_int_equal(sp[2].branch, 1);
+    /* Fewer spans than fields: the first ones are filled alike. */
+    ltv_avro_span_t one[1];
+    assert_int_equal(ltv_avro_plan_check_spans(pl, d, sizeof(d), one, 1, err, sizeof(err)), 0);
+    assert_int_equal(one[0].off, 1);
+    assert_int_equal(one[0].end, 5);
+    /* a null, b [7], c as the enum (branch 0) with symbol 3 of 3. */
+    static const unsigned char e[] = {0x00, 0x00, 0x02, 0x0e, 0x00, 0x00, 0x06};
+    assert_int_equal(ltv_avro_plan_check_spans(pl, e, sizeof(e), sp, 3, err, sizeof(err)), -1);
+    assert_string_equal(err, "enum index out of range at byte 7");
+    int rejected = 0;
+    compare_on_mutations(s, d, sizeof(d), 50000, &rejected);
+    assert_true(rejected > 0);
+    ltv_avro_plan_destroy(pl);
+    avro_schema_decref(s);
+}
+
 static uint64_t rng = 88172645463325252ULL;
 static uint64_t next(void) {
     rng ^= rng << 13;
@@ -164,7 +266,7 @@ static void same_verdicts_as_the_schema_walk(void **state) {
  * near-valid). */
 static void same_verdicts_on_our_schemas(void **state) {
     (void)state;
-    for (int k = LTV_EV_PURCHASE; k <= LTV_EV_VISIT; k++) {
+    for (int k = LTV_EV_PURCHASE; k <= LTV_EV_AD_SPEND; k++) {
         avro_schema_t s = parse(ltv_reader_schema_json((ltv_ev_kind_t)k));
         unsigned char good[64];
         for (size_t i = 0; i < sizeof(good); i++)
@@ -179,6 +281,8 @@ static void same_verdicts_on_our_schemas(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(spans_by_hand),
+        cmocka_unit_test(errors_by_hand),
+        cmocka_unit_test(union_branches_by_hand),
         cmocka_unit_test(same_verdicts_as_the_schema_walk),
         cmocka_unit_test(same_verdicts_on_our_schemas),
     };
