@@ -36,6 +36,13 @@ void stage_batch_reset(ltv_stage_t *st) {
     ltv_batch_begin(st->batch, ++st->seq);
 }
 
+/* The commit in flight's clock positions (owned; NULL: none). */
+static void inflight_cpos_set(ltv_stage_t *st, ltv_clockpos_t *cpos, int ncpos) {
+    free(st->inflight_cpos);
+    st->inflight_cpos = cpos;
+    st->inflight_ncpos = ncpos;
+}
+
 static void batch_failed(ltv_stage_t *st, ltv_store_res_t res, const char *err) {
     if (res == LTV_STORE_FENCED) {
         st->stats.fenced++;
@@ -54,15 +61,24 @@ static void batch_failed(ltv_stage_t *st, ltv_store_res_t res, const char *err) 
             rd_kafka_topic_partition_list_destroy(st->inflight_kofs);
         st->inflight_kofs = NULL;
     }
-    free(st->inflight_cpos);
-    st->inflight_cpos = NULL;
-    st->inflight_ncpos = 0;
+    inflight_cpos_set(st, NULL, 0);
     stage_batch_reset(st);
     stage_lc_reset(st);
     st->need_reposition = 1;
 }
 
 /* ---- clock ----------------------------------------------------------------------- */
+
+/* Puts p into pos[0..*n) by name, replacing that partition's entry or
+ * appending (room for it is the caller's). */
+static void pos_put(ltv_clockpos_t *pos, int *n, const ltv_clockpos_t *p) {
+    int k = 0;
+    while (k < *n && strcmp(pos[k].name, p->name))
+        k++;
+    if (k == *n)
+        (*n)++;
+    pos[k] = *p;
+}
 
 /* Our position for partition p in the shared clock, as of the batch. */
 static void part_pos(const part_t *p, int at_end, ltv_clockpos_t *out) {
@@ -121,12 +137,7 @@ static void clock_update(ltv_stage_t *st) {
             continue;
         ltv_clockpos_t mine;
         part_pos(p, 0, &mine);
-        int k = 0;
-        while (k < n && strcmp(pos[k].name, mine.name))
-            k++;
-        if (k == n)
-            n++;
-        pos[k] = mine;
+        pos_put(pos, &n, &mine);
     }
     int64_t wm = ltv_clock_watermark(pos, n, ltv_now_ms(), st->conf->idle_timeout_ms,
                                      st->conf->allowed_lateness_ms);
@@ -147,15 +158,10 @@ static void clock_merge(ltv_stage_t *st, const ltv_clockpos_t *cpos, int ncpos) 
     if (!ncpos)
         return;
     st->pos = ltv_realloc(st->pos, sizeof(*st->pos) * (size_t)(st->npos + ncpos));
-    for (int i = 0; i < ncpos; i++) {
-        int k = 0;
-        while (k < st->npos && strcmp(st->pos[k].name, cpos[i].name))
-            k++;
-        if (k == st->npos)
-            st->npos++;
-        st->pos[k] = cpos[i];
-    }
+    for (int i = 0; i < ncpos; i++)
+        pos_put(st->pos, &st->npos, &cpos[i]);
 }
+
 
 static void clock_set(ltv_stage_t *st, ltv_clockpos_t *pos, int n, int64_t floor_wm) {
     free(st->pos);
@@ -361,9 +367,7 @@ static int complete(ltv_stage_t *st) {
         st->clock = wm;
     st->inflight = 0;
     clock_merge(st, st->inflight_cpos, st->inflight_ncpos);
-    free(st->inflight_cpos);
-    st->inflight_cpos = NULL;
-    st->inflight_ncpos = 0;
+    inflight_cpos_set(st, NULL, 0);
     st->finalize_more = ltv_store_finalize_more(st->store);
     stage_lc_completed(st);
     if (st->inflight_work) {
@@ -631,9 +635,7 @@ static int flush(ltv_stage_t *st, int at_end) {
         return -1;
     }
     /* Taken as the shared positions once the commit is in (complete). */
-    free(st->inflight_cpos);
-    st->inflight_cpos = cpos;
-    st->inflight_ncpos = ncpos;
+    inflight_cpos_set(st, cpos, ncpos);
     st->stats.us_commit += ltv_mono_us() - t2;
     st->inflight = 1;
     /* Recency re-scores count as work: bounded per batch, they can go on
