@@ -182,7 +182,7 @@ static int cmd_run(int argc, char **argv) {
                     "\"schema_registry_retries\":%llu,\"rescored\":%llu,"
                     "\"rescored_max_batch\":%llu,\"seconds\":%.6f,"
                     "\"events_per_second\":%.1f,\"phase_seconds\":{\"poll\":%.3f,"
-                    "\"complete\":%.3f,\"emit\":%.3f,\"load\":%.3f,\"apply\":%.3f,"
+                    "\"fetch\":%.3f,\"complete\":%.3f,\"emit\":%.3f,\"load\":%.3f,\"apply\":%.3f,"
                     "\"commit\":%.3f},",
                     (unsigned long long)s.consumed, (unsigned long long)s.applied,
                     (unsigned long long)s.duplicates, (unsigned long long)dlq,
@@ -193,6 +193,7 @@ static int cmd_run(int argc, char **argv) {
                     (unsigned long long)s.registry_retries, (unsigned long long)s.rescored,
                     (unsigned long long)s.rescored_max_batch, secs,
                     secs > 0 ? (double)s.consumed / secs : 0.0, (double)s.us_poll / 1e6,
+                    (double)s.us_fetch / 1e6,
                     (double)s.us_complete / 1e6, (double)s.us_emit / 1e6, (double)s.us_load / 1e6,
                     (double)s.us_apply / 1e6, (double)s.us_commit / 1e6);
             /* Dead letters by reason: every reason, zeros too, so every

@@ -43,6 +43,7 @@ typedef struct ltv_stage_stats_s {
     uint64_t rescored_max_batch;
     /* Where the time goes, in microseconds summed over batches. */
     int64_t us_poll;     /* polling and decoding */
+    int64_t us_fetch;    /* of which waiting in the consumer's queue (part of us_poll) */
     int64_t us_complete; /* waiting for the previous commit's result, emitting its rows */
     int64_t us_load;     /* the load round trip */
     int64_t us_apply;    /* applying events, contributions, deltas */
