@@ -344,8 +344,17 @@ int ltv_stage_run(ltv_stage_t *st, volatile sig_atomic_t *stop) {
             size_t want = (size_t)(st->conf->batch_max_events - ltv_batch_count(st->batch));
             if (want > sizeof(ms) / sizeof(ms[0]))
                 want = sizeof(ms) / sizeof(ms[0]);
-            ssize_t got =
-                rd_kafka_consume_batch_queue(st->cq, (int)(left > 100 ? 100 : left), ms, want);
+            /* What is queued, at once; and only when nothing is, a wait for
+             * the first message. A batch call with a timeout waits until all
+             * `want` messages are there (librdkafka's documented contract),
+             * so a queue holding fewer (a live stream, the end of a backlog)
+             * held the stage for up to 100 ms with messages in hand. */
+            ssize_t got = rd_kafka_consume_batch_queue(st->cq, 0, ms, want);
+            if (got == 0) {
+                int64_t tq = ltv_mono_us();
+                got = rd_kafka_consume_batch_queue(st->cq, (int)(left > 100 ? 100 : left), ms, 1);
+                st->stats.us_fetch += ltv_mono_us() - tq;
+            }
             if (got <= 0) {
                 if (!stage_batch_has_work(st) && st->conf->stop_at_end && st->assigned_once &&
                     at_end(st))
