@@ -28,6 +28,7 @@ struct ltv_batch_s {
     ltv_arena_t arena;
     bevent_t *ev;
     int nev, capev;
+    int nuncached; /* events whose entity was not cached when added */
     ltv_load_t *loads;
     ltv_centry_t **load_entries;
     int nloads, caploads;
@@ -86,6 +87,7 @@ void ltv_batch_destroy(ltv_batch_t *b) {
 void ltv_batch_begin(ltv_batch_t *b, uint32_t seq) {
     b->seq = seq;
     b->nev = 0;
+    b->nuncached = 0;
     b->nloads = 0;
     b->nslots = 0;
     b->ndirty = 0;
@@ -137,6 +139,19 @@ static ltv_entity_t entity_of(ltv_batch_t *b, const ltv_event_t *ev, ltv_str_t *
     *id = ev->visitor_id;
     return LTV_ENT_VISITOR;
 }
+
+void ltv_batch_note_uncached(ltv_batch_t *b, const ltv_event_t *ev) {
+    if (ev->kind == LTV_EV_AD_SPEND) {
+        b->nuncached++; /* rare, and keyed by day: counted without a lookup */
+        return;
+    }
+    ltv_str_t id;
+    ltv_entity_t kind = entity_of(b, ev, &id);
+    if (!ltv_cache_get(b->cache, kind, id.p, id.n))
+        b->nuncached++;
+}
+
+int ltv_batch_uncached(const ltv_batch_t *b) { return b->nuncached; }
 
 void ltv_batch_set_clock_day(ltv_batch_t *b, int64_t day) { b->clock_day = day; }
 

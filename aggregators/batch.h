@@ -46,6 +46,11 @@ ltv_event_t *ltv_batch_add(ltv_batch_t *b, int32_t partition);
 void ltv_batch_unadd(ltv_batch_t *b);
 ltv_arena_t *ltv_batch_arena(ltv_batch_t *b);
 int ltv_batch_count(const ltv_batch_t *b);
+/* Counts the event just added if its customer (or visitor) is not in the
+ * cache; ltv_batch_uncached returns the count since ltv_batch_begin. An
+ * entity seen twice counts twice: a bound, not a distinct count. */
+void ltv_batch_note_uncached(ltv_batch_t *b, const ltv_event_t *ev);
+int ltv_batch_uncached(const ltv_batch_t *b);
 
 /* The clock's day the batch scores RFM at (INT64_MIN: unknown, no scoring). */
 void ltv_batch_set_clock_day(ltv_batch_t *b, int64_t day);

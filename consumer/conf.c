@@ -100,10 +100,14 @@ static const conf_prop_t props[] = {
      "Redis connect and command timeout."},
     {"namespace", T_STR, "ltv", O(namespace_), 0, 0, NULL,
      "Redis key prefix; isolates deployments and backfills."},
-    {"batch.max.events", T_INT, "50000", O(batch_max_events), 1, 10000000, NULL,
+    {"batch.max.events", T_INT, "400000", O(batch_max_events), 1, 10000000, NULL,
      "Events per batch; one atomic Redis write per batch. Reached only when "
      "catching up (live traffic closes batches by batch.max.ms first); bigger "
      "batches coalesce more Redis work per event."},
+    {"batch.max.uncached", T_INT, "100000", O(batch_max_uncached), 1, 10000000, NULL,
+     "Events per batch whose customer or visitor is not in the state cache. "
+     "Each such customer is loaded and held until the batch commits, so this "
+     "bounds a batch's memory when a backlog brings many new customers."},
     {"batch.max.ms", T_INT, "100", O(batch_max_ms), 1, 600000, NULL,
      "Longest a batch stays open before it is written."},
     {"tz.offset", T_TZ, "+00:00", O(tz_offset_ms), 0, 0, NULL,

@@ -71,6 +71,7 @@ typedef struct ltv_conf_s {
 
     /* Processing */
     int64_t batch_max_events;
+    int64_t batch_max_uncached;
     int64_t batch_max_ms;
     int64_t tz_offset_ms;
     int64_t allowed_lateness_ms;

@@ -691,6 +691,41 @@ static void test_batch_reloads_after_drop_partition(void **state) {
     tracker_free(&t);
 }
 
+/* The batch's bound on new customers (batch.max.uncached) counts events
+ * whose customer or visitor the cache does not hold when they are added:
+ * every event of a first batch, then only those of entities not seen. */
+static void test_uncached_events_counted(void **state) {
+    (void)state;
+    tracker_t t;
+    tracker_init(&t, NULL, NULL);
+    make_events();
+    pipe_t p;
+    pipe_init(&p, &t, 0);
+    ltv_batch_stats_t st;
+    /* c1 twice, c2 once, c3 twice: 5 events, none cached yet. */
+    ltv_batch_begin(p.b, 1);
+    static const int first[] = {0, 1, 5, 8, 9};
+    for (int i = 0; i < 5; i++) {
+        *ltv_batch_add(p.b, 0) = EV[first[i]];
+        ltv_batch_note_uncached(p.b, &EV[first[i]]);
+    }
+    assert_int_equal(ltv_batch_uncached(p.b), 5);
+    static const int run1[] = {0, 1, 5, 8, 9};
+    assert_int_equal(run_batch(&p, 1, run1, 5, &st, NULL), 3); /* c1, c2, c3 loaded */
+    ltv_batch_committed(p.b);
+    /* Next batch: c1 and c2 cached, the anonymous visitor not. */
+    ltv_batch_begin(p.b, 2);
+    assert_int_equal(ltv_batch_uncached(p.b), 0);
+    static const int second[] = {3, 6, 11, 7};
+    for (int i = 0; i < 4; i++) {
+        *ltv_batch_add(p.b, 0) = EV[second[i]];
+        ltv_batch_note_uncached(p.b, &EV[second[i]]);
+    }
+    assert_int_equal(ltv_batch_uncached(p.b), 1);
+    pipe_free(&p);
+    tracker_free(&t);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_one_batch_hand_checked),
@@ -706,6 +741,7 @@ int main(void) {
         cmocka_unit_test(test_cache_drop_partition_only_that_partition),
         cmocka_unit_test(test_batch_reloads_after_drop_partition),
         cmocka_unit_test(test_cache_evict_skips_current_entry_at_tail),
+        cmocka_unit_test(test_uncached_events_counted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

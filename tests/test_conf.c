@@ -80,7 +80,8 @@ static void test_defaults(void **state) {
     fx_t *f = *state;
     const ltv_conf_t *c = f->conf;
     assert_string_equal(c->namespace_, "ltv");
-    assert_int_equal(c->batch_max_events, 50000);
+    assert_int_equal(c->batch_max_events, 400000);
+    assert_int_equal(c->batch_max_uncached, 100000);
     assert_int_equal(c->nhorizons, 2);
     assert_int_equal(c->horizons[0], 30);
     assert_int_equal(c->horizons[1], 90);
@@ -241,7 +242,7 @@ static void test_bad_values_are_rejected_naming_the_key(void **state) {
                 "f2.horizons.days");
 
     /* a rejected value leaves the previous one in place */
-    assert_int_equal(f->conf->batch_max_events, 50000);
+    assert_int_equal(f->conf->batch_max_events, 400000);
     assert_int_equal(f->conf->redis_port, 6379);
     assert_int_equal(f->conf->framing, LTV_FRAMING_AUTO);
     assert_int_equal(f->conf->tz_offset_ms, 0);
