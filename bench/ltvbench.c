@@ -195,7 +195,7 @@ static int run_stage(const char *binary, const char *brokers, int port, int run,
     redis_info_i64(rc, "cpu", "used_cpu_sys", &cs1);
 
     FILE *fp = fopen(statsf, "r");
-    char buf[1024] = "";
+    char buf[8192] = "";
     if (!fp || !fgets(buf, sizeof(buf), fp)) {
         fprintf(stderr, "stage run %d wrote no stats\n", run);
         if (fp)
@@ -207,6 +207,8 @@ static int run_stage(const char *binary, const char *brokers, int port, int run,
     const char *ph = strstr(buf, "\"phase_seconds\"");
     if (ph && getenv("LTVBENCH_PHASES"))
         printf("  stage phases: %.*s\n", (int)strcspn(ph, "}") + 1, ph);
+    if (getenv("LTVBENCH_STATS")) /* the stage's whole run.stats.file */
+        printf("  stage stats: %s", buf);
     const char *c = strstr(buf, "\"consumed\":"), *s = strstr(buf, "\"seconds\":");
     out->consumed = c ? atoll(c + 11) : 0;
     out->seconds = s ? atof(s + 10) : 0;
