@@ -15,7 +15,8 @@
  *
  * and reports events/s (min/median/max), stage/raw ratio, Redis commands
  * per event (Redis's own count), CPU seconds per million events (stage
- * process and redis-server) and the stage's peak RSS. It checks that every
+ * process, redis-server, and this process while the stage runs: the
+ * embedded broker) and the stage's peak RSS. It checks that every
  * produced event was consumed (the mock broker silently keeps only 5 MiB
  * per partition). The last line is one machine-readable summary.
  */

@@ -107,7 +107,8 @@ static const conf_prop_t props[] = {
     {"batch.max.uncached", T_INT, "100000", O(batch_max_uncached), 1, 10000000, NULL,
      "Events per batch whose customer or visitor is not in the state cache. "
      "Each such customer is loaded and held until the batch commits, so this "
-     "bounds a batch's memory when a backlog brings many new customers."},
+     "bounds a batch's memory when a backlog brings many new customers "
+     "(recency re-scores have their own bound, rfm.tick.max.customers)."},
     {"batch.max.ms", T_INT, "100", O(batch_max_ms), 1, 600000, NULL,
      "Longest a batch stays open before it is written."},
     {"tz.offset", T_TZ, "+00:00", O(tz_offset_ms), 0, 0, NULL,

@@ -335,12 +335,13 @@ int ltv_stage_run(ltv_stage_t *st, volatile sig_atomic_t *stop) {
         int64_t tpoll = ltv_mono_us();
         int64_t deadline = tpoll + st->conf->batch_max_ms * 1000;
         /* A batch ends at batch.max.ms, or at either size bound: events
-         * (bigger batches coalesce more: 0.6 Redis commands per event at
-         * 50000, 0.23 at 400000 in bench/'s realistic workload) or events
-         * of customers not in the cache, whose state and rows a batch holds
-         * until it commits (bench/'s worst case, every event a new
-         * customer, peaked at 1.2 GiB with batches of 50000 events, 1.5 GiB
-         * with 100000 and 2.1 GiB with 400000). */
+         * (bigger batches coalesce more: in bench/'s realistic workload 0.6
+         * Redis commands per event with batches of 50000 events, 0.34 with
+         * these defaults) or events of customers not in the cache, whose
+         * state and rows a batch holds until it commits (bench/'s worst
+         * case, every event a new customer, peaked at 1.2-1.3 GiB with
+         * batches of 50000 events, 1.4-1.5 GiB with 100000 and 2.1 GiB
+         * with 400000). */
         while (!*stop && ltv_batch_count(st->batch) < st->conf->batch_max_events &&
                ltv_batch_uncached(st->batch) < st->conf->batch_max_uncached) {
             stage_heartbeat(st);
@@ -356,10 +357,11 @@ int ltv_stage_run(ltv_stage_t *st, volatile sig_atomic_t *stop) {
             /* What is queued, at once; and only when nothing is, a wait for
              * the first message. A batch call with a timeout waits until all
              * `want` messages are there (librdkafka's documented contract),
-             * so a queue holding fewer (a live stream, the end of a backlog)
-             * held the stage for up to 100 ms with messages in hand. */
+             * so with fewer queued the stage sat on the messages it had
+             * until more came or the wait ended, instead of decoding them
+             * while the rest arrive. */
             ssize_t got = rd_kafka_consume_batch_queue(st->cq, 0, ms, want);
-            if (got == 0) {
+            if (got <= 0) {
                 int64_t tq = ltv_mono_us();
                 got = rd_kafka_consume_batch_queue(st->cq, (int)(left > 100 ? 100 : left), ms, 1);
                 st->stats.us_fetch += ltv_mono_us() - tq;

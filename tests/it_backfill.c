@@ -79,11 +79,11 @@ static void backfill_equals_live(void **state) {
     h_stage_run_to_end(H, "live", live_x);
     assert_int_equal(h_stored_offsets(H, "live"), total);
 
-    /* Small batches, cut by either bound (53 events, 31 of customers not
+    /* Small batches, cut by either bound (97 events, 31 of customers not
      * cached), and a SIGKILL a third of the way. */
     const char *bf_x[] = {"topic.f2_rate=bf.f2", "topic.retention_mix=bf.mix",
                           "topic.rfm_segments=bf.rfm", "topic.dlq=bf.dlq",
-                          "batch.max.events=53", "batch.max.uncached=31", NULL};
+                          "batch.max.events=97", "batch.max.uncached=31", NULL};
     const char *cmd[] = {"backfill", "--namespace", "bf", "--no-progress", NULL};
     pid_t pid = h_cmd_start(H, cmd, "bf", bf_x);
     h_wait_stored(H, "bf", total / 3, 120000);

@@ -713,11 +713,12 @@ static void test_uncached_events_counted(void **state) {
     static const int run1[] = {0, 1, 5, 8, 9};
     assert_int_equal(run_batch(&p, 1, run1, 5, &st, NULL), 3); /* c1, c2, c3 loaded */
     ltv_batch_committed(p.b);
-    /* Next batch: c1 and c2 cached, the anonymous visitor not. */
+    /* Next batch: c1, c2 and c3 cached (c3's visit found by its customer
+     * id, not its visitor id), the anonymous visitor not. */
     ltv_batch_begin(p.b, 2);
     assert_int_equal(ltv_batch_uncached(p.b), 0);
-    static const int second[] = {3, 6, 11, 7};
-    for (int i = 0; i < 4; i++) {
+    static const int second[] = {3, 6, 11, 10, 7};
+    for (int i = 0; i < 5; i++) {
         *ltv_batch_add(p.b, 0) = EV[second[i]];
         ltv_batch_note_uncached(p.b, &EV[second[i]]);
     }
