@@ -1495,12 +1495,17 @@ ltv_store_res_t ltv_store_rfm_ranges(ltv_store_t *st, const ltv_rfm_range_t *ran
     for (int i = 0; i < nranges; i++) {
         ltv_buf_reset(&st->key);
         ltv_buf_printf(&st->key, "%s:rfmz:%d", st->ns, (int)ranges[i].partition);
-        resp_cmd(st, 5);
+        resp_cmd(st, ranges[i].limit > 0 ? 8 : 5);
         resp_args(&st->out, "ZRANGEBYSCORE");
         resp_arg(&st->out, st->key.p, st->key.n);
         resp_argi(&st->out, ranges[i].lo);
         resp_argi(&st->out, ranges[i].hi);
         resp_args(&st->out, "WITHSCORES");
+        if (ranges[i].limit > 0) {
+            resp_args(&st->out, "LIMIT");
+            resp_argi(&st->out, 0);
+            resp_argi(&st->out, ranges[i].limit);
+        }
     }
     if (pipeline_send(st, errstr, errstr_size))
         return LTV_STORE_ERR;

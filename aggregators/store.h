@@ -189,10 +189,11 @@ int ltv_store_take_lc_polls(ltv_store_t *st, ltv_lc_poll_t **out);
 void ltv_lc_polls_free(ltv_lc_poll_t *p, int n);
 
 /* Recency candidates: the customers of a partition whose last purchase
- * day lies in [lo, hi]. */
+ * day lies in [lo, hi], in day order; the first `limit` of them (0: all). */
 typedef struct ltv_rfm_range_s {
     int32_t partition;
     int64_t lo, hi;
+    int64_t limit;
 } ltv_rfm_range_t;
 
 typedef struct ltv_rfm_hit_s {

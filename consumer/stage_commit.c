@@ -200,6 +200,7 @@ static int plan_ticks(ltv_stage_t *st, int64_t clock_day, int *need_query) {
     for (int i = 0; i < st->nparts; i++) {
         part_t *p = &st->parts[i];
         p->tick_to = INT64_MIN;
+        p->first_fence = 0;
         if (!p->assigned || p->kind != LTV_EV_PURCHASE || clock_day == INT64_MIN)
             continue;
         if (p->rfm_day == INT64_MIN || clock_day > p->rfm_day) {
@@ -227,10 +228,67 @@ static int plan_ticks(ltv_stage_t *st, int64_t clock_day, int *need_query) {
  * Candidates are read for tick_span days ahead (0: all days to the clock),
  * a window that shrinks to what fitted when the share is exceeded and
  * doubles again while everything read fits, so a long catch-up does not
- * read far more than it uses. */
+ * read far more than it uses.
+ *
+ * A partition's first pass (no rfm_day: every customer it has) is bounded
+ * the same way, in slices of whole last-purchase days read in day order,
+ * at most share + 1 candidates a flush (first_from). Unbounded, it held
+ * every customer the partition had gathered before the clock was known in
+ * one batch: 300,000 in a benchmark run. Its rfm_day is written when the
+ * last slice is, as the day the pass began: customers scored in earlier
+ * slices may have crossed edges since, and the ticks from that day on
+ * catch them. */
 static int cmp_hit_day(const void *a, const void *b) {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
     return x < y ? -1 : x > y;
+}
+
+/* One slice of a first pass from the candidates read for it (day order,
+ * at most share + 1 when bounded): whole days only, and at least one, so a
+ * day with more customers than the share is read again in full. Frees the
+ * hits' ids. */
+static int first_slice(ltv_stage_t *st, part_t *p, ltv_rfm_hit_t *hits, int n, int bounded,
+                       int64_t share, char *err, size_t errsz) {
+    int take = n;              /* hits[0..take) are scored */
+    int64_t next = INT64_MIN;  /* first_from after this slice; INT64_MIN: the pass is done */
+    ltv_rfm_hit_t *day = NULL; /* a whole day read again */
+    int nday = 0;
+    if (bounded && n > share) {
+        int64_t cut = hits[share].day;
+        take = 0;
+        while (take < n && hits[take].day < cut)
+            take++;
+        next = cut;
+        if (!take) {
+            ltv_rfm_range_t r = {p->partition, cut, cut, 0};
+            if (ltv_store_rfm_ranges(st->store, &r, 1, &day, &nday, err, errsz) !=
+                LTV_STORE_OK) {
+                for (int k = 0; k < n; k++)
+                    free(hits[k].id);
+                return -1;
+            }
+            next = cut + 1;
+        }
+    }
+    for (int k = 0; k < take; k++)
+        ltv_batch_rescore(st->batch, hits[k].id, strlen(hits[k].id), p->partition);
+    for (int k = 0; k < nday; k++) {
+        ltv_batch_rescore(st->batch, day[k].id, strlen(day[k].id), p->partition);
+        free(day[k].id);
+    }
+    free(day);
+    for (int k = 0; k < n; k++)
+        free(hits[k].id);
+    if (next == INT64_MIN) {
+        /* The last slice: rfm_day becomes the day the pass began. */
+        p->tick_to = p->first_start;
+        p->first_from = p->first_start = INT64_MIN;
+    } else {
+        p->first_from = next;
+        p->tick_to = INT64_MIN; /* no rfm_day yet */
+        p->first_fence = 1;     /* but its customers are written */
+    }
+    return 0;
 }
 
 static int query_ticks(ltv_stage_t *st, char *err, size_t errsz) {
@@ -239,14 +297,22 @@ static int query_ticks(ltv_stage_t *st, char *err, size_t errsz) {
         ltv_calloc((size_t)(st->nparts ? st->nparts : 1) * LTV_RFM_EDGES, sizeof(*ranges));
     int *first = ltv_calloc((size_t)(st->nparts ? st->nparts : 1) + 1, sizeof(int));
     int nranges = 0, nticking = 0;
+    for (int i = 0; i < st->nparts; i++)
+        nticking += st->parts[i].tick_to != INT64_MIN;
+    int bounded = st->conf->rfm_tick_max_customers > 0;
+    int64_t share = st->conf->rfm_tick_max_customers / (nticking ? nticking : 1);
+    if (share < 1)
+        share = 1;
     for (int i = 0; i < st->nparts; i++) {
         part_t *p = &st->parts[i];
         first[i] = nranges;
         if (p->tick_to == INT64_MIN)
             continue;
-        nticking++;
-        if (p->rfm_day == INT64_MIN) { /* first day: everyone */
-            ranges[nranges++] = (ltv_rfm_range_t){p->partition, INT64_MIN, INT64_MAX};
+        if (p->rfm_day == INT64_MIN) { /* first pass: everyone, a slice at a time */
+            if (p->first_start == INT64_MIN)
+                p->first_start = p->tick_to;
+            ranges[nranges++] = (ltv_rfm_range_t){p->partition, p->first_from, INT64_MAX,
+                                                  bounded ? share + 1 : 0};
             continue;
         }
         int64_t to = p->tick_to;
@@ -254,7 +320,7 @@ static int query_ticks(ltv_stage_t *st, char *err, size_t errsz) {
             to = p->rfm_day + p->tick_span;
         for (int e = 0; e < LTV_RFM_EDGES; e++)
             ranges[nranges++] = (ltv_rfm_range_t){p->partition, p->rfm_day - rc->r_days[e],
-                                                  to - rc->r_days[e] - 1};
+                                                  to - rc->r_days[e] - 1, 0};
     }
     first[st->nparts] = nranges;
     int rescore0 = ltv_batch_rescore_count(st->batch); /* lifecycle timers may have added some */
@@ -266,9 +332,6 @@ static int query_ticks(ltv_stage_t *st, char *err, size_t errsz) {
         free(first);
         return -1;
     }
-    int64_t share = st->conf->rfm_tick_max_customers / (nticking ? nticking : 1);
-    if (share < 1)
-        share = 1;
     int64_t *cross = ltv_malloc(sizeof(int64_t) * (size_t)(nhits ? nhits : 1));
     /* Hits come range by range, so a partition's are consecutive. */
     for (int i = 0, h = 0; i < st->nparts; i++) {
@@ -278,8 +341,20 @@ static int query_ticks(ltv_stage_t *st, char *err, size_t errsz) {
             h++;
         if (p->tick_to == INT64_MIN)
             continue;
+        if (p->rfm_day == INT64_MIN) {
+            if (first_slice(st, p, hits + h0, h - h0, bounded, share, err, errsz)) {
+                for (int k = h; k < nhits; k++)
+                    free(hits[k].id);
+                free(cross);
+                free(hits);
+                free(ranges);
+                free(first);
+                return -1;
+            }
+            continue;
+        }
         int64_t to = p->tick_to;
-        if (p->rfm_day != INT64_MIN && st->conf->rfm_tick_max_customers > 0) {
+        if (st->conf->rfm_tick_max_customers > 0) {
             int64_t window_to =
                 p->tick_span > 0 && to - p->rfm_day > p->tick_span ? p->rfm_day + p->tick_span : to;
             int n = 0;
@@ -304,8 +379,8 @@ static int query_ticks(ltv_stage_t *st, char *err, size_t errsz) {
             p->tick_to = to;
         }
         for (int k = h0; k < h; k++) {
-            int e = p->rfm_day == INT64_MIN ? 0 : hits[k].range - first[i];
-            if (p->rfm_day == INT64_MIN || hits[k].day + rc->r_days[e] + 1 <= to)
+            int e = hits[k].range - first[i];
+            if (hits[k].day + rc->r_days[e] + 1 <= to)
                 ltv_batch_rescore(st->batch, hits[k].id, strlen(hits[k].id), p->partition);
             free(hits[k].id);
         }
@@ -330,6 +405,9 @@ int stage_ticks_pending(ltv_stage_t *st) {
         if (p->assigned && p->kind == LTV_EV_PURCHASE && p->rfm_day != INT64_MIN &&
             p->rfm_day < day)
             return 1;
+        if (p->assigned && p->kind == LTV_EV_PURCHASE && p->rfm_day == INT64_MIN &&
+            p->first_start != INT64_MIN)
+            return 1; /* a first pass under way */
     }
     return 0;
 }
@@ -495,7 +573,7 @@ static int flush(ltv_stage_t *st, int at_end) {
     int noffs = 0, ncpos = 0, nfence = 0, nrdays = 0;
     for (int i = 0; i < st->nparts; i++) {
         part_t *p = &st->parts[i];
-        if (p->in_batch || p->tick_to != INT64_MIN || p->lc_fence) {
+        if (p->in_batch || p->tick_to != INT64_MIN || p->lc_fence || p->first_fence) {
             fence[nfence].topic = p->topic;
             fence[nfence].partition = p->partition;
             fence[nfence].next_offset = p->stored_next;

@@ -58,6 +58,12 @@ typedef struct part_s {
     int64_t tick_to;     /* this flush re-scores up to this day; INT64_MIN: no */
     int lc_fence;        /* this flush writes customers whose lifecycle timer fell due */
     int tick_span;       /* days of candidates the next tick reads at most (0: all) */
+    /* The first pass (rfm_day unknown), bounded like the ticks: the next
+     * last-purchase day it scores (INT64_MIN: from the start), the clock
+     * day it began at (INT64_MIN: none under way), and whether this flush
+     * scores a slice of it. */
+    int64_t first_from, first_start;
+    int first_fence;
 } part_t;
 
 struct ltv_stage_s {

@@ -46,6 +46,7 @@ part_t *stage_part(ltv_stage_t *st, const char *topic, int32_t partition, int cr
     p->stored_next = p->confirmed_next = -1;
     p->max_ts = INT64_MIN;
     p->rfm_day = p->tick_to = INT64_MIN;
+    p->first_from = p->first_start = INT64_MIN;
     int k = p->kind - LTV_EV_PURCHASE;
     if (partition >= 0) {
         if (partition >= st->npidx[k]) {
@@ -162,6 +163,9 @@ static int read_offsets(ltv_stage_t *st, part_t **ps, int n) {
                 ps[i]->stored_next = ps[i]->confirmed_next = offs[i].next_offset;
                 ps[i]->max_ts = offs[i].max_ts;
                 ps[i]->rfm_day = offs[i].rfm_day;
+                /* A first pass starts again from what Redis holds: slices
+                 * of a failed batch were not scored. */
+                ps[i]->first_from = ps[i]->first_start = INT64_MIN;
             }
             rc = 0;
             break;

@@ -21,8 +21,9 @@
  *     re-scored at the clock's day, so phase 2 emits exactly one new
  *     ltv.customer_rfm record per C<i>, in the bounded run too: its later
  *     crossings find the scores already there and change nothing.
- *   - Z: R=5 (0 days), F=1: new_customer.
+ *   - Z, and Y (an order on D+200 too): R=5 (0 days), F=1: new_customer.
  * Both namespaces end with the same state and the same output tables.
+ * Phase 3 (below) bounds a partition's first pass the same way.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -120,8 +121,9 @@ static void bounded_catch_up_equals_unbounded(void **state) {
 
     /* Phase 2: D+200 is 2025-09-17. */
     ltv_event_t ev2[] = {h_order("e-z", "Z", "o-z", "2025-09-17T10:00:00", 3000, "email", NULL),
-                         h_visit("v-z", "Z", "vis-z", "2025-09-17T10:00:00")};
-    h_produce(H, ev2, 2);
+                         h_visit("v-z", "Z", "vis-z", "2025-09-17T10:00:00"),
+                         h_order("e-y", "Y", "o-y", "2025-09-17T11:00:00", 3000, "email", NULL)};
+    h_produce(H, ev2, (int)(sizeof(ev2) / sizeof(ev2[0])));
     for (int k = 0; k < 2; k++) {
         snprintf(sp[2 + k], sizeof(sp[2 + k]), "%s/%s.2.stats.json", H->dir, ns[k]);
         run(ns[k], k ? "1" : "0", sp[2 + k]);
@@ -158,6 +160,47 @@ static void bounded_catch_up_equals_unbounded(void **state) {
     char *a = h_dump_ns(H, "unb");
     char *b = h_dump_ns(H, "bnd");
     h_assert_same_dump(H, a, b, "state");
+    free(a);
+    free(b);
+    h_assert_same_tables(H, "unb", "bnd", 0);
+
+    /* Phase 3: the purchases partition's rfm_day removed, as in a namespace
+     * whose customers were applied before its clock was known. The next run
+     * (no new events) makes a first pass over all 12 customers: unbounded
+     * in one batch; with the bound of 1, one last-purchase day per batch,
+     * so one customer a batch for C0..C9 and both of D+200's, Z and Y, in
+     * one (a day is never split). Each is re-scored at D+200 to the scores
+     * it has, and rfm_day comes back as D+200's day in both. */
+    char dayv[32];
+    snprintf(dayv, sizeof(dayv), "%lld", (long long)(D + 200));
+    for (int k = 0; k < 2; k++) {
+        char key[64];
+        snprintf(key, sizeof(key), "%s:off:ltv.purchases:0", ns[k]);
+        char *d = h_hget(H, key, "rfm_day");
+        assert_non_null(d);
+        assert_string_equal(d, dayv);
+        free(d);
+        redisReply *r = redisCommand(H->rc, "HDEL %s rfm_day", key);
+        assert_non_null(r);
+        assert_int_equal(r->integer, 1);
+        freeReplyObject(r);
+    }
+    for (int k = 0; k < 2; k++) {
+        char sp3[512];
+        snprintf(sp3, sizeof(sp3), "%s/%s.3.stats.json", H->dir, ns[k]);
+        run(ns[k], k ? "1" : "0", sp3);
+        assert_int_equal(stat_of(sp3, "rescored"), 12);
+        assert_int_equal(stat_of(sp3, "rescored_max_batch"), k ? 2 : 12);
+        char key[64];
+        snprintf(key, sizeof(key), "%s:off:ltv.purchases:0", ns[k]);
+        char *d = h_hget(H, key, "rfm_day");
+        assert_non_null(d);
+        assert_string_equal(d, dayv);
+        free(d);
+    }
+    a = h_dump_ns(H, "unb");
+    b = h_dump_ns(H, "bnd");
+    h_assert_same_dump(H, a, b, "state after the first passes");
     free(a);
     free(b);
     h_assert_same_tables(H, "unb", "bnd", 0);
