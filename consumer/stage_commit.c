@@ -190,10 +190,11 @@ int stage_clock_read(ltv_stage_t *st) {
 
 /* Purchases partitions whose customers were scored at an earlier clock day
  * get tick_to = the clock's day. The invariant: every customer of partition
- * p holds scores valid at rfm_day(p). A partition without a day gets one as
- * soon as the clock is known; its customers applied while the clock was
- * unknown hold no scores yet, so that first day scores every customer the
- * partition has (once per partition in a namespace's life). */
+ * p holds scores valid at rfm_day(p). A partition without a day gets one
+ * once the clock is known; its customers applied while the clock was
+ * unknown hold no scores yet, so a first pass scores every customer the
+ * partition has (once per partition in a namespace's life), in slices
+ * (query_ticks), and only its last slice gives the partition its day. */
 static int plan_ticks(ltv_stage_t *st, int64_t clock_day, int *need_query) {
     int ticks = 0;
     *need_query = 0;
