@@ -141,36 +141,31 @@ typedef struct stage_run_s {
     long long consumed;
 } stage_run_t;
 
+/* How many stage processes one measurement runs, in one consumer group
+ * and namespace (--instances): they share the partitions as a deployment's
+ * replicas do, and the measurement spans the first instance's first event
+ * to the last instance's last commit. */
+static int bench_instances = 1;
+
+#define MAXINST 8
+
+static long long stats_ll(const char *buf, const char *name) {
+    char pat[64];
+    snprintf(pat, sizeof(pat), "\"%s\":", name);
+    const char *p = strstr(buf, pat);
+    return p ? atoll(p + strlen(pat)) : 0;
+}
+
 static int run_stage(const char *binary, const char *brokers, int port, int run,
                      const char *const *extra, redisContext *rc, int64_t expected,
                      stage_run_t *out) {
-    char ns[32], statsf[64], portx[32], nsx[64], groupx[64], statsx[96], metricsx[32];
+    char ns[32], statsf[MAXINST][64], portx[32], nsx[64], groupx[64], statsx[MAXINST][96],
+        metricsx[MAXINST][32];
+    int ninst = bench_instances;
     snprintf(ns, sizeof(ns), "b%d", run);
-    snprintf(statsf, sizeof(statsf), "/tmp/ltvbench-%d-%d.json", (int)getpid(), run);
     snprintf(portx, sizeof(portx), "redis.port=%d", port);
     snprintf(nsx, sizeof(nsx), "namespace=%s", ns);
     snprintf(groupx, sizeof(groupx), "kafka.group.id=%s", ns);
-    snprintf(statsx, sizeof(statsx), "run.stats.file=%s", statsf);
-    /* Metrics on, as deployed, but on a free port: other processes on the
-     * machine may hold the default one. */
-    snprintf(metricsx, sizeof(metricsx), "metrics.port=%d", ltv_free_port());
-    const char *argv[80];
-    int n = 0;
-    argv[n++] = binary;
-    argv[n++] = "run";
-    argv[n++] = "-b";
-    argv[n++] = brokers;
-    const char *fixed[] = {portx, nsx, groupx, statsx, metricsx, "metrics.bind=127.0.0.1",
-                           "run.stop.at.end=true", "log.level=4", "kafka.log_level=3", NULL};
-    for (int i = 0; fixed[i]; i++) {
-        argv[n++] = "-X";
-        argv[n++] = fixed[i];
-    }
-    for (int i = 0; extra && extra[i] && n < 76; i++) {
-        argv[n++] = "-X";
-        argv[n++] = extra[i];
-    }
-    argv[n] = NULL;
 
     double cmd0, cmd1, cu0, cs0, cu1, cs1;
     redis_info_i64(rc, "stats", "total_commands_processed", &cmd0);
@@ -180,54 +175,105 @@ static int run_stage(const char *binary, const char *brokers, int port, int run,
      * CPU is the broker's share of the two cores. */
     struct rusage self0, self1;
     getrusage(RUSAGE_SELF, &self0);
-    pid_t pid = fork();
-    if (pid == 0) {
-        execv(binary, (char *const *)argv);
-        _exit(127);
+    pid_t pids[MAXINST];
+    for (int k = 0; k < ninst; k++) {
+        snprintf(statsf[k], sizeof(statsf[k]), "/tmp/ltvbench-%d-%d-%d.json", (int)getpid(), run,
+                 k);
+        snprintf(statsx[k], sizeof(statsx[k]), "run.stats.file=%s", statsf[k]);
+        /* Metrics on, as deployed, but on a free port: other processes on
+         * the machine may hold the default one. */
+        snprintf(metricsx[k], sizeof(metricsx[k]), "metrics.port=%d", ltv_free_port());
+        const char *argv[80];
+        int n = 0;
+        argv[n++] = binary;
+        argv[n++] = "run";
+        argv[n++] = "-b";
+        argv[n++] = brokers;
+        const char *fixed[] = {portx,         nsx,
+                               groupx,        statsx[k],
+                               metricsx[k],   "metrics.bind=127.0.0.1",
+                               "run.stop.at.end=true", "log.level=4",
+                               "kafka.log_level=3", NULL};
+        for (int i = 0; fixed[i]; i++) {
+            argv[n++] = "-X";
+            argv[n++] = fixed[i];
+        }
+        for (int i = 0; extra && extra[i] && n < 76; i++) {
+            argv[n++] = "-X";
+            argv[n++] = extra[i];
+        }
+        argv[n] = NULL;
+        pids[k] = fork();
+        if (pids[k] == 0) {
+            execv(binary, (char *const *)argv);
+            _exit(127);
+        }
     }
-    int status;
-    struct rusage ru;
-    if (wait4(pid, &status, 0, &ru) != pid || !WIFEXITED(status) || WEXITSTATUS(status)) {
-        fprintf(stderr, "stage run %d failed (status %d)\n", run, status);
+    int failed = 0;
+    memset(out, 0, sizeof(*out));
+    for (int k = 0; k < ninst; k++) {
+        int status;
+        struct rusage ru;
+        if (wait4(pids[k], &status, 0, &ru) != pids[k] || !WIFEXITED(status) ||
+            WEXITSTATUS(status)) {
+            fprintf(stderr, "stage run %d instance %d failed (status %d)\n", run, k + 1, status);
+            failed = 1;
+            continue;
+        }
+        out->cpu += (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                    (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+        if ((double)ru.ru_maxrss / 1024.0 > out->rss_mib)
+            out->rss_mib = (double)ru.ru_maxrss / 1024.0; /* the largest instance's */
+    }
+    if (failed)
         return -1;
-    }
     redis_info_i64(rc, "stats", "total_commands_processed", &cmd1);
     redis_info_i64(rc, "cpu", "used_cpu_user", &cu1);
     redis_info_i64(rc, "cpu", "used_cpu_sys", &cs1);
+    getrusage(RUSAGE_SELF, &self1);
 
-    FILE *fp = fopen(statsf, "r");
-    char buf[8192] = "";
-    if (!fp || !fgets(buf, sizeof(buf), fp)) {
-        fprintf(stderr, "stage run %d wrote no stats\n", run);
-        if (fp)
-            fclose(fp);
-        return -1;
+    long long first = 0, last = 0;
+    for (int k = 0; k < ninst; k++) {
+        FILE *fp = fopen(statsf[k], "r");
+        char buf[8192] = "";
+        if (!fp || !fgets(buf, sizeof(buf), fp)) {
+            fprintf(stderr, "stage run %d instance %d wrote no stats\n", run, k + 1);
+            if (fp)
+                fclose(fp);
+            return -1;
+        }
+        fclose(fp);
+        unlink(statsf[k]);
+        const char *ph = strstr(buf, "\"phase_seconds\"");
+        if (ph && getenv("LTVBENCH_PHASES"))
+            printf("  stage phases: %.*s\n", (int)strcspn(ph, "}") + 1, ph);
+        if (getenv("LTVBENCH_STATS")) /* the stage's whole run.stats.file */
+            printf("  stage stats: %s", buf);
+        out->consumed += stats_ll(buf, "consumed");
+        long long f = stats_ll(buf, "first_msg_mono_us"), l = stats_ll(buf, "last_commit_mono_us");
+        if (f && (!first || f < first))
+            first = f;
+        if (l > last)
+            last = l;
     }
-    fclose(fp);
-    unlink(statsf);
-    const char *ph = strstr(buf, "\"phase_seconds\"");
-    if (ph && getenv("LTVBENCH_PHASES"))
-        printf("  stage phases: %.*s\n", (int)strcspn(ph, "}") + 1, ph);
-    if (getenv("LTVBENCH_STATS")) /* the stage's whole run.stats.file */
-        printf("  stage stats: %s", buf);
-    const char *c = strstr(buf, "\"consumed\":"), *s = strstr(buf, "\"seconds\":");
-    out->consumed = c ? atoll(c + 11) : 0;
-    out->seconds = s ? atof(s + 10) : 0;
-    if (out->consumed != expected) {
+    out->seconds = first && last > first ? (double)(last - first) / 1e6 : 0;
+    /* One instance consumes every event once. Several may read some twice:
+     * a partition handed over in a rebalance is read again from its last
+     * committed offset (the transaction fences the duplicate write). */
+    if (ninst == 1 ? out->consumed != expected : out->consumed < expected) {
         fprintf(stderr, "stage consumed %lld of %lld events\n", out->consumed, (long long)expected);
         return -1;
     }
-    out->eps = out->seconds > 0 ? (double)out->consumed / out->seconds : 0;
-    out->cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-               (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    if (ninst > 1)
+        printf("  %d instances consumed %lld messages for %lld events\n", ninst, out->consumed,
+               (long long)expected);
+    out->eps = out->seconds > 0 ? (double)expected / out->seconds : 0;
     out->redis_cpu = (cu1 - cu0) + (cs1 - cs0);
-    getrusage(RUSAGE_SELF, &self1);
     out->broker_cpu = (double)(self1.ru_utime.tv_sec - self0.ru_utime.tv_sec) +
                       (double)(self1.ru_stime.tv_sec - self0.ru_stime.tv_sec) +
                       (double)(self1.ru_utime.tv_usec - self0.ru_utime.tv_usec) / 1e6 +
                       (double)(self1.ru_stime.tv_usec - self0.ru_stime.tv_usec) / 1e6;
     out->cmds_per_event = (cmd1 - cmd0) / (double)expected;
-    out->rss_mib = (double)ru.ru_maxrss / 1024.0;
     if (getenv("LTVBENCH_COMMANDSTATS")) {
         /* Where Redis's time goes, per command (including those run by scripts). */
         redisReply *cs = redisCommand(rc, "INFO commandstats");
@@ -248,6 +294,7 @@ static int run_stage(const char *binary, const char *brokers, int port, int run,
 typedef struct result_s {
     const char *name;
     int64_t customers, events;
+    int partitions;
     stat3_t raw, eps, cpu_per_m, redis_cpu_per_m, broker_cpu_per_m, cmds, rss;
 } result_t;
 
@@ -264,6 +311,7 @@ static int workload(const char *binary, const char *name, int worst, int64_t cus
     memset(res, 0, sizeof(*res));
     res->name = name;
     res->customers = customers;
+    res->partitions = partitions;
     ltv_mock_t *mock = ltv_mock_start(1, err, sizeof(err));
     if (!mock) {
         fprintf(stderr, "%s\n", err);
@@ -363,12 +411,14 @@ static int workload(const char *binary, const char *name, int worst, int64_t cus
 static void json_result(ltv_buf_t *b, result_t *r) {
     ltv_buf_printf(b,
                    "{\"workload\":\"%s\",\"customers\":%lld,\"events\":%lld,\"days\":%d,"
+                   "\"partitions\":%d,\"instances\":%d,"
                    "\"raw_msgs_per_s\":{\"min\":%.0f,\"median\":%.0f,\"max\":%.0f},"
                    "\"stage_events_per_s\":{\"min\":%.0f,\"median\":%.0f,\"max\":%.0f},"
                    "\"ratio\":%.3f,\"redis_commands_per_event\":%.3f,"
                    "\"cpu_s_per_million\":{\"stage\":%.2f,\"redis\":%.2f,\"broker\":%.2f},"
                    "\"peak_rss_mib\":%.0f}",
-                   r->name, (long long)r->customers, (long long)r->events, bench_days, smin(&r->raw),
+                   r->name, (long long)r->customers, (long long)r->events, bench_days, r->partitions,
+                   bench_instances, smin(&r->raw),
                    med(&r->raw), smax(&r->raw), smin(&r->eps), med(&r->eps), smax(&r->eps),
                    med(&r->eps) / med(&r->raw), med(&r->cmds), med(&r->cpu_per_m),
                    med(&r->redis_cpu_per_m), med(&r->broker_cpu_per_m), med(&r->rss));
@@ -385,7 +435,7 @@ int main(int argc, char **argv) {
                                        {"customers", 1, 0, 'c'}, {"partitions", 1, 0, 'p'},
                                        {"workload", 1, 0, 'w'},  {"scaling", 0, 0, 's'},
                                        {"binary", 1, 0, 'b'},    {"help", 0, 0, 'h'},
-                                       {"days", 1, 0, 'd'},
+                                       {"days", 1, 0, 'd'},      {"instances", 1, 0, 'i'},
                                        {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "X:h", lo, NULL)) != -1) {
@@ -398,6 +448,13 @@ int main(int argc, char **argv) {
         case 's': scaling = 1; break;
         case 'b': binary = optarg; break;
         case 'd': bench_days = atoi(optarg) > 0 ? atoi(optarg) : 365; break;
+        case 'i':
+            bench_instances = atoi(optarg);
+            if (bench_instances < 1 || bench_instances > MAXINST) {
+                fprintf(stderr, "--instances: 1 to %d\n", MAXINST);
+                return 2;
+            }
+            break;
         case 'X':
             if (nextra < 30)
                 extra[nextra++] = optarg;
@@ -405,7 +462,8 @@ int main(int argc, char **argv) {
         default:
             fprintf(stderr,
                     "Usage: ltvbench [--workload realistic|worst] [--events N] [--customers N] "
-                    "[--runs N] [--partitions N] [--days N] [--scaling] [-X stage.key=value]...\n");
+                    "[--runs N] [--partitions N] [--days N] [--instances N] [--scaling] "
+                    "[-X stage.key=value]...\n");
             return c == 'h' ? 0 : 2;
         }
     }
@@ -413,8 +471,8 @@ int main(int argc, char **argv) {
     if (runs < 1 || runs > MAXRUNS)
         runs = 3;
     signal(SIGPIPE, SIG_IGN);
-    printf("ltvbench: %d runs per measurement; machine: %ld cores\n", runs,
-           sysconf(_SC_NPROCESSORS_ONLN));
+    printf("ltvbench: %d runs per measurement, %d stage instance%s; machine: %ld cores\n", runs,
+           bench_instances, bench_instances > 1 ? "s" : "", sysconf(_SC_NPROCESSORS_ONLN));
     result_t res[8];
     int nres = 0;
     if (!only || !strcmp(only, "realistic")) {

@@ -174,6 +174,9 @@ static int cmd_run(int argc, char **argv) {
             double secs = s.first_msg_us && s.last_commit_us > s.first_msg_us
                               ? (double)(s.last_commit_us - s.first_msg_us) / 1e6
                               : 0;
+            /* The monotonic times too (one clock for the whole machine):
+             * a benchmark running several instances measures from the
+             * first instance's first message to the last one's commit. */
             fprintf(fp,
                     "{\"consumed\":%llu,\"applied\":%llu,\"duplicates\":%llu,"
                     "\"dead_lettered\":%llu,\"late\":%llu,\"batches\":%llu,"
@@ -181,6 +184,7 @@ static int cmd_run(int argc, char **argv) {
                     "\"redis_errors\":%llu,\"offsets_went_back\":%llu,"
                     "\"schema_registry_retries\":%llu,\"rescored\":%llu,"
                     "\"rescored_max_batch\":%llu,\"seconds\":%.6f,"
+                    "\"first_msg_mono_us\":%lld,\"last_commit_mono_us\":%lld,"
                     "\"events_per_second\":%.1f,\"phase_seconds\":{\"poll\":%.3f,"
                     "\"fetch\":%.3f,\"complete\":%.3f,\"emit\":%.3f,\"load\":%.3f,\"apply\":%.3f,"
                     "\"commit\":%.3f},",
@@ -191,7 +195,8 @@ static int cmd_run(int argc, char **argv) {
                     (unsigned long long)s.fenced, (unsigned long long)s.redis_errors,
                     (unsigned long long)s.offsets_went_back,
                     (unsigned long long)s.registry_retries, (unsigned long long)s.rescored,
-                    (unsigned long long)s.rescored_max_batch, secs,
+                    (unsigned long long)s.rescored_max_batch, secs, (long long)s.first_msg_us,
+                    (long long)s.last_commit_us,
                     secs > 0 ? (double)s.consumed / secs : 0.0, (double)s.us_poll / 1e6,
                     (double)s.us_fetch / 1e6,
                     (double)s.us_complete / 1e6, (double)s.us_emit / 1e6, (double)s.us_load / 1e6,
