@@ -13,7 +13,11 @@
  *                 to Redis, every aggregate emitted (it flushes the producer
  *                 before exiting).
  *
- * and reports events/s (min/median/max), stage/raw ratio, Redis commands
+ * With --instances N, N stage processes share the partitions in one
+ * consumer group, measured from the first one's first event to the last
+ * one's last commit.
+ *
+ * It reports events/s (min/median/max), stage/raw ratio, Redis commands
  * per event (Redis's own count), CPU seconds per million events (stage
  * process, redis-server, and this process while the stage runs: the
  * embedded broker) and the stage's peak RSS. It checks that every
