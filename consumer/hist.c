@@ -16,6 +16,14 @@ const double ltv_hist_batch_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                         0.25,  0.5,    1,     2.5,  5,     10,   30};
 const int ltv_hist_batch_nbounds = (int)(sizeof(ltv_hist_batch_bounds) / sizeof(double));
 
+/* Events per batch: a live stream's batches hold what batch.max.ms
+ * gathers (tens to thousands); a catch-up's fill a size bound (100,000 new
+ * customers, 400,000 events by default). */
+const double ltv_hist_batch_events_bounds[] = {1,     10,     100,    1000,  10000,
+                                               50000, 100000, 200000, 400000};
+const int ltv_hist_batch_events_nbounds =
+    (int)(sizeof(ltv_hist_batch_events_bounds) / sizeof(double));
+
 void ltv_hist_init(ltv_hist_t *h, const double *bounds, int nbounds) {
     memset(h, 0, sizeof(*h));
     if (nbounds > LTV_HIST_MAX_BOUNDS)

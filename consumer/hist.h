@@ -29,5 +29,8 @@ extern const double ltv_hist_redis_bounds[];
 extern const int ltv_hist_redis_nbounds;
 extern const double ltv_hist_batch_bounds[];
 extern const int ltv_hist_batch_nbounds;
+/* Bounds in events, for the number of events a batch holds. */
+extern const double ltv_hist_batch_events_bounds[];
+extern const int ltv_hist_batch_events_nbounds;
 
 #endif

@@ -183,7 +183,8 @@ static int cmd_run(int argc, char **argv) {
                     "\"rows_emitted\":%llu,\"redis_commands\":%llu,\"fenced\":%llu,"
                     "\"redis_errors\":%llu,\"offsets_went_back\":%llu,"
                     "\"schema_registry_retries\":%llu,\"rescored\":%llu,"
-                    "\"rescored_max_batch\":%llu,\"seconds\":%.6f,"
+                    "\"rescored_max_batch\":%llu,\"batch_events_max\":%llu,"
+                    "\"batch_uncached_max\":%llu,\"seconds\":%.6f,"
                     "\"first_msg_mono_us\":%lld,\"last_commit_mono_us\":%lld,"
                     "\"events_per_second\":%.1f,\"phase_seconds\":{\"poll\":%.3f,"
                     "\"fetch\":%.3f,\"complete\":%.3f,\"emit\":%.3f,\"load\":%.3f,\"apply\":%.3f,"
@@ -195,7 +196,9 @@ static int cmd_run(int argc, char **argv) {
                     (unsigned long long)s.fenced, (unsigned long long)s.redis_errors,
                     (unsigned long long)s.offsets_went_back,
                     (unsigned long long)s.registry_retries, (unsigned long long)s.rescored,
-                    (unsigned long long)s.rescored_max_batch, secs, (long long)s.first_msg_us,
+                    (unsigned long long)s.rescored_max_batch,
+                    (unsigned long long)s.batch_events_max,
+                    (unsigned long long)s.batch_uncached_max, secs, (long long)s.first_msg_us,
                     (long long)s.last_commit_us,
                     secs > 0 ? (double)s.consumed / secs : 0.0, (double)s.us_poll / 1e6,
                     (double)s.us_fetch / 1e6,

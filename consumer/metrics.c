@@ -201,6 +201,10 @@ void ltv_metrics_render(const ltv_metrics_snap_t *s, ltv_buf_t *o) {
     family(o, "ltvstream_batch_flush_seconds", "histogram",
            "Flushing a batch: load round trip, applying its events, sending its commit.");
     hist_samples(o, "ltvstream_batch_flush_seconds", "", &st->batch_flush);
+    family(o, "ltvstream_batch_events", "histogram",
+           "Events per batch written: batches at batch.max.events or batch.max.uncached are "
+           "catching up; a live stream's close at batch.max.ms.");
+    hist_samples(o, "ltvstream_batch_events", "", &st->batch_events);
 }
 
 void ltv_metrics_snap_reserve(ltv_metrics_snap_t *s, int n) {

@@ -163,6 +163,23 @@ static int at_end(ltv_stage_t *st) {
     return any;
 }
 
+/* Every assigned partition read up to its end offset, in Redis or in the
+ * open batch: with run.stop.at.end nothing more comes, so the open batch
+ * need not wait out batch.max.ms. */
+static int read_to_end(ltv_stage_t *st) {
+    int any = 0;
+    for (int i = 0; i < st->nparts; i++) {
+        part_t *p = &st->parts[i];
+        if (!p->assigned)
+            continue;
+        any = 1;
+        int64_t pos = p->in_batch ? p->batch_next : p->stored_next >= 0 ? p->stored_next : p->low;
+        if (pos < p->end)
+            return 0;
+    }
+    return any;
+}
+
 /* ---- lifecycle ----------------------------------------------------------------- */
 
 static void make_instance_id(char *out, size_t n) {
@@ -262,6 +279,8 @@ ltv_stage_t *ltv_stage_new(const ltv_conf_t *conf, char *errstr, size_t errstr_s
     ltv_hist_init(&st->stats.redis_load, ltv_hist_redis_bounds, ltv_hist_redis_nbounds);
     ltv_hist_init(&st->stats.redis_ping, ltv_hist_redis_bounds, ltv_hist_redis_nbounds);
     ltv_hist_init(&st->stats.batch_flush, ltv_hist_batch_bounds, ltv_hist_batch_nbounds);
+    ltv_hist_init(&st->stats.batch_events, ltv_hist_batch_events_bounds,
+                  ltv_hist_batch_events_nbounds);
     return st;
 
 err:
@@ -352,6 +371,12 @@ int ltv_stage_run(ltv_stage_t *st, volatile sig_atomic_t *stop) {
              * one per message. */
             rd_kafka_message_t *ms[1024];
             size_t want = (size_t)(st->conf->batch_max_events - ltv_batch_count(st->batch));
+            /* A message adds at most one event, and at most one not
+             * cached: taking no more than either bound has left keeps both
+             * exact. */
+            size_t unc = (size_t)(st->conf->batch_max_uncached - ltv_batch_uncached(st->batch));
+            if (want > unc)
+                want = unc;
             if (want > sizeof(ms) / sizeof(ms[0]))
                 want = sizeof(ms) / sizeof(ms[0]);
             /* What is queued, at once; and only when nothing is, a wait for
@@ -367,8 +392,7 @@ int ltv_stage_run(ltv_stage_t *st, volatile sig_atomic_t *stop) {
                 st->stats.us_fetch += ltv_mono_us() - tq;
             }
             if (got <= 0) {
-                if (!stage_batch_has_work(st) && st->conf->stop_at_end && st->assigned_once &&
-                    at_end(st))
+                if (st->conf->stop_at_end && st->assigned_once && read_to_end(st))
                     break;
                 continue;
             }

@@ -41,6 +41,11 @@ typedef struct ltv_stage_stats_s {
      * in one batch (bounded by rfm.tick.max.customers). */
     uint64_t rescored;
     uint64_t rescored_max_batch;
+    /* The largest batch committed, in events and in events of customers
+     * not cached when polled (bounded by batch.max.events and
+     * batch.max.uncached). */
+    uint64_t batch_events_max;
+    uint64_t batch_uncached_max;
     /* Where the time goes, in microseconds summed over batches. */
     int64_t us_poll;     /* polling and decoding */
     int64_t us_fetch;    /* of which waiting in the consumer's queue (part of us_poll) */
@@ -64,6 +69,7 @@ typedef struct ltv_stage_stats_s {
      * still there. A flush: stage_flush of a batch with events, from its
      * load to its commit sent. */
     ltv_hist_t redis_load, redis_ping, batch_flush;
+    ltv_hist_t batch_events; /* events per batch committed with events */
 } ltv_stage_stats_t;
 
 /* The stage borrows conf, which must outlive it. */

@@ -722,6 +722,15 @@ static int flush(ltv_stage_t *st, int at_end) {
      * rows are emitted). */
     st->inflight_work = work || ticks;
     st->committed_wm = st->clock;
+    if (work) {
+        uint64_t nev = (uint64_t)ltv_batch_count(st->batch);
+        uint64_t nunc = (uint64_t)ltv_batch_uncached(st->batch);
+        ltv_hist_observe(&st->stats.batch_events, (double)nev);
+        if (nev > st->stats.batch_events_max)
+            st->stats.batch_events_max = nev;
+        if (nunc > st->stats.batch_uncached_max)
+            st->stats.batch_uncached_max = nunc;
+    }
 
     /* What the commit will have written, assumed from now on. */
     st->inflight_kofs = noffs ? rd_kafka_topic_partition_list_new(noffs) : NULL;

@@ -315,6 +315,21 @@ const char *h_stage_log(pid_t pid) {
     return "";
 }
 
+int64_t h_stat_i64(const char *path, const char *name) {
+    char *js = h_slurp(path);
+    if (!js)
+        fail_msg("no stats file %s", path);
+    char pat[96];
+    snprintf(pat, sizeof(pat), "\"%s\":", name);
+    if (!strstr(js, pat)) {
+        free(js);
+        fail_msg("%s has no %s", path, name);
+    }
+    int64_t v = ltv_json_field_i64(js, name);
+    free(js);
+    return v;
+}
+
 char *h_slurp(const char *path) {
     FILE *fp = fopen(path, "r");
     if (!fp)

@@ -85,6 +85,9 @@ const char *h_stage_log(pid_t pid);
 int h_log_contains(pid_t pid, const char *what);
 /* A whole file, NUL-terminated (NULL if it cannot be read). Caller frees. */
 char *h_slurp(const char *path);
+/* A number in a stage's run.stats.file; fails the test if the file or the
+ * member is missing. */
+int64_t h_stat_i64(const char *path, const char *name);
 void h_sleep_ms(int ms);
 
 /* Sum of the input topics' end offsets, and of the next offsets stored in

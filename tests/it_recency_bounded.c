@@ -57,15 +57,6 @@ static void run(const char *ns, const char *limit, const char *stats_path) {
     h_stage_run_to_end(H, ns, x);
 }
 
-static int64_t stat_of(const char *path, const char *name) {
-    char *js = h_slurp(path);
-    if (!js)
-        fail_msg("no stats file %s", path);
-    int64_t v = ltv_json_field_i64(js, name);
-    free(js);
-    return v;
-}
-
 /* Records per key in topic (all versions). */
 static int records_of(const char *topic, const char *key) {
     h_msg_t *m;
@@ -128,9 +119,9 @@ static void bounded_catch_up_equals_unbounded(void **state) {
         snprintf(sp[2 + k], sizeof(sp[2 + k]), "%s/%s.2.stats.json", H->dir, ns[k]);
         run(ns[k], k ? "1" : "0", sp[2 + k]);
     }
-    assert_int_equal(stat_of(sp[2], "rescored"), 40);
-    assert_int_equal(stat_of(sp[3], "rescored"), 40);
-    assert_int_equal(stat_of(sp[3], "rescored_max_batch"), 1);
+    assert_int_equal(h_stat_i64(sp[2], "rescored"), 40);
+    assert_int_equal(h_stat_i64(sp[3], "rescored"), 40);
+    assert_int_equal(h_stat_i64(sp[3], "rescored_max_batch"), 1);
 
     for (int k = 0; k < 2; k++) {
         char topic[64], key[32], v[64], since[16];
@@ -189,8 +180,8 @@ static void bounded_catch_up_equals_unbounded(void **state) {
         char sp3[512];
         snprintf(sp3, sizeof(sp3), "%s/%s.3.stats.json", H->dir, ns[k]);
         run(ns[k], k ? "1" : "0", sp3);
-        assert_int_equal(stat_of(sp3, "rescored"), 12);
-        assert_int_equal(stat_of(sp3, "rescored_max_batch"), k ? 2 : 12);
+        assert_int_equal(h_stat_i64(sp3, "rescored"), 12);
+        assert_int_equal(h_stat_i64(sp3, "rescored_max_batch"), k ? 2 : 12);
         char key[64];
         snprintf(key, sizeof(key), "%s:off:ltv.purchases:0", ns[k]);
         char *d = h_hget(H, key, "rfm_day");

@@ -21,6 +21,7 @@
 
 static const double small_bounds[] = {0.001, 0.01, 0.1};
 static const double flush_bounds[] = {0.25, 1};
+static const double events_bounds[] = {10, 100000};
 
 static void fixture(ltv_metrics_snap_t *s, ltv_metrics_part_t *parts) {
     memset(s, 0, sizeof(*s));
@@ -54,6 +55,10 @@ static void fixture(ltv_metrics_snap_t *s, ltv_metrics_part_t *parts) {
     ltv_hist_init(&st->batch_flush, flush_bounds, 2);
     ltv_hist_observe(&st->batch_flush, 0.25);         /* on the bound: le 0.25 */
     ltv_hist_observe(&st->batch_flush, 2);
+    ltv_hist_init(&st->batch_events, events_bounds, 2);
+    ltv_hist_observe(&st->batch_events, 7);           /* le 10 */
+    ltv_hist_observe(&st->batch_events, 10);          /* on the bound: le 10 */
+    ltv_hist_observe(&st->batch_events, 400000);      /* above every bound */
     s->watermark_ms = INT64_C(1736503200500);
     s->assigned = 2;
     s->redis_up = 1;
@@ -187,7 +192,15 @@ static const char expected[] =
     "ltvstream_batch_flush_seconds_bucket{le=\"1\"} 1\n"
     "ltvstream_batch_flush_seconds_bucket{le=\"+Inf\"} 2\n"
     "ltvstream_batch_flush_seconds_sum 2.25\n"
-    "ltvstream_batch_flush_seconds_count 2\n";
+    "ltvstream_batch_flush_seconds_count 2\n"
+    "# HELP ltvstream_batch_events Events per batch written: batches at batch.max.events or "
+    "batch.max.uncached are catching up; a live stream's close at batch.max.ms.\n"
+    "# TYPE ltvstream_batch_events histogram\n"
+    "ltvstream_batch_events_bucket{le=\"10\"} 2\n"
+    "ltvstream_batch_events_bucket{le=\"100000\"} 2\n"
+    "ltvstream_batch_events_bucket{le=\"+Inf\"} 3\n"
+    "ltvstream_batch_events_sum 400017\n"
+    "ltvstream_batch_events_count 3\n";
 
 /* Fails at the first differing line, showing both. */
 static void assert_same_text(const char *got, const char *want) {
