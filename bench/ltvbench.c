@@ -161,7 +161,7 @@ static long long stats_ll(const char *buf, const char *name) {
 }
 
 static int run_stage(const char *binary, const char *brokers, int port, int run,
-                     const char *const *extra, redisContext *rc, int64_t expected,
+                     const char *const *extra, redisContext *rc, int64_t expected, int partitions,
                      stage_run_t *out) {
     char ns[32], statsf[MAXINST][64], portx[32], nsx[64], groupx[64], statsx[MAXINST][96],
         metricsx[MAXINST][32];
@@ -212,13 +212,15 @@ static int run_stage(const char *binary, const char *brokers, int port, int run,
             execv(binary, (char *const *)argv);
             _exit(127);
         }
+        if (pids[k] < 0)
+            fprintf(stderr, "fork: %s\n", strerror(errno));
     }
     int failed = 0;
     memset(out, 0, sizeof(*out));
     for (int k = 0; k < ninst; k++) {
-        int status;
+        int status = 0;
         struct rusage ru;
-        if (wait4(pids[k], &status, 0, &ru) != pids[k] || !WIFEXITED(status) ||
+        if (pids[k] < 0 || wait4(pids[k], &status, 0, &ru) != pids[k] || !WIFEXITED(status) ||
             WEXITSTATUS(status)) {
             fprintf(stderr, "stage run %d instance %d failed (status %d)\n", run, k + 1, status);
             failed = 1;
@@ -230,7 +232,7 @@ static int run_stage(const char *binary, const char *brokers, int port, int run,
             out->rss_mib = (double)ru.ru_maxrss / 1024.0; /* the largest instance's */
     }
     if (failed)
-        return -1;
+        goto err;
     redis_info_i64(rc, "stats", "total_commands_processed", &cmd1);
     redis_info_i64(rc, "cpu", "used_cpu_user", &cu1);
     redis_info_i64(rc, "cpu", "used_cpu_sys", &cs1);
@@ -244,10 +246,9 @@ static int run_stage(const char *binary, const char *brokers, int port, int run,
             fprintf(stderr, "stage run %d instance %d wrote no stats\n", run, k + 1);
             if (fp)
                 fclose(fp);
-            return -1;
+            goto err;
         }
         fclose(fp);
-        unlink(statsf[k]);
         const char *ph = strstr(buf, "\"phase_seconds\"");
         if (ph && getenv("LTVBENCH_PHASES"))
             printf("  stage phases: %.*s\n", (int)strcspn(ph, "}") + 1, ph);
@@ -266,7 +267,26 @@ static int run_stage(const char *binary, const char *brokers, int port, int run,
      * committed offset (the transaction fences the duplicate write). */
     if (ninst == 1 ? out->consumed != expected : out->consumed < expected) {
         fprintf(stderr, "stage consumed %lld of %lld events\n", out->consumed, (long long)expected);
-        return -1;
+        goto err;
+    }
+    /* And what Redis holds: the next offsets stored for every input
+     * partition add up to every event produced (re-reads after a
+     * rebalance could otherwise hide events the broker dropped). */
+    long long stored = 0;
+    static const char *const inputs[] = {"ltv.purchases", "ltv.visits"};
+    for (int t = 0; t < 2; t++) {
+        for (int p = 0; p < partitions; p++) {
+            redisReply *r = redisCommand(rc, "HGET %s:off:%s:%d next", ns, inputs[t], p);
+            if (r && r->type == REDIS_REPLY_STRING)
+                stored += atoll(r->str);
+            if (r)
+                freeReplyObject(r);
+        }
+    }
+    if (stored != expected) {
+        fprintf(stderr, "stage stored offsets for %lld of %lld events\n", stored,
+                (long long)expected);
+        goto err;
     }
     if (ninst > 1)
         printf("  %d instances consumed %lld messages for %lld events\n", ninst, out->consumed,
@@ -292,7 +312,14 @@ static int run_stage(const char *binary, const char *brokers, int port, int run,
     r = redisCommand(rc, "FLUSHALL");
     if (r)
         freeReplyObject(r);
+    for (int k = 0; k < ninst; k++)
+        unlink(statsf[k]);
     return 0;
+
+err:
+    for (int k = 0; k < ninst; k++)
+        unlink(statsf[k]);
+    return -1;
 }
 
 typedef struct result_s {
@@ -372,7 +399,8 @@ static int workload(const char *binary, const char *name, int worst, int64_t cus
     int rc_ = 0;
     for (int r = 0; r < runs; r++) {
         stage_run_t sr;
-        if (run_stage(binary, mock->bootstraps, redis->port, r, x, rc, gs.total, &sr)) {
+        if (run_stage(binary, mock->bootstraps, redis->port, r, x, rc, gs.total, partitions,
+                      &sr)) {
             rc_ = -1;
             break;
         }

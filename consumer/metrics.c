@@ -202,7 +202,7 @@ void ltv_metrics_render(const ltv_metrics_snap_t *s, ltv_buf_t *o) {
            "Flushing a batch: load round trip, applying its events, sending its commit.");
     hist_samples(o, "ltvstream_batch_flush_seconds", "", &st->batch_flush);
     family(o, "ltvstream_batch_events", "histogram",
-           "Events per batch written: batches at batch.max.events or batch.max.uncached are "
+           "Events per batch committed: batches at batch.max.events or batch.max.uncached are "
            "catching up; a live stream's close at batch.max.ms.");
     hist_samples(o, "ltvstream_batch_events", "", &st->batch_events);
 }

@@ -149,36 +149,29 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
             "kafka %s: %s", fac, buf);
 }
 
-static int at_end(ltv_stage_t *st) {
+/* Every assigned partition read up to the offset a run.stop.at.end run
+ * ends at. With open 0, written to Redis (or in the commit in flight) and
+ * nothing in the open batch: the run may end. With open 1, the open batch
+ * counts too: nothing more will come, so the batch need not wait out
+ * batch.max.ms. */
+static int ends_reached(ltv_stage_t *st, int open) {
     int any = 0;
     for (int i = 0; i < st->nparts; i++) {
         part_t *p = &st->parts[i];
         if (!p->assigned)
             continue;
         any = 1;
-        int64_t pos = p->stored_next >= 0 ? p->stored_next : p->low;
-        if (pos < p->end || p->in_batch)
+        if (p->in_batch && !open)
             return 0;
-    }
-    return any;
-}
-
-/* Every assigned partition read up to its end offset, in Redis or in the
- * open batch: with run.stop.at.end nothing more comes, so the open batch
- * need not wait out batch.max.ms. */
-static int read_to_end(ltv_stage_t *st) {
-    int any = 0;
-    for (int i = 0; i < st->nparts; i++) {
-        part_t *p = &st->parts[i];
-        if (!p->assigned)
-            continue;
-        any = 1;
         int64_t pos = p->in_batch ? p->batch_next : p->stored_next >= 0 ? p->stored_next : p->low;
         if (pos < p->end)
             return 0;
     }
     return any;
 }
+
+static int at_end(ltv_stage_t *st) { return ends_reached(st, 0); }
+static int read_to_end(ltv_stage_t *st) { return ends_reached(st, 1); }
 
 /* ---- lifecycle ----------------------------------------------------------------- */
 
@@ -431,6 +424,12 @@ int ltv_stage_run(ltv_stage_t *st, volatile sig_atomic_t *stop) {
             st->tick_cb(st, st->tick_opaque);
         }
         if (st->conf->stop_at_end && st->assigned_once && at_end(st)) {
+            /* at_end counts the commit in flight as written: the end is
+             * reached once Redis has it. When it fails, the partitions are
+             * read again from what Redis holds (a backfill must not report
+             * done with its last batch missing). */
+            if (stage_complete(st) || st->need_reposition)
+                continue;
             ltv_info("all assigned partitions consumed to their end offsets");
             st->reached_end = 1;
             /* Read to the end: our partitions no longer hold the clock
@@ -449,6 +448,13 @@ int ltv_stage_run(ltv_stage_t *st, volatile sig_atomic_t *stop) {
                     break;
             }
             stage_lc_drain(st);
+            if (st->need_reposition && !*stop) {
+                /* A commit of the run's last steps failed: read again
+                 * from what Redis holds, and end when it has everything. */
+                ltv_warn("a commit after the end offsets failed; reading again from Redis");
+                st->reached_end = 0;
+                continue;
+            }
             break;
         }
     }

@@ -69,7 +69,7 @@ typedef struct ltv_stage_stats_s {
      * still there. A flush: stage_flush of a batch with events, from its
      * load to its commit sent. */
     ltv_hist_t redis_load, redis_ping, batch_flush;
-    ltv_hist_t batch_events; /* events per batch committed with events */
+    ltv_hist_t batch_events; /* events per batch committed (in Redis), batches with events */
 } ltv_stage_stats_t;
 
 /* The stage borrows conf, which must outlive it. */

@@ -453,6 +453,14 @@ static int complete(ltv_stage_t *st) {
         st->stats.batches++;
         st->stats.last_commit_us = ltv_mono_us();
     }
+    if (st->inflight_nev > 0) {
+        /* Counted once in Redis: a failed commit's events come again. */
+        ltv_hist_observe(&st->stats.batch_events, (double)st->inflight_nev);
+        if ((uint64_t)st->inflight_nev > st->stats.batch_events_max)
+            st->stats.batch_events_max = (uint64_t)st->inflight_nev;
+        if ((uint64_t)st->inflight_nunc > st->stats.batch_uncached_max)
+            st->stats.batch_uncached_max = (uint64_t)st->inflight_nunc;
+    }
     /* Redis holds what the commit wrote (nothing newer has been sent). */
     for (int i = 0; i < st->nparts; i++)
         st->parts[i].confirmed_next = st->parts[i].stored_next;
@@ -722,15 +730,8 @@ static int flush(ltv_stage_t *st, int at_end) {
      * rows are emitted). */
     st->inflight_work = work || ticks;
     st->committed_wm = st->clock;
-    if (work) {
-        uint64_t nev = (uint64_t)ltv_batch_count(st->batch);
-        uint64_t nunc = (uint64_t)ltv_batch_uncached(st->batch);
-        ltv_hist_observe(&st->stats.batch_events, (double)nev);
-        if (nev > st->stats.batch_events_max)
-            st->stats.batch_events_max = nev;
-        if (nunc > st->stats.batch_uncached_max)
-            st->stats.batch_uncached_max = nunc;
-    }
+    st->inflight_nev = ltv_batch_count(st->batch);
+    st->inflight_nunc = ltv_batch_uncached(st->batch);
 
     /* What the commit will have written, assumed from now on. */
     st->inflight_kofs = noffs ? rd_kafka_topic_partition_list_new(noffs) : NULL;

@@ -111,6 +111,7 @@ struct ltv_stage_s {
     emitbuf_t eb;
     /* The commit in flight: sent, result not read yet. */
     int inflight, inflight_work;
+    int inflight_nev, inflight_nunc; /* the commit in flight's events, and of them not cached */
     int finalize_more; /* the last commit finalized all it was allowed to */
     int emit_closed;   /* shutdown gave up on undelivered rows: no re-emission */
     char inflight_token[64];

@@ -193,7 +193,7 @@ static const char expected[] =
     "ltvstream_batch_flush_seconds_bucket{le=\"+Inf\"} 2\n"
     "ltvstream_batch_flush_seconds_sum 2.25\n"
     "ltvstream_batch_flush_seconds_count 2\n"
-    "# HELP ltvstream_batch_events Events per batch written: batches at batch.max.events or "
+    "# HELP ltvstream_batch_events Events per batch committed: batches at batch.max.events or "
     "batch.max.uncached are catching up; a live stream's close at batch.max.ms.\n"
     "# TYPE ltvstream_batch_events histogram\n"
     "ltvstream_batch_events_bucket{le=\"10\"} 2\n"
