@@ -173,6 +173,16 @@ static int ends_reached(ltv_stage_t *st, int open) {
 static int at_end(ltv_stage_t *st) { return ends_reached(st, 0); }
 static int read_to_end(ltv_stage_t *st) { return ends_reached(st, 1); }
 
+/* A bounded run whose commits at its end keep failing (Redis refusing
+ * them) reads again after a backoff doubling up to 5 s, not ten times a
+ * second with an error logged each time. */
+static void end_retry(ltv_stage_t *st) {
+    st->end_backoff_ms = st->end_backoff_ms ? st->end_backoff_ms * 2 : 100;
+    if (st->end_backoff_ms > 5000)
+        st->end_backoff_ms = 5000;
+    stage_sleep_ms(st, st->end_backoff_ms);
+}
+
 /* ---- lifecycle ----------------------------------------------------------------- */
 
 static void make_instance_id(char *out, size_t n) {
@@ -428,14 +438,21 @@ int ltv_stage_run(ltv_stage_t *st, volatile sig_atomic_t *stop) {
              * reached once Redis has it. When it fails, the partitions are
              * read again from what Redis holds (a backfill must not report
              * done with its last batch missing). */
-            if (stage_complete(st) || st->need_reposition)
+            if (stage_complete(st) || st->need_reposition) {
+                end_retry(st);
                 continue;
+            }
             ltv_info("all assigned partitions consumed to their end offsets");
             st->reached_end = 1;
             /* Read to the end: our partitions no longer hold the clock
              * back, exactly as if they had gone idle in a live run. */
             stage_flush(st, 1);
             stage_complete(st);
+            if (st->need_reposition) {
+                st->reached_end = 0;
+                end_retry(st);
+                continue;
+            }
             stage_clock_read(st);
             stage_flush(st, 0);
             /* Recency ticks and finalization are bounded per flush
@@ -453,6 +470,7 @@ int ltv_stage_run(ltv_stage_t *st, volatile sig_atomic_t *stop) {
                  * from what Redis holds, and end when it has everything. */
                 ltv_warn("a commit after the end offsets failed; reading again from Redis");
                 st->reached_end = 0;
+                end_retry(st);
                 continue;
             }
             break;
@@ -468,6 +486,9 @@ int ltv_stage_run(ltv_stage_t *st, volatile sig_atomic_t *stop) {
      * (tests/it_broker_faults.c). */
     stage_flush(st, 0);
     stage_complete(st);
+    /* The end holds only if these last commits are in Redis too. */
+    if (st->need_reposition || st->inflight)
+        st->reached_end = 0;
     int64_t deadline = st->stop_deadline_us ? st->stop_deadline_us
                                             : ltv_mono_us() + st->conf->shutdown_deliver_ms * 1000;
     for (;;) {

@@ -112,6 +112,7 @@ struct ltv_stage_s {
     /* The commit in flight: sent, result not read yet. */
     int inflight, inflight_work;
     int inflight_nev, inflight_nunc; /* the commit in flight's events, and of them not cached */
+    int end_backoff_ms; /* run.stop.at.end: wait before reading again after a failed end */
     int finalize_more; /* the last commit finalized all it was allowed to */
     int emit_closed;   /* shutdown gave up on undelivered rows: no re-emission */
     char inflight_token[64];
