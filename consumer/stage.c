@@ -446,28 +446,33 @@ int ltv_stage_run(ltv_stage_t *st, volatile sig_atomic_t *stop) {
             st->reached_end = 1;
             /* Read to the end: our partitions no longer hold the clock
              * back, exactly as if they had gone idle in a live run. */
-            stage_flush(st, 1);
-            stage_complete(st);
-            if (st->need_reposition) {
+            int failed = stage_flush(st, 1) != 0;
+            failed |= stage_complete(st) != 0;
+            if ((failed || st->need_reposition) && !*stop) {
                 st->reached_end = 0;
                 end_retry(st);
                 continue;
             }
             stage_clock_read(st);
-            stage_flush(st, 0);
+            failed = stage_flush(st, 0) != 0;
             /* Recency ticks and finalization are bounded per flush
              * (stage_commit.c): a bounded run ends with them caught up to
              * the clock, as a live stage would be a few batches later. */
-            while (!*stop && !st->need_reposition) {
-                if (stage_complete(st) || !(stage_ticks_pending(st) || st->finalize_more))
+            while (!failed && !*stop && !st->need_reposition) {
+                if (stage_complete(st)) {
+                    failed = 1;
                     break;
-                if (stage_flush(st, 0))
+                }
+                if (!(stage_ticks_pending(st) || st->finalize_more))
                     break;
+                failed = stage_flush(st, 0) != 0;
             }
-            stage_lc_drain(st);
-            if (st->need_reposition && !*stop) {
-                /* A commit of the run's last steps failed: read again
-                 * from what Redis holds, and end when it has everything. */
+            if (!failed && stage_lc_drain(st))
+                failed = 1;
+            if ((failed || st->need_reposition) && !*stop) {
+                /* A step after the end offsets failed (a commit, or Redis
+                 * unreachable): read again from what Redis holds, and end
+                 * when it has everything, ticks and timers included. */
                 ltv_warn("a commit after the end offsets failed; reading again from Redis");
                 st->reached_end = 0;
                 end_retry(st);

@@ -197,7 +197,7 @@ void stage_lc_sent(ltv_stage_t *st);
 /* After a commit completed: takes its polls. */
 void stage_lc_completed(ltv_stage_t *st);
 /* End of a bounded run: settles every timer due at the final watermark. */
-void stage_lc_drain(ltv_stage_t *st);
+int stage_lc_drain(ltv_stage_t *st); /* -1: a commit failed */
 /* Re-emission of a queue entry's trigger members ("t|...", with its "L|"
  * low marks): only those not found in the topic; *unread counts an entry
  * whose delivery could not be checked (not sent, left queued). */

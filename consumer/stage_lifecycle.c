@@ -225,18 +225,19 @@ void stage_lc_completed(ltv_stage_t *st) {
     free(polls);
 }
 
-void stage_lc_drain(ltv_stage_t *st) {
+int stage_lc_drain(ltv_stage_t *st) {
     /* A bounded run ends with every timer due at its final watermark
      * settled, as a live run's would be by then: each round settles what
      * the previous commit's polls found. */
     for (int round = 0; round < 10000 && !(st->stop && *st->stop); round++) {
         if (stage_complete(st))
-            return;
+            return -1;
         if (!stage_lc_pending(st))
-            return;
+            return 0;
         if (stage_flush(st, 0))
-            return;
+            return -1;
     }
+    return 0;
 }
 
 /* ---- re-emission ---------------------------------------------------------------- */
