@@ -26,6 +26,7 @@
  */
 #include "devenv.h"
 #include "gen.h"
+#include "rowread.h"
 #include "util.h"
 
 #include <errno.h>
@@ -153,13 +154,6 @@ static int bench_instances = 1;
 
 #define MAXINST 8
 
-static long long stats_ll(const char *buf, const char *name) {
-    char pat[64];
-    snprintf(pat, sizeof(pat), "\"%s\":", name);
-    const char *p = strstr(buf, pat);
-    return p ? atoll(p + strlen(pat)) : 0;
-}
-
 static int run_stage(const char *binary, const char *brokers, int port, int run,
                      const char *const *extra, redisContext *rc, int64_t expected, int partitions,
                      stage_run_t *out) {
@@ -254,8 +248,8 @@ static int run_stage(const char *binary, const char *brokers, int port, int run,
             printf("  stage phases: %.*s\n", (int)strcspn(ph, "}") + 1, ph);
         if (getenv("LTVBENCH_STATS")) /* the stage's whole run.stats.file */
             printf("  stage stats: %s", buf);
-        out->consumed += stats_ll(buf, "consumed");
-        long long f = stats_ll(buf, "first_msg_mono_us"), l = stats_ll(buf, "last_commit_mono_us");
+        out->consumed += ltv_json_field_i64(buf, "consumed");
+        long long f = ltv_json_field_i64(buf, "first_msg_mono_us"), l = ltv_json_field_i64(buf, "last_commit_mono_us");
         if (f && (!first || f < first))
             first = f;
         if (l > last)

@@ -319,15 +319,12 @@ int64_t h_stat_i64(const char *path, const char *name) {
     char *js = h_slurp(path);
     if (!js)
         fail_msg("no stats file %s", path);
-    char pat[96];
-    snprintf(pat, sizeof(pat), "\"%s\":", name);
-    if (!strstr(js, pat)) {
-        free(js);
-        fail_msg("%s has no %s", path, name);
-    }
-    int64_t v = ltv_json_field_i64(js, name);
+    char v[64];
+    int absent = ltv_json_field(js, name, v, sizeof(v));
     free(js);
-    return v;
+    if (absent)
+        fail_msg("%s has no %s", path, name);
+    return strtoll(v, NULL, 10);
 }
 
 char *h_slurp(const char *path) {

@@ -77,6 +77,17 @@ static void newest(const char *topic, const char *key, const char *field, char *
     ltv_table_free(&t);
 }
 
+/* The day ns's purchases partition has scored its customers at. */
+static void assert_rfm_day(const char *ns, int64_t day) {
+    char key[64], want[32];
+    snprintf(key, sizeof(key), "%s:off:ltv.purchases:0", ns);
+    snprintf(want, sizeof(want), "%lld", (long long)day);
+    char *d = h_hget(H, key, "rfm_day");
+    assert_non_null(d);
+    assert_string_equal(d, want);
+    free(d);
+}
+
 static void bounded_catch_up_equals_unbounded(void **state) {
     (void)state;
     H = h_start(1, 0);
@@ -162,15 +173,10 @@ static void bounded_catch_up_equals_unbounded(void **state) {
      * so one customer a batch for C0..C9 and both of D+200's, Z and Y, in
      * one (a day is never split). Each is re-scored at D+200 to the scores
      * it has, and rfm_day comes back as D+200's day in both. */
-    char dayv[32];
-    snprintf(dayv, sizeof(dayv), "%lld", (long long)(D + 200));
     for (int k = 0; k < 2; k++) {
+        assert_rfm_day(ns[k], D + 200);
         char key[64];
         snprintf(key, sizeof(key), "%s:off:ltv.purchases:0", ns[k]);
-        char *d = h_hget(H, key, "rfm_day");
-        assert_non_null(d);
-        assert_string_equal(d, dayv);
-        free(d);
         redisReply *r = redisCommand(H->rc, "HDEL %s rfm_day", key);
         assert_non_null(r);
         assert_int_equal(r->integer, 1);
@@ -182,12 +188,7 @@ static void bounded_catch_up_equals_unbounded(void **state) {
         run(ns[k], k ? "1" : "0", sp3);
         assert_int_equal(h_stat_i64(sp3, "rescored"), 12);
         assert_int_equal(h_stat_i64(sp3, "rescored_max_batch"), k ? 2 : 12);
-        char key[64];
-        snprintf(key, sizeof(key), "%s:off:ltv.purchases:0", ns[k]);
-        char *d = h_hget(H, key, "rfm_day");
-        assert_non_null(d);
-        assert_string_equal(d, dayv);
-        free(d);
+        assert_rfm_day(ns[k], D + 200);
     }
     a = h_dump_ns(H, "unb");
     b = h_dump_ns(H, "bnd");

@@ -691,6 +691,17 @@ static void test_batch_reloads_after_drop_partition(void **state) {
     tracker_free(&t);
 }
 
+/* Begins batch seq and adds events idx[0..n) as the poll does: each
+ * counted against batch.max.uncached as it is added. */
+static void add_noting(pipe_t *p, uint32_t seq, const int *idx, int n) {
+    ltv_batch_begin(p->b, seq);
+    assert_int_equal(ltv_batch_uncached(p->b), 0);
+    for (int i = 0; i < n; i++) {
+        *ltv_batch_add(p->b, 0) = EV[idx[i]];
+        ltv_batch_note_uncached(p->b, &EV[idx[i]]);
+    }
+}
+
 /* The batch's bound on new customers (batch.max.uncached) counts events
  * whose customer or visitor the cache does not hold when they are added:
  * every event of a first batch, then only those of entities not seen. */
@@ -703,25 +714,15 @@ static void test_uncached_events_counted(void **state) {
     pipe_init(&p, &t, 0);
     ltv_batch_stats_t st;
     /* c1 twice, c2 once, c3 twice: 5 events, none cached yet. */
-    ltv_batch_begin(p.b, 1);
     static const int first[] = {0, 1, 5, 8, 9};
-    for (int i = 0; i < 5; i++) {
-        *ltv_batch_add(p.b, 0) = EV[first[i]];
-        ltv_batch_note_uncached(p.b, &EV[first[i]]);
-    }
+    add_noting(&p, 1, first, 5);
     assert_int_equal(ltv_batch_uncached(p.b), 5);
-    static const int run1[] = {0, 1, 5, 8, 9};
-    assert_int_equal(run_batch(&p, 1, run1, 5, &st, NULL), 3); /* c1, c2, c3 loaded */
+    assert_int_equal(run_batch(&p, 1, first, 5, &st, NULL), 3); /* c1, c2, c3 loaded */
     ltv_batch_committed(p.b);
     /* Next batch: c1, c2 and c3 cached (c3's visit found by its customer
      * id, not its visitor id), the anonymous visitor not. */
-    ltv_batch_begin(p.b, 2);
-    assert_int_equal(ltv_batch_uncached(p.b), 0);
     static const int second[] = {3, 6, 11, 10, 7};
-    for (int i = 0; i < 5; i++) {
-        *ltv_batch_add(p.b, 0) = EV[second[i]];
-        ltv_batch_note_uncached(p.b, &EV[second[i]]);
-    }
+    add_noting(&p, 2, second, 5);
     assert_int_equal(ltv_batch_uncached(p.b), 1);
     pipe_free(&p);
     tracker_free(&t);
